@@ -1,0 +1,34 @@
+// `klaviyo-relay <command>`: one entry point that hands each command to the half that owns it.
+const USAGE = `Usage: klaviyo-relay <command> [options]
+
+Commands:
+  serve [--config FILE]                 run the companion server
+  sync <name> [--dry-run] [--config FILE]  run one audience sync now
+  logs <name> [--json] [--config FILE]  print an audience's sync logs, newest first
+  emulator [--port 4010]                run the local Klaviyo sandbox
+
+Secrets come from the environment only: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN.
+Other env: KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'serve':
+      return (await import('./server/cli.js')).runServe(args);
+    case 'sync':
+      return (await import('./server/audiences/cli.js')).runSync(args);
+    case 'logs':
+      return (await import('./server/audiences/cli.js')).runLogs(args);
+    case 'emulator':
+      return (await import('./emulator/cli.js')).runEmulator(args);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      console.log(USAGE);
+      return command ? 0 : 1;
+    default:
+      console.error(`Unknown command "${command}".\n\n${USAGE}`);
+      return 1;
+  }
+}

@@ -1,0 +1,141 @@
+// Loads Klaviyo's published OpenAPI spec and validates requests against it. The schemas are never hand-copied:
+// everything here is derived from stable.json at start-up.
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+type Json = Record<string, any>;
+
+export interface Operation {
+  operationId: string;
+  method: string;
+  /** Path template from the spec, e.g. `/api/lists/{id}/relationships/profiles`. */
+  path: string;
+  contentType?: string;
+  /** Published rate limits, e.g. `{burst: '10/s', steady: '150/m', daily?: '150/d'}`. */
+  rateLimit?: Record<string, string>;
+  parameters: Json[];
+  bodyRequired: boolean;
+}
+
+export interface BodyError {
+  pointer: string;
+  detail: string;
+}
+
+/** Where stable.json lives: `KLAVIYO_OPENAPI_SPEC`, else `../shared/klaviyo-openapi` beside the project, else `openapi/`. */
+export function findSpecPath(): string {
+  if (process.env.KLAVIYO_OPENAPI_SPEC) return process.env.KLAVIYO_OPENAPI_SPEC;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    for (const candidate of [resolve(dir, '../shared/klaviyo-openapi/stable.json'), resolve(dir, 'openapi/stable.json')]) {
+      if (existsSync(candidate)) return candidate;
+    }
+    dir = dirname(dir);
+  }
+  throw new Error('Klaviyo OpenAPI spec not found: set KLAVIYO_OPENAPI_SPEC to the path of stable.json');
+}
+
+/** OpenAPI 3.0 `nullable` is not JSON Schema; rewrite it, and drop annotations ajv would trip over. */
+function toJsonSchema(node: any): any {
+  if (Array.isArray(node)) return node.map(toJsonSchema);
+  if (!node || typeof node !== 'object') return node;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'example' || k === 'examples' || k === 'discriminator' || k.startsWith('x-')) continue;
+    out[k] = toJsonSchema(v);
+  }
+  if (out.nullable) {
+    delete out.nullable;
+    if (!out.type) return { anyOf: [out, { type: 'null' }] };
+    out.type = [out.type, 'null'];
+    if (out.enum) out.enum = [...out.enum, null];
+  }
+  return out;
+}
+
+export class OpenApiSpec {
+  readonly raw: Json;
+  readonly operations: Operation[] = [];
+  private readonly ajv: Ajv;
+  private readonly validators = new Map<string, ValidateFunction>();
+  private readonly byId = new Map<string, Operation>();
+
+  constructor(raw: Json) {
+    this.raw = raw;
+    this.ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats(this.ajv);
+    this.ajv.addSchema({ components: { schemas: toJsonSchema(raw.components.schemas) } }, 'spec');
+    for (const [path, item] of Object.entries<Json>(raw.paths)) {
+      for (const [method, op] of Object.entries<Json>(item)) {
+        if (!op || typeof op !== 'object' || !op.operationId) continue;
+        const content = op.requestBody?.content ?? {};
+        const operation: Operation = {
+          operationId: op.operationId,
+          method: method.toUpperCase(),
+          path,
+          contentType: Object.keys(content)[0],
+          rateLimit: op['x-klaviyo-ratelimit'],
+          parameters: op.parameters ?? [],
+          bodyRequired: !!op.requestBody?.required,
+        };
+        this.operations.push(operation);
+        this.byId.set(operation.operationId, operation);
+      }
+    }
+  }
+
+  static load(path = findSpecPath()): OpenApiSpec {
+    return new OpenApiSpec(JSON.parse(readFileSync(path, 'utf8')));
+  }
+
+  operation(operationId: string): Operation {
+    const op = this.byId.get(operationId);
+    if (!op) throw new Error(`unknown operation ${operationId}`);
+    return op;
+  }
+
+  /** The request-body schema of an operation, as JSON Schema with `$ref`s into `spec#/components/schemas`. */
+  bodySchema(operationId: string): Json | undefined {
+    const op = this.operation(operationId);
+    const schema = this.raw.paths[op.path][op.method.toLowerCase()].requestBody?.content?.[op.contentType!]?.schema;
+    if (!schema) return undefined;
+    return schema.$ref ? { $ref: schema.$ref.replace('#/', 'spec#/') } : toJsonSchema(schema);
+  }
+
+  /** Validate a request body; an empty array means valid. */
+  validateBody(operationId: string, body: unknown): BodyError[] {
+    let fn = this.validators.get(operationId);
+    if (!fn) {
+      const schema = this.bodySchema(operationId);
+      if (!schema) return [];
+      fn = this.ajv.compile(schema);
+      this.validators.set(operationId, fn);
+    }
+    if (fn(body)) return [];
+    return dedupe(fn.errors ?? []).map((e) => ({ pointer: e.instancePath || '/', detail: describe(e) }));
+  }
+}
+
+/** anyOf branches produced by `nullable` repeat every error; keep the most specific ones. */
+function dedupe(errors: ErrorObject[]): ErrorObject[] {
+  const meaningful = errors.filter((e) => e.keyword !== 'anyOf' && !(e.keyword === 'type' && (e.params as Json).type === 'null'));
+  const seen = new Set<string>();
+  return (meaningful.length ? meaningful : errors).filter((e) => {
+    const key = e.instancePath + e.message;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function describe(e: ErrorObject): string {
+  const where = e.instancePath ? `'${e.instancePath}'` : 'the body';
+  if (e.keyword === 'required') return `'${(e.params as Json).missingProperty}' is a required field at ${where}.`;
+  if (e.keyword === 'enum') return `${where} must be one of ${JSON.stringify((e.params as Json).allowedValues)}.`;
+  return `${where} ${e.message}.`;
+}

@@ -1,0 +1,81 @@
+// A sync definition (SPEC §3 "Audience syncs"), validated with zod. Used by the config file and the admin API.
+import { z } from 'zod';
+import { parseDuration } from '../../shared/duration.js';
+
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, { error: 'must be a duration such as "30m", "6h" or "7d"' });
+
+const klaviyoField = z
+  .string()
+  .regex(
+    /^(email|phone_number|external_id|first_name|last_name|organization|title|locale|image|location\.(address1|address2|city|country|region|zip|timezone|latitude|longitude|ip)|properties\.[^.\s][^\s]*)$/,
+    { error: 'must be email, phone_number, external_id, first_name, last_name, organization, title, locale, image, location.<field> or properties.<custom>' },
+  );
+
+const comparison = z.strictObject({ gte: z.number().optional(), lte: z.number().optional(), eq: z.number().optional() });
+
+const propertyFilter = z.strictObject({
+  eq: z.unknown().optional(),
+  contains: z.unknown().optional(),
+  gt: z.number().optional(),
+  lt: z.number().optional(),
+});
+
+const eventCondition = z.strictObject({
+  event: z.string().min(1),
+  count: comparison.optional(),
+  within: duration.optional(),
+  where: z.record(z.string(), propertyFilter).optional(),
+});
+
+const traitCondition = z.strictObject({
+  trait: z.string().min(1),
+  eq: z.unknown().optional(),
+  contains: z.unknown().optional(),
+  exists: z.boolean().optional(),
+});
+
+export type RuleNode =
+  | { all: RuleNode[] }
+  | { any: RuleNode[] }
+  | { not: RuleNode }
+  | z.infer<typeof eventCondition>
+  | z.infer<typeof traitCondition>;
+
+export const ruleSchema: z.ZodType<RuleNode> = z.lazy(() =>
+  z.union([
+    z.strictObject({ all: z.array(ruleSchema).min(1) }),
+    z.strictObject({ any: z.array(ruleSchema).min(1) }),
+    z.strictObject({ not: ruleSchema }),
+    eventCondition,
+    traitCondition,
+  ]),
+);
+
+export const audienceDefinitionSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: 'use letters, digits, "-", "_" or "." (at most 64)' }),
+    source: z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('segment'), rules: ruleSchema }),
+      z.strictObject({ type: z.literal('file'), path: z.string().min(1), format: z.enum(['csv', 'ndjson']).optional() }),
+    ]),
+    list: z.union([z.strictObject({ id: z.string().min(1) }), z.strictObject({ create: z.string().min(1) })]),
+    subscription: z.array(z.enum(['email', 'sms'])).min(1).default(['email']),
+    consent: z.enum(['subscribed', 'never_subscribed', 'unsubscribed']).default('never_subscribed'),
+    mapping: z.array(z.strictObject({ from: z.string().min(1), to: klaviyoField })).default([]),
+    allowAnonymous: z.boolean().default(false),
+    excludeExternalId: z.boolean().default(false),
+    enabled: z.boolean().default(true),
+    refreshInterval: duration.optional(),
+    defaultPhoneRegion: z.string().length(2).optional(),
+  })
+  .superRefine((def, ctx) => {
+    if (def.consent === 'never_subscribed' && def.subscription.includes('sms')) {
+      ctx.addIssue({ code: 'custom', path: ['consent'], message: 'never_subscribed is allowed for email only; remove "sms" from subscription or choose subscribed/unsubscribed' });
+    }
+    if (def.allowAnonymous && def.excludeExternalId) {
+      ctx.addIssue({ code: 'custom', path: ['excludeExternalId'], message: 'cannot be combined with allowAnonymous: an anonymous member is keyed by external_id, so it would have no identifier left' });
+    }
+  });
+
+export type AudienceDefinition = z.output<typeof audienceDefinitionSchema>;
+export type AudienceDefinitionInput = z.input<typeof audienceDefinitionSchema>;
