@@ -1,0 +1,85 @@
+// The companion server's config file (SPEC §3), validated with zod. Secrets never live here: they come from env.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { workflowSchema } from '../shared/workflow-schema.js';
+import { audienceDefinitionSchema } from './audiences/definition.js';
+
+export const relayConfigSchema = z
+  .strictObject({
+    publicKey: z.string().min(1, { error: 'set publicKey to your Klaviyo Public API Key (site id)' }),
+    allowedOrigins: z
+      .array(z.string().regex(/^https?:\/\/[^/\s]+$/, { error: 'must be an origin such as "https://shop.example" (scheme and host, no path)' }))
+      .default([]),
+    workflow: workflowSchema.default({ events: {} }),
+    audiences: z.array(audienceDefinitionSchema).default([]),
+    /** Requests per minute per IP on the public routes, or {max, windowMs}. */
+    rateLimit: z
+      .union([z.number().int().positive(), z.strictObject({ max: z.number().int().positive(), windowMs: z.number().int().positive() })])
+      .default(600),
+    /** ISO 3166 region used to parse phone numbers without a leading "+". */
+    defaultPhoneRegion: z.string().length(2).optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.audiences.forEach((a, i) => {
+      if (seen.has(a.name)) ctx.addIssue({ code: 'custom', path: ['audiences', i, 'name'], message: `duplicate audience name "${a.name}"` });
+      seen.add(a.name);
+    });
+  });
+
+export type RelayConfig = z.output<typeof relayConfigSchema>;
+export type RelayConfigInput = z.input<typeof relayConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** One line per problem: the field path, then what is wrong or how to fix it. */
+export function formatZodError(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      return `- ${prefix}${path || '(root)'}: ${issue.message}`;
+    })
+    .join('\n');
+}
+
+export function parseConfig(input: unknown, source = 'config'): RelayConfig {
+  const result = relayConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(`Invalid ${source}:\n${formatZodError(result.error)}`);
+  return result.data;
+}
+
+/** Read and validate a config file. Relative paths inside it (e.g. audience file sources) resolve against `dir`. */
+export function loadConfigFile(path: string): { config: RelayConfig; path: string; dir: string } {
+  const abs = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Pass --config FILE.`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`Config file ${abs} is not valid JSON: ${(err as Error).message}`);
+  }
+  return { config: parseConfig(json, `config file ${abs}`), path: abs, dir: dirname(abs) };
+}
+
+/** The environment the server reads (SPEC §3 "Secrets"). */
+export function readEnv(env: NodeJS.ProcessEnv = process.env) {
+  return {
+    privateKey: env.KLAVIYO_PRIVATE_KEY || undefined,
+    adminToken: env.RELAY_ADMIN_TOKEN || undefined,
+    klaviyoBaseUrl: env.KLAVIYO_BASE_URL || undefined,
+    port: env.PORT ? Number(env.PORT) : undefined,
+    host: env.HOST || undefined,
+    dataDir: env.RELAY_DATA_DIR || './.klaviyo-relay',
+  };
+}
