@@ -1,7 +1,8 @@
 // The zod twin of workflow.ts, for the server config and the tests. Never import it from src/browser/:
 // zod would multiply the snippet's size. test/shared/workflow.test.ts runs both on the same cases.
 import { z } from 'zod';
-import { toggleToRoute, type Route } from './workflow.js';
+import { toggleToRoute } from './workflow.js';
+import type { Route } from './wire.js';
 
 export const routeSchema = z.enum(['client', 'server', 'off']);
 

@@ -1,0 +1,101 @@
+// `klaviyo-relay/server`: the companion server as a library. createServer wires config, store, forwarder and
+// routes; `serve` (cli.ts) is a thin shell around it.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { parseConfig, readEnv, type RelayConfig, type RelayConfigInput } from './config.js';
+import { createKlaviyoClient } from './klaviyo-client.js';
+import { openDatabase, type Db } from './store/db.js';
+import { createSqliteStore } from './store/sqlite.js';
+import type { RelayStore } from './store/types.js';
+import { createForwarder, type Forwarder, type ForwarderOptions } from './forwarder.js';
+import { redactingStream } from './logger.js';
+import { BODY_LIMIT, setupHttp } from './http.js';
+import { registerPublicRoutes } from './routes/public.js';
+import { registerAdminRoutes } from './routes/admin.js';
+
+export interface CreateServerOptions {
+  privateKey?: string;
+  adminToken?: string;
+  klaviyoBaseUrl?: string;
+  /** Directory of the SQLite file, or ':memory:'. */
+  dataDir?: string;
+  /** Directory of the config file: audience file sources resolve against it. */
+  configDir?: string;
+  /** JSON log lines on stdout (secrets blanked). Off by default for library use. */
+  logger?: boolean;
+  /** Outbox poll period; 0 forwards only on flush(). */
+  forwardIntervalMs?: number;
+  /** Tuning for tests and benchmarks (rate windows, retry waits, batch sizes). */
+  forwarder?: Omit<ForwarderOptions, 'store' | 'klaviyo' | 'log' | 'intervalMs'>;
+}
+
+export interface RelayServer {
+  app: FastifyInstance;
+  db: Db;
+  store: RelayStore;
+  config: RelayConfig;
+  forwarder: Pick<Forwarder, 'flush' | 'stats'>;
+  listen(opts?: { port?: number; host?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createServer(config: RelayConfigInput | RelayConfig, options: CreateServerOptions = {}): Promise<RelayServer> {
+  const env = readEnv();
+  const cfg = parseConfig(config);
+  const privateKey = options.privateKey ?? env.privateKey;
+  const adminToken = options.adminToken ?? env.adminToken;
+  const baseUrl = options.klaviyoBaseUrl ?? env.klaviyoBaseUrl;
+
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    logger: options.logger ? { level: process.env.LOG_LEVEL || 'info', stream: redactingStream([privateKey, adminToken]) } : false,
+  });
+  const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) => app.log[level](fields, message);
+
+  const db = openDatabase(options.dataDir ?? env.dataDir);
+  const store = createSqliteStore(db);
+  const klaviyo = privateKey ? createKlaviyoClient({ privateKey, baseUrl }) : undefined;
+  const forwarder = createForwarder({ ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
+
+  let admin: { close(): Promise<void> };
+  try {
+    await setupHttp(app, cfg.allowedOrigins);
+    await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify() });
+    admin = await registerAdminRoutes(app, adminToken, {
+      db, klaviyo, definitions: cfg.audiences, configDir: options.configDir ?? process.cwd(),
+      defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
+    });
+    await app.ready();
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  await forwarder.start();
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    db,
+    store,
+    config: cfg,
+    forwarder: { flush: () => forwarder.flush(), stats: () => forwarder.stats() },
+    async listen({ port = env.port ?? 8787, host = env.host ?? '0.0.0.0' } = {}) {
+      await app.listen({ port, host });
+      const address = app.server.address();
+      const bound = typeof address === 'object' && address ? address.port : port;
+      const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      return `http://${shown}:${bound}`;
+    },
+    close() {
+      closed ??= (async () => {
+        await forwarder.stop();
+        await admin.close();
+        await app.close();
+        db.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+export type { RelayConfig, RelayConfigInput } from './config.js';
+export type { RelayStore } from './store/types.js';

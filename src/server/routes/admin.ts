@@ -1,0 +1,37 @@
+// The /v1/admin scope: a Bearer RELAY_ADMIN_TOKEN check (constant time), then the audience routes.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { registerAudiences, type AudienceContext } from '../audiences/index.js';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Comparing fixed-length digests keeps the check constant-time whatever the token lengths. */
+export function tokenMatches(presented: string, expected: Buffer): boolean {
+  return timingSafeEqual(digest(presented), expected);
+}
+
+export async function registerAdminRoutes(
+  app: FastifyInstance,
+  adminToken: string | undefined,
+  ctx: AudienceContext,
+): Promise<{ close(): Promise<void> }> {
+  let audiences: { close(): Promise<void> } = { close: async () => {} };
+  const expected = adminToken ? digest(adminToken) : undefined;
+
+  await app.register(
+    async (scope) => {
+      scope.addHook('onRequest', async (req, reply) => {
+        if (!expected) {
+          return reply.code(401).send({ error: 'admin API disabled: RELAY_ADMIN_TOKEN is unset on the server' });
+        }
+        const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+        if (!match || !tokenMatches(match[1]!.trim(), expected)) {
+          return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong admin token: send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
+        }
+      });
+      audiences = registerAudiences(scope, ctx);
+    },
+    { prefix: '/v1/admin' },
+  );
+  return { close: () => audiences.close() };
+}

@@ -1,0 +1,79 @@
+// The public routes the snippet calls (SPEC §3 "Endpoints"): the workflow config and event intake. Plus /healthz.
+import { createHash } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import { eventsBatchEnvelopeSchema, describeIssues, parseWireEvent, MAX_EVENTS_PER_BATCH, type ValidEvent } from '../../shared/wire-schema.js';
+import type { EventsResponse } from '../../shared/wire.js';
+import type { RelayConfig } from '../config.js';
+import type { RelayStore } from '../store/types.js';
+import { BODY_LIMIT } from '../http.js';
+
+export interface PublicRoutesContext {
+  config: RelayConfig;
+  store: RelayStore;
+  /** Told when new `server` items were queued. */
+  onQueued: () => void;
+}
+
+/** Does an If-None-Match header (a list, possibly weak, or `*`) match this ETag? */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  const strip = (t: string) => t.trim().replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim() === '*' || strip(t) === strip(etag));
+}
+
+export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRoutesContext): Promise<void> {
+  const { config, store } = ctx;
+
+  // The config never changes while the process runs, so its body and ETag are computed once.
+  const configBody = JSON.stringify({ workflow: config.workflow });
+  const configEtag = `"${createHash('sha256').update(configBody).digest('base64url').slice(0, 27)}"`;
+
+  app.get<{ Querystring: { key?: string } }>('/v1/config', async (req, reply) => {
+    const key = req.query.key;
+    if (!key) return reply.code(400).send({ error: 'missing ?key= (your Klaviyo Public API Key)' });
+    if (key !== config.publicKey) return reply.code(404).send({ error: `no workflow config for public key ${key}` });
+    reply.header('etag', configEtag).header('cache-control', 'no-cache');
+    if (etagMatches(req.headers['if-none-match'], configEtag)) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(configBody);
+  });
+
+  const { max, windowMs } = typeof config.rateLimit === 'number' ? { max: config.rateLimit, windowMs: 60_000 } : config.rateLimit;
+  await app.register(rateLimit, { global: false });
+
+  app.post(
+    '/v1/events',
+    { bodyLimit: BODY_LIMIT, config: { rateLimit: { max, timeWindow: windowMs } } },
+    async (req, reply) => {
+      const envelope = eventsBatchEnvelopeSchema.safeParse(req.body);
+      if (!envelope.success) return reply.code(400).send({ error: `invalid batch: ${describeIssues(envelope.error)}` });
+      const { public_key, events } = envelope.data;
+      if (public_key !== config.publicKey) return reply.code(403).send({ error: `public_key ${public_key} is not served by this relay` });
+      if (events.length > MAX_EVENTS_PER_BATCH) {
+        return reply.code(413).send({ error: `${events.length} events in one request; send at most ${MAX_EVENTS_PER_BATCH}` });
+      }
+
+      const valid: ValidEvent[] = [];
+      const rejected: EventsResponse['rejected'] = [];
+      events.forEach((raw, index) => {
+        const result = parseWireEvent(raw);
+        if (result.ok) valid.push(result.event);
+        else rejected.push({ index, error: result.error });
+      });
+
+      // The answer is sent only once the batch is committed; a store failure writes nothing and answers 503.
+      let queued = 0;
+      try {
+        if (valid.length) queued = (await store.ingest(public_key, valid)).queued;
+      } catch (err) {
+        req.log.error({ err }, 'storing events failed');
+        return reply.code(503).header('retry-after', '5').send({ error: 'the event store is unavailable; retry later' });
+      }
+      if (queued) ctx.onQueued();
+      const body: EventsResponse = { accepted: valid.length, rejected };
+      return reply.code(202).send(body);
+    },
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+}
