@@ -1,0 +1,145 @@
+// Sends outbox entries: client events one per request to Klaviyo's Client API (pinned detail 4), everything owed to
+// the companion server in batches of ≤ 100 events. Each destination has its own backoff: a 429 or an outage pauses
+// that whole endpoint, never just the one event. Handles pagehide with keepalive inside the 64 KB budget.
+import { eventBody, clientProfileBody } from '../shared/klaviyo-payloads.js';
+import { KLAVIYO_REVISION } from '../shared/revision.js';
+import type { RelayEvent } from '../shared/wire.js';
+import { owes } from './outbox.js';
+import type { Outbox } from './outbox.js';
+import { classify, retryDelay } from './retry.js';
+import type { Destination, HookInfo, HookName, OutboxEntry } from './types.js';
+
+export const MAX_BATCH_EVENTS = 100;
+export const MAX_BATCH_BYTES = 512e3;
+/** Chromium refuses keepalive requests beyond 64 KiB in flight per page; stay under it. */
+export const KEEPALIVE_BYTES = 6e4;
+const CONCURRENCY = 4;
+
+export interface Target {
+  publicKey: string;
+  klaviyoUrl: string;
+  endpoint?: string;
+}
+
+interface Answer {
+  status: number;
+  retryAfter?: string | null;
+  body?: any;
+}
+
+const byteLength = (s: string) => new Blob([s]).size;
+
+/** The Client API request for one event: a track to `/client/events`, an identify to `/client/profiles`. */
+export function klaviyoRequest(ev: RelayEvent, t: Target) {
+  const identify = ev.type == 'identify';
+  return {
+    url: `${t.klaviyoUrl}/client/${identify ? 'profiles' : 'events'}?company_id=${encodeURIComponent(t.publicKey)}`,
+    headers: { revision: KLAVIYO_REVISION, 'content-type': 'application/vnd.api+json' },
+    body: JSON.stringify(identify ? clientProfileBody(ev.profile) : eventBody(ev)),
+  };
+}
+
+/** `text/plain` keeps the batch a CORS "simple request": no preflight round trip. */
+export const relayRequest = (events: RelayEvent[], t: Target) => ({
+  url: `${t.endpoint}/v1/events`,
+  headers: { 'content-type': 'text/plain;charset=UTF-8' },
+  body: JSON.stringify({ public_key: t.publicKey, events }),
+});
+
+/** Splits entries into batches of ≤ 100 events and ≤ MAX_BATCH_BYTES of JSON, oldest first. */
+export function toBatches(entries: OutboxEntry[]): OutboxEntry[][] {
+  const out: OutboxEntry[][] = [];
+  let cur: OutboxEntry[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    const size = byteLength(JSON.stringify(e.event)) + 1;
+    if (cur.length && (cur.length == MAX_BATCH_EVENTS || bytes + size > MAX_BATCH_BYTES)) out.push(cur), (cur = []), (bytes = 0);
+    cur.push(e);
+    bytes += size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+const errorDetail = (a: Answer) =>
+  a.body?.errors?.[0]?.detail || a.body?.error || (a.status ? 'HTTP ' + a.status : String(a.body || 'network error'));
+
+export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: HookInfo) => void) {
+  const blockedUntil: Record<Destination, number> = { klaviyo: 0, relay: 0 };
+  const failures: Record<Destination, number> = { klaviyo: 0, relay: 0 };
+  const lastStatus: Record<Destination, number> = { klaviyo: 0, relay: 0 };
+  const busy = new Set<string>();
+  let keepaliveBytes = 0;
+
+  const open = (dest: Destination) => Date.now() >= blockedUntil[dest];
+  const tag = (dest: Destination, e: OutboxEntry) => dest + e.event.unique_id;
+
+  /** Starts the request synchronously (pagehide relies on that); false when the keepalive budget cannot carry it. */
+  function post(dest: Destination, entries: OutboxEntry[], req: ReturnType<typeof relayRequest>, hidden: boolean) {
+    const size = hidden ? byteLength(req.body) : 0;
+    if (size && keepaliveBytes + size > KEEPALIVE_BYTES) return;
+    keepaliveBytes += size;
+    entries.forEach((e) => busy.add(tag(dest, e)));
+    return fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: !!size, credentials: 'omit' })
+      .then(
+        async (r): Promise<Answer> => ({ status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.json().catch(() => 0) }),
+        (err): Answer => ({ status: 0, body: err?.message }),
+      )
+      .then((answer) => {
+        keepaliveBytes -= size;
+        entries.forEach((e) => busy.delete(tag(dest, e)));
+        settle(dest, entries, answer);
+      });
+  }
+
+  function settle(dest: Destination, entries: OutboxEntry[], a: Answer) {
+    const outcome = classify(a.status);
+    lastStatus[dest] = a.status;
+    if (outcome == 'retry') {
+      const waitMs = retryDelay(++failures[dest], a.status, a.retryAfter);
+      blockedUntil[dest] = Math.max(blockedUntil[dest], Date.now() + waitMs);
+      for (const e of entries) e.attempts++, (e.error = errorDetail(a)), outbox.save(e);
+      emit('retry', { destination: dest, status: a.status, waitMs, reason: errorDetail(a), attempts: failures[dest] });
+      return;
+    }
+    failures[dest] = 0;
+    const rejected = new Map<number, string>();
+    if (dest == 'relay' && outcome == 'ok') for (const r of a.body?.rejected || []) rejected.set(r.index, r.error);
+    entries.forEach((e, i) => {
+      const why = outcome == 'drop' ? errorDetail(a) : rejected.get(i);
+      e.to[dest] = true;
+      e.attempts++;
+      outbox.save(e);
+      emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status: a.status, reason: why });
+    });
+  }
+
+  /**
+   * Klaviyo takes one event per request, a few in parallel; the relay takes batches one after another. Both stop as
+   * soon as their endpoint is told to wait. Hidden (pagehide), every request starts synchronously, within the
+   * keepalive budget, because no await would resume in an unloading page.
+   */
+  async function drain(dest: Destination, jobs: [OutboxEntry[], ReturnType<typeof relayRequest>][], hidden: boolean, lanes: number) {
+    if (hidden) return void jobs.forEach(([batch, req]) => open(dest) && post(dest, batch, req, true));
+    const lane = async () => {
+      for (let job; open(dest) && (job = jobs.shift()); ) await post(dest, job[0], job[1], false);
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+  }
+
+  const owed = (entries: OutboxEntry[], dest: Destination) => entries.filter((e) => owes(e, dest) && !busy.has(tag(dest, e)));
+
+  return {
+    blockedUntil,
+    /** Sends what is owed now; resolves when every request has settled. */
+    send: (entries: OutboxEntry[], t: Target, hidden = false) =>
+      Promise.all([
+        drain('klaviyo', owed(entries, 'klaviyo').map((e) => [[e], klaviyoRequest(e.event, t)]), hidden, CONCURRENCY),
+        t.endpoint && drain('relay', toBatches(owed(entries, 'relay')).map((b) => [b, relayRequest(b.map((e) => e.event), t)]), hidden, 1),
+      ]).then(() => undefined),
+    /** After `online`: a destination paused by a network error may try at once (a 429's wait still holds). */
+    online() {
+      for (const d in lastStatus) if (!lastStatus[d as Destination]) blockedUntil[d as Destination] = 0;
+    },
+  };
+}

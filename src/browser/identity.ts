@@ -1,0 +1,63 @@
+// Who the visitor is: the anonymous-id cookie (js-cookie) mirrored in IndexedDB, traits merged by identify(),
+// and `_kx` from a Klaviyo email link. Every event carries the identifiers, never the whole trait set.
+import Cookies from 'js-cookie';
+import type { RelayProfile } from '../shared/wire.js';
+import { PROFILE_IDENTIFIERS } from '../shared/wire.js';
+import { isEmail, toE164 } from './sanitize.js';
+
+export const ID_COOKIE = 'klaviyo_relay_id';
+export const CONSENT_COOKIE = 'klaviyo_relay_consent';
+/** Profile attributes of Klaviyo's own; any other trait goes to `properties`. */
+const STANDARD = ['email', 'phone_number', 'external_id', '_kx', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image', 'location'];
+
+export const cookieAttributes = (domain?: string): Cookies.CookieAttributes => ({
+  expires: 365,
+  sameSite: 'Lax',
+  secure: location.protocol == 'https:',
+  domain: domain || undefined,
+});
+
+export const readCookie = (name: string) => Cookies.get(name);
+export const writeCookie = (name: string, value: string, domain?: string) => Cookies.set(name, value, cookieAttributes(domain));
+export const removeCookie = (name: string, domain?: string) => Cookies.remove(name, { domain: domain || undefined });
+
+export const uuid = (): string =>
+  crypto.randomUUID
+    ? crypto.randomUUID()
+    : '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
+        (+c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (+c / 4)))).toString(16),
+      );
+
+/** `_kx` from the landing URL (Klaviyo appends it to email links). */
+export const kxFromUrl = (href: string) => new URL(href).searchParams.get('_kx') || undefined;
+
+/**
+ * Merges identify() traits into a profile. Returns the problems found; a malformed email or phone is left out
+ * (Klaviyo would reject the whole request), the rest is kept.
+ */
+export function mergeTraits(profile: RelayProfile, traits: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const p = profile as Record<string, unknown>;
+  for (const k in traits) {
+    let v = traits[k];
+    if (v == null || v === '') continue;
+    if (k == 'email' && !isEmail(v)) {
+      problems.push(`email ${JSON.stringify(v)} is not an email address`);
+      continue;
+    }
+    if (k == 'phone_number' && !(v = toE164(v))) {
+      problems.push(`phone_number ${JSON.stringify(traits[k])} is not E.164 (+ and country code)`);
+      continue;
+    }
+    if (STANDARD.includes(k)) p[k] = v;
+    else if (k != 'anonymous_id') p.properties = { ...p.properties as object, [k]: v };
+  }
+  return problems;
+}
+
+/** The identifiers every event carries. */
+export function identifiers(profile: RelayProfile): RelayProfile {
+  const out: Record<string, unknown> = {};
+  for (const k of PROFILE_IDENTIFIERS) if (profile[k]) out[k] = profile[k];
+  return out;
+}

@@ -1,0 +1,30 @@
+// Only one tab flushes at a time. Web Locks where available; otherwise a lease in IndexedDB, taken with an atomic
+// read-modify-write and expiring on its own if its tab dies mid-flush.
+import type { KV } from './storage.js';
+
+const NAME = 'klaviyo-relay-flush';
+export const LEASE_MS = 3e4;
+
+interface Lease {
+  owner: string;
+  until: number;
+}
+
+/** Runs `fn` if this tab gets the flush lock now; resolves false (without waiting) when another tab holds it. */
+export function withFlushLock(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
+  const locks = typeof navigator != 'undefined' && navigator.locks;
+  if (locks) return locks.request(NAME, { ifAvailable: true }, (lock) => lock && fn().then(() => true)).then(Boolean);
+  return withLease(kv, tab, fn);
+}
+
+export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
+  const now = Date.now();
+  await kv.update<Lease>(NAME, (l) => (!l || l.until < now || l.owner == tab ? { owner: tab, until: now + LEASE_MS } : l));
+  if ((await kv.get<Lease>(NAME))?.owner != tab) return false;
+  try {
+    await fn();
+  } finally {
+    await kv.update<Lease>(NAME, (l) => (l?.owner == tab ? undefined : l));
+  }
+  return true;
+}

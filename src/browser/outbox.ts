@@ -1,0 +1,71 @@
+// The durable outbox: one IndexedDB key per event (`e:<unique_id>`), written before any network attempt.
+// An entry lists each destination it still owes; it is deleted only when every one has answered 2xx (or dropped it).
+import type { KV } from './storage.js';
+import type { Destination, HookInfo, OutboxEntry } from './types.js';
+
+const PREFIX = 'e:';
+export const DEFAULT_CAP = 1000;
+export const DEFAULT_TTL = 7 * 864e5;
+
+export interface Outbox {
+  /** This tab's view: its own entries plus whatever the last `load()` found. Read synchronously on pagehide. */
+  live: Map<string, OutboxEntry>;
+  /** Stores a new entry (evicting the oldest past the cap); resolves after the commit. */
+  add(entry: OutboxEntry): Promise<boolean>;
+  /** Persists a changed entry, or deletes it once no destination is owed. */
+  save(entry: OutboxEntry): Promise<boolean>;
+  /** Re-reads the store (other tabs write to it), drops expired entries and applies the cap; oldest first. */
+  load(): Promise<OutboxEntry[]>;
+  /** Drops everything (consent denied). */
+  clear(reason: string): Promise<void>;
+}
+
+export const owes = (entry: OutboxEntry, dest: Destination) => entry.to[dest] === false;
+const done = (entry: OutboxEntry) => !owes(entry, 'klaviyo') && !owes(entry, 'relay');
+const byAge = (a: OutboxEntry, b: OutboxEntry) => a.at - b.at;
+
+export function createOutbox(
+  kv: KV,
+  dropped: (info: HookInfo) => void,
+  limits: () => { cap: number; ttl: number },
+): Outbox {
+  const live = new Map<string, OutboxEntry>();
+  const key = (e: OutboxEntry) => PREFIX + e.event.unique_id;
+  const drop = (e: OutboxEntry, reason: string) => {
+    live.delete(e.event.unique_id);
+    dropped({ event: e.event, reason });
+    return kv.put(key(e), undefined);
+  };
+  const evictOverCap = () => {
+    const sorted = [...live.values()].sort(byAge);
+    for (let i = 0; i < sorted.length - limits().cap; i++) drop(sorted[i], 'cap');
+  };
+  const save = (e: OutboxEntry) => {
+    if (done(e)) {
+      live.delete(e.event.unique_id);
+      return kv.put(key(e), undefined);
+    }
+    live.set(e.event.unique_id, e);
+    return kv.put(key(e), e);
+  };
+  return {
+    live,
+    add(e) {
+      live.set(e.event.unique_id, e);
+      evictOverCap();
+      return save(e);
+    },
+    save,
+    async load() {
+      const stored = await kv.list<OutboxEntry>(PREFIX);
+      const oldest = Date.now() - limits().ttl;
+      live.clear();
+      for (const e of stored) e.at < oldest ? drop(e, 'expired') : live.set(e.event.unique_id, e);
+      evictOverCap();
+      return [...live.values()].sort(byAge);
+    },
+    async clear(reason) {
+      await Promise.all([...live.values(), ...(await kv.list<OutboxEntry>(PREFIX))].map((e) => drop(e, reason)));
+    },
+  };
+}

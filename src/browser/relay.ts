@@ -1,0 +1,280 @@
+// createRelay(): the public API. Calls are checked synchronously (bad input warns at the call site), then run in
+// order once the snippet is ready: storage opened, identity restored, workflow config in force.
+import { DEFAULT_KLAVIYO_URL } from '../shared/revision.js';
+import type { RelayEvent, RelayProfile } from '../shared/wire.js';
+import { parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
+import { watchHistory } from './autopage.js';
+import { bridgeDataLayer } from './datalayer.js';
+import { createDelivery, type Target } from './delivery.js';
+import { createHooks } from './hooks.js';
+import {
+  CONSENT_COOKIE, ID_COOKIE, identifiers, kxFromUrl, mergeTraits, readCookie, removeCookie, uuid, writeCookie,
+} from './identity.js';
+import { withFlushLock } from './lock.js';
+import { createOutbox, DEFAULT_CAP, DEFAULT_TTL, owes, type Outbox } from './outbox.js';
+import { loadRemoteWorkflow } from './remote-config.js';
+import { checkName, checkProperties } from './sanitize.js';
+import { openKV, type KV } from './storage.js';
+import type { Destination, OutboxEntry, PendingItem, RelayApi, RelayOptions, TrackOptions } from './types.js';
+
+/** The route key identify() calls look up in `workflow.events`. */
+export const IDENTIFY_EVENT = '$identify';
+export const PAGE_EVENT = 'Viewed Page';
+const PROFILE_KEY = 'p';
+
+const warn = (msg: string) => console.warn('klaviyo-relay: ' + msg);
+const trim = (url: string) => url.replace(/\/+$/, '');
+
+export function createRelay(initial?: RelayOptions): RelayApi {
+  const opts: RelayOptions = {};
+  const loadedAt = Date.now();
+  const hooks = createHooks(() => opts.debug);
+  const backlog: (() => void)[] = [];
+  const readyCallbacks: ((api: RelayApi) => void)[] = [];
+  /** Events captured before consent: memory only. */
+  const held: RelayEvent[] = [];
+  let kv: KV;
+  let outbox: Outbox;
+  let delivery: ReturnType<typeof createDelivery>;
+  let workflow: Workflow = { events: {} };
+  let inlineWorkflow = false;
+  let profile: RelayProfile = {};
+  let consented = false;
+  let booted: Promise<void> | undefined;
+  let ready = false;
+  /** Original time of a call replayed from the stub queue. */
+  let stamp: number | undefined;
+  let lastAt = 0;
+  let flushing: Promise<void> | undefined;
+  let again = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let due = Infinity;
+  let pageWatched = false;
+  let layerBridged = false;
+
+  const whenReady = (fn: () => void) => (ready ? fn() : backlog.push(fn));
+  const target = (): Target => ({
+    publicKey: opts.publicKey!,
+    klaviyoUrl: trim(opts.klaviyoUrl || DEFAULT_KLAVIYO_URL),
+    endpoint: opts.endpoint && trim(opts.endpoint),
+  });
+
+  function applyWorkflow(input: unknown): boolean {
+    const parsed = parseWorkflow(input);
+    if (parsed.ok) workflow = parsed.workflow;
+    else console.error(`klaviyo-relay: workflow config rejected: ${parsed.error}. The last good config stays in force.`);
+    return parsed.ok;
+  }
+
+  function persistIdentity() {
+    if (!consented) return;
+    writeCookie(ID_COOKIE, profile.anonymous_id!, opts.cookieDomain);
+    kv.put(PROFILE_KEY, profile);
+  }
+
+  // ---- outbox and flushing ----
+
+  function enqueue(event: RelayEvent) {
+    const to: OutboxEntry['to'] = {};
+    if (event.route == 'client') to.klaviyo = false;
+    else if (event.route == 'server' && !opts.endpoint)
+      return hooks.emit('dropped', { event, reason: 'route "server" needs an endpoint' });
+    if (opts.endpoint) to.relay = false;
+    if (!Object.keys(to).length) return; // `off` without an endpoint goes nowhere
+    lastAt = Math.max(Date.now(), lastAt + 1e-3);
+    outbox.add({ event, to, attempts: 0, at: lastAt }).then(() => hooks.emit('queued', { event }));
+    schedule(500);
+  }
+
+  function schedule(ms: number) {
+    if (Date.now() + ms >= due) return;
+    clearTimeout(timer);
+    due = Date.now() + ms;
+    timer = setTimeout(() => ((due = Infinity), runFlush()), ms);
+  }
+
+  /** Retry when something is still owed: at the end of the longest relevant backoff, at least 1 s from now. */
+  function reschedule() {
+    if (!consented || navigator.onLine === false) return;
+    const owed = (d: Destination) => [...outbox.live.values()].some((e) => owes(e, d));
+    const waits = (['klaviyo', 'relay'] as const).filter(owed).map((d) => delivery.blockedUntil[d] - Date.now());
+    if (waits.length) schedule(Math.max(1e3, Math.min(...waits)));
+  }
+
+  function runFlush(): Promise<void> {
+    if (!ready) return booted ? booted.then(runFlush) : Promise.resolve();
+    if (flushing) return (again = true), flushing;
+    return (flushing = (async () => {
+      do {
+        again = false;
+        // Consent is checked again here, not only at capture: a denial in another tab or later call wins.
+        if (!consented || navigator.onLine === false) break;
+        await withFlushLock(kv, tabId, async () => delivery.send(await outbox.load(), target()));
+      } while (again);
+    })()
+      .catch((e) => hooks.emit('error', { reason: String(e) }))
+      .finally(() => {
+        flushing = undefined;
+        reschedule();
+      }));
+  }
+
+  // ---- capture ----
+
+  function capture(event: Omit<RelayEvent, 'route' | 'profile'>) {
+    whenReady(() => {
+      const identify = event.type == 'identify';
+      const full = { ...event, profile: identify ? JSON.parse(JSON.stringify(profile)) : identifiers(profile) } as RelayEvent;
+      full.route = routeFor(workflow, identify ? IDENTIFY_EVENT : event.name!, !!opts.endpoint);
+      consented ? enqueue(full) : held.push(full);
+    });
+  }
+
+  const timeOf = (t: TrackOptions['time']) => {
+    const d = new Date(t ?? stamp ?? Date.now());
+    return (d.getTime() ? d : new Date()).toISOString();
+  };
+
+  function enableFeatures() {
+    if (opts.autoPage !== false && !pageWatched) (pageWatched = true), watchHistory(() => api.page());
+    if (opts.dataLayer && !layerBridged) (layerBridged = true), bridgeDataLayer(window, api.track);
+  }
+
+  async function boot() {
+    await 0; // let the rest of a synchronous stub replay (later init calls) land first
+    kv = openKV('klaviyo-relay', (reason) => {
+      warn(`IndexedDB is unavailable (${reason}); events are kept in memory for this page only`);
+      hooks.emit('error', { reason: 'storage: ' + reason });
+    });
+    outbox = createOutbox(kv, (info) => hooks.emit('dropped', info), () => ({
+      cap: opts.maxEvents || DEFAULT_CAP,
+      ttl: opts.ttlMs || DEFAULT_TTL,
+    }));
+    delivery = createDelivery(outbox, hooks.emit);
+    const marker = readCookie(CONSENT_COOKIE);
+    consented = marker ? marker == '1' : !opts.requireConsent;
+    const [stored] = await Promise.all([
+      kv.get<RelayProfile>(PROFILE_KEY),
+      outbox.load(),
+      opts.endpoint && !inlineWorkflow && loadRemoteWorkflow(kv, trim(opts.endpoint), opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf)),
+    ]);
+    profile = { ...stored, anonymous_id: readCookie(ID_COOKIE) || stored?.anonymous_id || uuid() };
+    const kx = kxFromUrl(location.href);
+    if (kx) profile._kx = kx;
+    persistIdentity();
+    ready = true;
+    if (opts.autoPage !== false) (stamp = loadedAt), api.page(), (stamp = undefined);
+    backlog.splice(0).forEach((fn) => fn());
+    enableFeatures();
+    addEventListener('online', () => (delivery.online(), runFlush()));
+    addEventListener('pagehide', () => consented && delivery.send([...outbox.live.values()], target(), true));
+    document.addEventListener('visibilitychange', () => runFlush());
+    readyCallbacks.splice(0).forEach((cb) => cb(api));
+    runFlush();
+  }
+
+  // ---- the public methods (each wrapped by `guard` below) ----
+
+  const methods: Omit<RelayApi, 'push'> = {
+    init(o) {
+      if (!o || typeof o != 'object') return warn('init() needs an options object');
+      for (const k in o) if ((o as any)[k] !== undefined) (opts as any)[k] = (o as any)[k];
+      if (o.workflow !== undefined && applyWorkflow(o.workflow)) inlineWorkflow = true;
+      if (opts.publicKey && !booted) booted = boot();
+      if (ready) enableFeatures();
+    },
+    track(name, properties, o) {
+      const problem = checkName(name);
+      const props = checkProperties(properties);
+      if (problem || 'error' in props) return warn(`track(${JSON.stringify(String(name).slice(0, 40))}) ignored: ${problem || (props as { error: string }).error}`);
+      const event: Omit<RelayEvent, 'route' | 'profile'> = { type: 'track', name, properties: props.ok, time: timeOf(o?.time), unique_id: o?.uniqueId || uuid() };
+      if (typeof o?.value == 'number' && isFinite(o.value)) event.value = o.value;
+      if (o?.valueCurrency) event.value_currency = o.valueCurrency;
+      capture(event);
+    },
+    identify(traits) {
+      const checked = checkProperties(traits);
+      if ('error' in checked || !traits) return warn(`identify() ignored: ${'error' in checked ? checked.error : 'traits are missing'}`);
+      const time = timeOf(undefined);
+      whenReady(() => {
+        mergeTraits(profile, checked.ok).forEach((p) => warn('identify(): ' + p + '; left out'));
+        persistIdentity();
+        capture({ type: 'identify', time, unique_id: uuid() });
+      });
+    },
+    page(properties) {
+      const props = checkProperties(properties);
+      if ('error' in props) return warn('page() ignored: ' + props.error);
+      methods.track(PAGE_EVENT, { URL: location.href, Path: location.pathname, Title: document.title, Referrer: document.referrer, ...props.ok });
+    },
+    consent(choice) {
+      if (typeof choice?.granted != 'boolean') return warn('consent() needs {granted: true|false}');
+      whenReady(() => {
+        consented = choice.granted;
+        writeCookie(CONSENT_COOKIE, consented ? '1' : '0', opts.cookieDomain);
+        if (consented) {
+          persistIdentity();
+          held.splice(0).forEach(enqueue);
+          return void runFlush();
+        }
+        held.length = 0;
+        removeCookie(ID_COOKIE, opts.cookieDomain);
+        kv.put(PROFILE_KEY, undefined);
+        outbox.clear('consent');
+      });
+    },
+    reset() {
+      whenReady(() => {
+        profile = { anonymous_id: uuid() };
+        persistIdentity();
+      });
+    },
+    flush: () => runFlush(),
+    on: (hook, cb) => hooks.on(hook, cb),
+    ready(cb) {
+      ready ? cb(api) : readyCallbacks.push(cb);
+    },
+    pending: async () =>
+      ready
+        ? (await outbox.load()).map(
+            ({ event: e, to, attempts, error }): PendingItem => ({
+              unique_id: e.unique_id, name: e.name, type: e.type || 'track', route: e.route, attempts, time: e.time, error,
+              destinations: Object.fromEntries(Object.entries(to).map(([d, sent]) => [d, sent ? 'sent' : 'pending'])),
+            }),
+          )
+        : [],
+  };
+
+  const tabId = uuid();
+  const api = {} as RelayApi;
+  // No public method ever throws into the host page: a failure is logged and reported on 'error'.
+  for (const [name, fn] of Object.entries(methods)) {
+    (api as any)[name] = (...args: unknown[]) => {
+      try {
+        const result = (fn as Function)(...args);
+        return result?.catch ? result.catch((e: unknown) => report(name, e)) : result;
+      } catch (e) {
+        report(name, e);
+      }
+    };
+  }
+  const report = (name: string, e: unknown) => {
+    console.error(`klaviyo-relay: ${name}() failed`, e);
+    hooks.emit('error', { reason: String(e) });
+  };
+  api.push = (...calls) => {
+    for (const call of calls) {
+      const method = call?.[0] as keyof typeof methods;
+      if (typeof methods[method] != 'function') {
+        warn(`push(): unknown method ${JSON.stringify(method)}`);
+        continue;
+      }
+      stamp = (call as { t?: number }).t;
+      (api[method] as Function)(...call.slice(1));
+      stamp = undefined;
+    }
+    return calls.length;
+  };
+  if (initial) api.init(initial);
+  return api;
+}

@@ -1,0 +1,30 @@
+// The workflow toggles from the companion server (`GET {endpoint}/v1/config?key=`), cached in IndexedDB and
+// revalidated with the cached ETag (If-None-Match → 304 keeps the cached copy).
+import type { KV } from './storage.js';
+
+interface Cached {
+  etag?: string | null;
+  workflow: unknown;
+}
+
+/**
+ * Applies the cached workflow at once, then revalidates. `apply` returns false for an invalid config, which is
+ * then not cached. Resolves when a config is in force (cached or fetched) or the fetch failed.
+ */
+export async function loadRemoteWorkflow(kv: KV, endpoint: string, publicKey: string, apply: (wf: unknown) => boolean) {
+  const key = 'c:' + endpoint;
+  const cached = await kv.get<Cached>(key);
+  if (cached) apply(cached.workflow);
+  const revalidated = fetch(`${endpoint}/v1/config?key=${encodeURIComponent(publicKey)}`, {
+    headers: cached?.etag ? { 'if-none-match': cached.etag } : {},
+    credentials: 'omit',
+  })
+    .then(async (r) => {
+      if (r.status == 304) return;
+      if (!r.ok) throw Error('HTTP ' + r.status);
+      const { workflow } = await r.json();
+      if (apply(workflow)) kv.put(key, { etag: r.headers.get('etag'), workflow });
+    })
+    .catch((e) => console.warn(`klaviyo-relay: could not load ${endpoint}/v1/config (${e.message}); using the ${cached ? 'cached' : 'built-in'} workflow`));
+  if (!cached) await revalidated;
+}

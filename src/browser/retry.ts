@@ -1,0 +1,28 @@
+// Status classification and retry waits (SPEC §2 "Retries", pinned detail 6). Pure, so the tests pin every branch.
+
+export type Outcome = 'ok' | 'retry' | 'drop';
+
+/** 0 stands for a network error (no HTTP answer). */
+export const classify = (status: number): Outcome =>
+  status > 199 && status < 300 ? 'ok' : !status || status == 408 || status == 429 || status > 499 ? 'retry' : 'drop';
+
+const MAX_WAIT = 3e5;
+
+/** `Retry-After` as ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return;
+  const ms = /^\s*\d+(\.\d+)?\s*$/.test(header) ? +header * 1e3 : Date.parse(header) - now;
+  return ms >= 0 ? Math.min(ms, 36e5) : ms === ms ? 0 : undefined;
+}
+
+/**
+ * How long the whole destination waits after its `failures`-th consecutive failure.
+ * Readable Retry-After wins. A 429 without one waits ≥ 2 s, doubling, plus jitter; anything else gets
+ * exponential backoff with full jitter (base 1 s, capped at 5 min).
+ */
+export function retryDelay(failures: number, status: number, retryAfter?: string | null, random = Math.random): number {
+  const told = parseRetryAfter(retryAfter);
+  if (told !== undefined) return told;
+  const base = Math.min(MAX_WAIT, (status == 429 ? 1e3 : 5e2) * 2 ** Math.max(1, failures));
+  return status == 429 ? base + random() * base : random() * base;
+}
