@@ -29,6 +29,12 @@ export async function registerAdminRoutes(
           return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong admin token: send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
         }
       });
+      // Hooks run only for matched routes: this catch-all makes an unknown admin path answer 401 before 404.
+      scope.route({
+        method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        url: '/*',
+        handler: async (req, reply) => reply.code(404).send({ error: `no admin route ${req.method} ${req.url.split('?')[0]}` }),
+      });
       audiences = registerAudiences(scope, ctx);
     },
     { prefix: '/v1/admin' },
