@@ -1,0 +1,43 @@
+// Run the built CLI (`bin/klaviyo-relay.mjs` → dist/node) as a child process, capturing everything it prints.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/klaviyo-relay.mjs', import.meta.url));
+
+export interface RelayProcess {
+  child: ChildProcess;
+  /** stdout + stderr so far. */
+  output(): string;
+  /** The URL printed once the server listens. */
+  url: Promise<string>;
+  exited: Promise<number | null>;
+}
+
+export function spawnRelay(args: string[], env: Record<string, string | undefined> = {}): RelayProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let resolveUrl: (url: string) => void;
+  const url = new Promise<string>((resolve) => (resolveUrl = resolve));
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    const match = /serving on (http:\/\/\S+)/.exec(out);
+    if (match) resolveUrl(match[1]!);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, url, exited };
+}
+
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
