@@ -58,7 +58,14 @@ export const audienceDefinitionSchema = z
       z.strictObject({ type: z.literal('segment'), rules: ruleSchema }),
       z.strictObject({ type: z.literal('file'), path: z.string().min(1), format: z.enum(['csv', 'ndjson']).optional() }),
     ]),
-    list: z.union([z.strictObject({ id: z.string().min(1) }), z.strictObject({ create: z.string().min(1) })]),
+    list: z.union([
+      z.strictObject({ id: z.string().min(1) }),
+      z.strictObject({
+        create: z.string().min(1).max(255),
+        /** Opt-in process of the list when it has to be created (Klaviyo's account default otherwise). */
+        optInProcess: z.enum(['single_opt_in', 'double_opt_in']).optional(),
+      }),
+    ], { error: 'must be {"id": "<existing list id>"} or {"create": "<list name>"}' }),
     subscription: z.array(z.enum(['email', 'sms'])).min(1).default(['email']),
     consent: z.enum(['subscribed', 'never_subscribed', 'unsubscribed']).default('never_subscribed'),
     mapping: z.array(z.strictObject({ from: z.string().min(1), to: klaviyoField })).default([]),
@@ -67,11 +74,27 @@ export const audienceDefinitionSchema = z
     enabled: z.boolean().default(true),
     refreshInterval: duration.optional(),
     defaultPhoneRegion: z.string().length(2).optional(),
+    /**
+     * Source field holding when the member gave consent (ISO time). When set, subscribe calls are historical
+     * imports (no double opt-in message, no "added to list" flows) stamped with that time.
+     */
+    consentedAtField: z.string().min(1).optional(),
   })
   .superRefine((def, ctx) => {
     if (def.consent === 'never_subscribed' && def.subscription.includes('sms')) {
       ctx.addIssue({ code: 'custom', path: ['consent'], message: 'never_subscribed is allowed for email only; remove "sms" from subscription or choose subscribed/unsubscribed' });
     }
+    if (def.consentedAtField && def.consent !== 'subscribed') {
+      ctx.addIssue({ code: 'custom', path: ['consentedAtField'], message: 'only applies to consent "subscribed"; remove it or change consent' });
+    }
+    if (new Set(def.subscription).size !== def.subscription.length) {
+      ctx.addIssue({ code: 'custom', path: ['subscription'], message: 'lists a channel twice' });
+    }
+    const targets = new Set<string>();
+    def.mapping.forEach((m, i) => {
+      if (targets.has(m.to)) ctx.addIssue({ code: 'custom', path: ['mapping', i, 'to'], message: `"${m.to}" is mapped twice; map each Klaviyo field from one source field` });
+      targets.add(m.to);
+    });
     if (def.allowAnonymous && def.excludeExternalId) {
       ctx.addIssue({ code: 'custom', path: ['excludeExternalId'], message: 'cannot be combined with allowAnonymous: an anonymous member is keyed by external_id, so it would have no identifier left' });
     }

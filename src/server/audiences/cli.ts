@@ -1,0 +1,163 @@
+// `klaviyo-relay sync <name> [--dry-run]` and `klaviyo-relay logs <name> [--json]` (SPEC §3 CLI, pinned details
+// 12–14). Both take --config FILE (default ./relay.config.json) and read env like `serve`.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile, readEnv } from '../config.js';
+import { createKlaviyoClient } from '../klaviyo-client.js';
+import { openDatabase } from '../store/db.js';
+import { definitionRegistry } from './definitions.js';
+import { createRateLimiter } from './rate-limiter.js';
+import { COUNT_NAMES, runLogStore, type RunLog } from './runs.js';
+import { dryRun, startRun, SyncAlreadyRunning } from './sync.js';
+import type { RunResult } from './runner.js';
+
+const SYNC_USAGE = 'Usage: klaviyo-relay sync <name> [--dry-run] [--config FILE]';
+const LOGS_USAGE = 'Usage: klaviyo-relay logs <name> [--json] [--limit N] [--config FILE]';
+
+/** Exit codes: 0 success, 2 partial, 1 failed (pinned detail 13). */
+export const exitCodeFor = (status: string) => (status === 'success' ? 0 : status === 'partial' ? 2 : 1);
+
+function parse(args: string[], usage: string, flags: Record<string, { type: 'boolean' | 'string' }>) {
+  try {
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...flags } });
+    if (values.help) return { help: true as const };
+    if (positionals.length !== 1) throw new Error('give exactly one audience name');
+    return { name: positionals[0], values: values as Record<string, string | boolean | undefined> };
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${usage}`);
+    return undefined;
+  }
+}
+
+/** Config, database and the named definition; prints the problem and returns undefined when one is missing. */
+function open(name: string, configPath: string | undefined) {
+  const env = readEnv();
+  let loaded;
+  try {
+    loaded = loadConfigFile(configPath ?? './relay.config.json');
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return undefined;
+    }
+    throw err;
+  }
+  const db = openDatabase(env.dataDir);
+  const entry = definitionRegistry(db, loaded.config.audiences).get(name);
+  if (!entry) {
+    const known = definitionRegistry(db, loaded.config.audiences).all().map((a) => a.definition.name);
+    console.error(`No audience named "${name}" in ${loaded.path} or saved through the admin API.${known.length ? ` Known: ${known.join(', ')}` : ''}`);
+    db.close();
+    return undefined;
+  }
+  return { env, config: loaded.config, configDir: loaded.dir, db, definition: entry.definition };
+}
+
+const formatCounts = (counts: Record<string, number>) => COUNT_NAMES.map((n) => `${n}=${counts[n] ?? 0}`).join(' ');
+
+export async function runSync(args: string[]): Promise<number> {
+  const parsed = parse(args, SYNC_USAGE, { 'dry-run': { type: 'boolean' } });
+  if (!parsed) return 1;
+  if ('help' in parsed) {
+    console.log(SYNC_USAGE);
+    return 0;
+  }
+  const opened = open(parsed.name, parsed.values.config as string | undefined);
+  if (!opened) return 1;
+  const { env, config, configDir, db, definition } = opened;
+  try {
+    if (!env.privateKey) {
+      console.error('KLAVIYO_PRIVATE_KEY is not set: set it in the environment to sync audiences.');
+      return 1;
+    }
+    const klaviyo = createKlaviyoClient({
+      privateKey: env.privateKey,
+      baseUrl: env.klaviyoBaseUrl,
+      maxAttempts: 8,
+      beforeRequest: createRateLimiter(),
+      onRetry: ({ method, path, attempt, waitMs, error }) =>
+        console.error(`retrying ${method} ${path} in ${waitMs} ms (attempt ${attempt}): ${error.message}`),
+    });
+    const syncEnv = { db, klaviyo, configDir, defaultPhoneRegion: config.defaultPhoneRegion };
+
+    if (parsed.values['dry-run']) {
+      const result = await dryRun(syncEnv, definition);
+      printDryRun(definition.name, result);
+      return exitCodeFor(result.status);
+    }
+
+    const abort = new AbortController();
+    const stop = () => abort.abort(new Error('interrupted (SIGINT/SIGTERM); the next run resumes'));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      const { runId, done } = startRun(syncEnv, definition, { trigger: 'cli', signal: abort.signal });
+      console.log(`sync "${definition.name}": run ${runId} started`);
+      const log = await done;
+      console.log(formatLogRow(log));
+      for (const e of log.errors.slice(0, 20)) console.log(`  ${e.stage}${e.member ? ` ${e.member}` : ''}: ${e.detail}`);
+      const more = log.errors.length - 20 + log.errors_omitted;
+      if (more > 0) console.log(`  … ${more} more errors (klaviyo-relay logs ${definition.name} --json)`);
+      return exitCodeFor(log.status);
+    } catch (err) {
+      if (err instanceof SyncAlreadyRunning) {
+        console.error(err.message);
+        return 1;
+      }
+      throw err;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  } finally {
+    db.close();
+  }
+}
+
+function printDryRun(name: string, result: RunResult) {
+  const plan = result.plan;
+  console.log(`Dry run of "${name}": nothing was sent or saved.`);
+  if (result.status === 'failed') {
+    console.log(`failed: ${result.error}`);
+    return;
+  }
+  if (plan) {
+    const list = plan.list;
+    console.log(`list: ${list.wouldCreate ? `would create "${list.name}"` : `${list.id}${list.name ? ` "${list.name}"` : ''}`}${list.optInProcess ? ` (${list.optInProcess})` : ''}`);
+    console.log(`counts: ${formatCounts(result.counts)}`);
+    const r = plan.requests;
+    console.log(`would send: ${r.importJobs} import job(s), ${r.subscribeJobs} subscribe job(s), ${r.unsubscribeJobs} unsubscribe job(s), ${r.removeCalls} removal call(s) (plus profile id lookups)`);
+    if (plan.sample.importProfiles.length) {
+      console.log(`sample of the profiles to import:`);
+      for (const p of plan.sample.importProfiles) console.log(`  ${JSON.stringify(p)}`);
+    }
+  }
+  for (const e of result.errors.slice(0, 20)) console.log(`  ${e.stage}${e.member ? ` ${e.member}` : ''}: ${e.detail}`);
+}
+
+export function formatLogRow(log: RunLog): string {
+  const duration = log.duration_ms === null ? 'running' : `${(log.duration_ms / 1000).toFixed(1)}s`;
+  const jobs = log.job_ids.length ? ` jobs=${log.job_ids.join(',')}` : '';
+  const error = log.error ? ` error="${log.error}"` : '';
+  return `#${log.id} ${log.started_at} ${log.status} ${duration} ${formatCounts(log.counts)}${jobs}${error}`;
+}
+
+export async function runLogs(args: string[]): Promise<number> {
+  const parsed = parse(args, LOGS_USAGE, { json: { type: 'boolean' }, limit: { type: 'string' } });
+  if (!parsed) return 1;
+  if ('help' in parsed) {
+    console.log(LOGS_USAGE);
+    return 0;
+  }
+  const opened = open(parsed.name, parsed.values.config as string | undefined);
+  if (!opened) return 1;
+  const { db, definition } = opened;
+  try {
+    const limit = Number(parsed.values.limit) || 100;
+    const rows = runLogStore(db).list(definition.name, limit);
+    if (!rows.length && !parsed.values.json) console.log(`No runs of "${definition.name}" yet.`);
+    for (const row of rows) console.log(parsed.values.json ? JSON.stringify(row) : formatLogRow(row));
+    return 0;
+  } finally {
+    db.close();
+  }
+}
