@@ -40,15 +40,25 @@ export function findSpecPath(): string {
   throw new Error('Klaviyo OpenAPI spec not found: set KLAVIYO_OPENAPI_SPEC to the path of stable.json');
 }
 
-/** OpenAPI 3.0 `nullable` is not JSON Schema; rewrite it, and drop annotations ajv would trip over. */
-function toJsonSchema(node: any): any {
-  if (Array.isArray(node)) return node.map(toJsonSchema);
+/**
+ * OpenAPI 3.0 `nullable` is not JSON Schema; rewrite it, and drop annotations ajv would trip over.
+ * With `closed`, an object that declares its properties rejects others, as Klaviyo rejects unknown fields
+ * ("'x' is not a valid field"); free-form objects (event `properties`) declare none and stay open.
+ */
+function toJsonSchema(node: any, closed = false): any {
+  if (Array.isArray(node)) return node.map((n) => toJsonSchema(n, closed));
   if (!node || typeof node !== 'object') return node;
   const out: Json = {};
   for (const [k, v] of Object.entries(node)) {
     if (k === 'example' || k === 'examples' || k === 'discriminator' || k.startsWith('x-')) continue;
-    out[k] = toJsonSchema(v);
+    // `properties` maps names to schemas: recurse into each schema, not into the map as if it were one.
+    out[k] = k === 'properties' && v && typeof v === 'object'
+      ? Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, toJsonSchema(sub, closed)]))
+      : toJsonSchema(v, closed);
   }
+  // allOf branches each see only part of the properties, so closing them would reject valid documents.
+  if (closed && out.properties && !('additionalProperties' in out) && !node.allOf) out.additionalProperties = false;
+  if (closed && out.allOf) out.allOf = node.allOf.map((n: any) => toJsonSchema(n, false));
   if (out.nullable) {
     delete out.nullable;
     if (!out.type) return { anyOf: [out, { type: 'null' }] };
@@ -58,6 +68,14 @@ function toJsonSchema(node: any): any {
   return out;
 }
 
+export interface OpenApiSpecOptions {
+  /** Accept attributes the spec does not declare. Default false: Klaviyo rejects unknown fields. */
+  allowUnknownFields?: boolean;
+}
+
+/** A query parameter's filter grammar, from the spec's "Allowed field(s)/operator(s)" description. */
+export type FilterRules = Map<string, Set<string>>;
+
 export class OpenApiSpec {
   readonly raw: Json;
   readonly operations: Operation[] = [];
@@ -65,11 +83,14 @@ export class OpenApiSpec {
   private readonly validators = new Map<string, ValidateFunction>();
   private readonly byId = new Map<string, Operation>();
 
-  constructor(raw: Json) {
+  private readonly closed: boolean;
+
+  constructor(raw: Json, options: OpenApiSpecOptions = {}) {
     this.raw = raw;
+    this.closed = !options.allowUnknownFields;
     this.ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(this.ajv);
-    this.ajv.addSchema({ components: { schemas: toJsonSchema(raw.components.schemas) } }, 'spec');
+    this.ajv.addSchema({ components: { schemas: toJsonSchema(raw.components.schemas, this.closed) } }, 'spec');
     for (const [path, item] of Object.entries<Json>(raw.paths)) {
       for (const [method, op] of Object.entries<Json>(item)) {
         if (!op || typeof op !== 'object' || !op.operationId) continue;
@@ -89,8 +110,27 @@ export class OpenApiSpec {
     }
   }
 
-  static load(path = findSpecPath()): OpenApiSpec {
-    return new OpenApiSpec(JSON.parse(readFileSync(path, 'utf8')));
+  static load(path = findSpecPath(), options: OpenApiSpecOptions = {}): OpenApiSpec {
+    return new OpenApiSpec(JSON.parse(readFileSync(path, 'utf8')), options);
+  }
+
+  /** Follows `$ref`s into components. */
+  resolve(node: any): any {
+    while (node && node.$ref) node = this.raw.components.schemas[String(node.$ref).split('/').pop()!];
+    return node;
+  }
+
+  /** Field → allowed operators for an operation's `filter` parameter; undefined when it has none. */
+  filterRules(operationId: string): FilterRules | undefined {
+    const param = this.operation(operationId).parameters.find((p) => p.name === 'filter' && p.in === 'query');
+    if (!param) return undefined;
+    const rules: FilterRules = new Map();
+    const allowed = String(param.description ?? '').split(/Allowed field\(s\)\/operator\(s\):/)[1] ?? '';
+    for (const line of allowed.split('<br>')) {
+      const m = /^`([^`]+)`:\s*(.*)$/.exec(line.trim());
+      if (m) rules.set(m[1], new Set([...m[2].matchAll(/`([^`]+)`/g)].map((x) => x[1])));
+    }
+    return rules;
   }
 
   operation(operationId: string): Operation {
@@ -104,7 +144,7 @@ export class OpenApiSpec {
     const op = this.operation(operationId);
     const schema = this.raw.paths[op.path][op.method.toLowerCase()].requestBody?.content?.[op.contentType!]?.schema;
     if (!schema) return undefined;
-    return schema.$ref ? { $ref: schema.$ref.replace('#/', 'spec#/') } : toJsonSchema(schema);
+    return schema.$ref ? { $ref: schema.$ref.replace('#/', 'spec#/') } : toJsonSchema(schema, this.closed);
   }
 
   /** Validate a request body; an empty array means valid. */
@@ -117,7 +157,7 @@ export class OpenApiSpec {
       this.validators.set(operationId, fn);
     }
     if (fn(body)) return [];
-    return dedupe(fn.errors ?? []).map((e) => ({ pointer: e.instancePath || '/', detail: describe(e) }));
+    return dedupe(fn.errors ?? []).map((e) => ({ pointer: pointerOf(e), detail: describe(e) }));
   }
 }
 
@@ -133,8 +173,15 @@ function dedupe(errors: ErrorObject[]): ErrorObject[] {
   });
 }
 
+/** Unknown fields point at the field itself, like Klaviyo's `source.pointer`. */
+function pointerOf(e: ErrorObject): string {
+  if (e.keyword === 'additionalProperties') return `${e.instancePath}/${(e.params as Json).additionalProperty}`;
+  return e.instancePath || '/';
+}
+
 function describe(e: ErrorObject): string {
   const where = e.instancePath ? `'${e.instancePath}'` : 'the body';
+  if (e.keyword === 'additionalProperties') return `'${(e.params as Json).additionalProperty}' is not a valid field for ${where}.`;
   if (e.keyword === 'required') return `'${(e.params as Json).missingProperty}' is a required field at ${where}.`;
   if (e.keyword === 'enum') return `${where} must be one of ${JSON.stringify((e.params as Json).allowedValues)}.`;
   return `${where} ${e.message}.`;

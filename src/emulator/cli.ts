@@ -1,0 +1,77 @@
+// `klaviyo-relay emulator [--port 4010] [--host 127.0.0.1] [--private-key pk_…] [--public-key ABC123]
+//  [--no-rate-limits] [--snapshot FILE] [--job-delay MS]`
+import { parseArgs } from 'node:util';
+import { startEmulator } from './index.js';
+
+const USAGE = `Usage: klaviyo-relay emulator [options]
+
+Runs the local Klaviyo sandbox (Client API /client/*, server API /api/*, QA page at /).
+
+Options:
+  --port N            port to listen on (default 4010; 0 = random)
+  --host HOST         interface to bind (default 127.0.0.1)
+  --private-key KEY   the only private key accepted (default KLAVIYO_PRIVATE_KEY; unset = any pk_ key)
+  --public-key KEY    the only public key accepted (default KLAVIYO_PUBLIC_KEY; unset = any 6-char key)
+  --no-rate-limits    do not enforce Klaviyo's per-endpoint rate limits
+  --snapshot FILE     load state from FILE at start and keep saving it there
+  --job-delay MS      time a bulk job takes to complete (default 1000)
+  -h, --help          show this help`;
+
+export async function runEmulator(args: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'private-key': { type: 'string' },
+        'public-key': { type: 'string' },
+        'no-rate-limits': { type: 'boolean' },
+        snapshot: { type: 'string' },
+        'job-delay': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 1;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const port = Number(values.port ?? process.env.PORT ?? 4010);
+  const jobDelayMs = Number(values['job-delay'] ?? 1000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`--port must be an integer 0..65535, got '${values.port}'.`);
+    return 1;
+  }
+  if (!Number.isFinite(jobDelayMs) || jobDelayMs < 0) {
+    console.error(`--job-delay must be a number of milliseconds >= 0, got '${values['job-delay']}'.`);
+    return 1;
+  }
+  let emulator;
+  try {
+    emulator = await startEmulator({
+      port,
+      host: values.host as string | undefined,
+      privateKey: values['private-key'] as string | undefined,
+      publicKey: values['public-key'] as string | undefined,
+      rateLimits: !values['no-rate-limits'],
+      snapshotFile: values.snapshot as string | undefined,
+      jobDelayMs,
+    });
+  } catch (err) {
+    console.error(`Could not start the Klaviyo sandbox: ${(err as Error).message}`);
+    return 1;
+  }
+  console.log(`Klaviyo sandbox listening on ${emulator.url}  (QA page: ${emulator.url}/ · admin: ${emulator.url}/__admin/state)`);
+  const stop = async () => {
+    await emulator.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return -1;
+}
