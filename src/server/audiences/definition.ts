@@ -7,7 +7,7 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, { erro
 const klaviyoField = z
   .string()
   .regex(
-    /^(email|phone_number|external_id|first_name|last_name|organization|title|locale|image|location\.(address1|address2|city|country|region|zip|timezone|latitude|longitude|ip)|properties\.[^.\s][^\s]*)$/,
+    /^(email|phone_number|external_id|first_name|last_name|organization|title|locale|image|location\.(address1|address2|city|country|region|zip|timezone|latitude|longitude|ip)|properties\.[^\s.].*)$/,
     { error: 'must be email, phone_number, external_id, first_name, last_name, organization, title, locale, image, location.<field> or properties.<custom>' },
   );
 

@@ -96,7 +96,8 @@ function traitCondition(rule: Extract<RuleNode, { trait: string }>, params: unkn
   }
   if (rule.exists !== undefined) clauses.push(`${traitExpr(rule.trait, params)} IS ${rule.exists ? 'NOT ' : ''}NULL`);
   if (!clauses.length) clauses.push(`${traitExpr(rule.trait, params)} IS NOT NULL`);
-  return clauses.length === 1 ? clauses[0] : `(${clauses.join(' AND ')})`;
+  // A missing trait compares as NULL; coalesce makes it false, so `not` of it is true (not NULL again).
+  return `coalesce(${clauses.join(' AND ')}, 0)`;
 }
 
 /** The WHERE clause (over `profiles p`) for a rule tree. `now` anchors `within` windows. */

@@ -1,0 +1,101 @@
+import { describe, it, expect, beforeEach } from 'vitest';
+import { openDatabase, type Db } from '../../src/server/store/db.js';
+import { streamSegment, segmentQuery } from '../../src/server/audiences/segment.js';
+import type { RuleNode } from '../../src/server/audiences/definition.js';
+
+const NOW = Date.parse('2026-11-28T12:00:00Z');
+const DAY = 864e5;
+let db: Db;
+let nextEvent = 0;
+
+function profile(p: { email?: string; external_id?: string; anonymous_id?: string; first_name?: string; location?: object; properties?: object }): number {
+  return Number(
+    db.prepare(`INSERT INTO profiles (email, external_id, anonymous_id, first_name, location, properties, first_seen, last_seen, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(p.email ?? null, p.external_id ?? null, p.anonymous_id ?? null, p.first_name ?? null,
+      p.location ? JSON.stringify(p.location) : null, p.properties ? JSON.stringify(p.properties) : null, NOW - 90 * DAY, NOW, NOW).lastInsertRowid,
+  );
+}
+
+function event(profileId: number, name: string, daysAgo: number, properties: object = {}) {
+  db.prepare(`INSERT INTO events (unique_id, public_key, type, name, properties, time, route, profile_id, profile, received_at)
+    VALUES (?, 'PK1234', 'track', ?, ?, ?, 'server', ?, '{}', ?)`).run(`u${nextEvent++}`, name, JSON.stringify(properties), NOW - daysAgo * DAY, profileId, NOW);
+}
+
+const members = (rules: RuleNode) => [...streamSegment(db, rules, NOW)].map((m) => m.email ?? m.anonymous_id);
+
+describe('segment rules over the store', () => {
+  let ada: number, bob: number, cy: number, dee: number;
+  beforeEach(() => {
+    db = openDatabase(':memory:');
+    ada = profile({ email: 'ada@x.co', first_name: 'Ada', location: { country: 'US', city: 'Austin' }, properties: { plan: 'gold', tags: ['vip', 'early'], orders: 5 } });
+    bob = profile({ email: 'bob@x.co', location: { country: 'GB' }, properties: { plan: 'silver' } });
+    cy = profile({ email: 'cy@x.co', location: { country: 'US' }, properties: { plan: 'Gold Plus' } });
+    dee = profile({ anonymous_id: 'anon-dee' });
+    event(ada, 'Viewed Product', 1, { Categories: ['Shoes', 'Sale'], Price: 80 });
+    event(ada, 'Viewed Product', 2, { Categories: ['Shoes'], Price: 120 });
+    event(ada, 'Viewed Product', 20, { Categories: ['Shoes'] });
+    event(bob, 'Viewed Product', 1, { Categories: ['Hats'], Price: 20 });
+    event(bob, 'Placed Order', 3, { Total: 40 });
+    event(cy, 'Viewed Product', 5, { Categories: 'Running Shoes', Price: 60 });
+    event(cy, 'Viewed Product', 6, { Categories: 'Running Shoes', Price: 70 });
+    event(dee, 'Viewed Product', 1, {});
+  });
+
+  it('runs the spec example: event count within a window with a property filter, not, and a trait', () => {
+    const rules: RuleNode = {
+      all: [
+        { event: 'Viewed Product', count: { gte: 2 }, within: '7d', where: { Categories: { contains: 'Shoes' } } },
+        { not: { event: 'Placed Order', within: '30d' } },
+        { trait: 'country', eq: 'US' },
+      ],
+    };
+    // Ada: 2 shoe views in 7 days (array contains); Cy: 2 in 7 days (string contains); Bob is GB and ordered.
+    expect(members(rules)).toEqual(['ada@x.co', 'cy@x.co']);
+  });
+
+  it('counts with gte, lte and eq; default is at least once; windows exclude older events', () => {
+    expect(members({ event: 'Viewed Product', count: { gte: 3 } })).toEqual(['ada@x.co']);
+    expect(members({ event: 'Viewed Product', count: { gte: 3 }, within: '7d' })).toEqual([]);
+    expect(members({ event: 'Viewed Product', count: { lte: 1 } })).toEqual(['bob@x.co', 'anon-dee']);
+    expect(members({ event: 'Placed Order', count: { eq: 0 } })).toEqual(['ada@x.co', 'cy@x.co', 'anon-dee']);
+    expect(members({ event: 'Placed Order' })).toEqual(['bob@x.co']);
+    expect(members({ event: 'Viewed Product', within: '36h' })).toEqual(['ada@x.co', 'bob@x.co', 'anon-dee']);
+  });
+
+  it('filters event properties with eq, gt and lt', () => {
+    expect(members({ event: 'Viewed Product', where: { Price: { gt: 100 } } })).toEqual(['ada@x.co']);
+    expect(members({ event: 'Viewed Product', where: { Price: { lt: 65 } } })).toEqual(['bob@x.co', 'cy@x.co']);
+    expect(members({ event: 'Viewed Product', where: { Price: { eq: 70 } } })).toEqual(['cy@x.co']);
+    expect(members({ event: 'Placed Order', where: { Total: { gt: 30, lt: 50 } } })).toEqual(['bob@x.co']);
+  });
+
+  it('matches traits with eq, contains and exists, on columns, location and custom properties', () => {
+    expect(members({ trait: 'plan', eq: 'gold' })).toEqual(['ada@x.co']);
+    expect(members({ trait: 'properties.plan', contains: 'gold' })).toEqual(['ada@x.co', 'cy@x.co']);
+    expect(members({ trait: 'tags', contains: 'vip' })).toEqual(['ada@x.co']);
+    expect(members({ trait: 'orders', eq: 5 })).toEqual(['ada@x.co']);
+    expect(members({ trait: 'email', exists: false })).toEqual(['anon-dee']);
+    expect(members({ trait: 'first_name', exists: true })).toEqual(['ada@x.co']);
+    expect(members({ trait: 'location.city', contains: 'aus' })).toEqual(['ada@x.co']);
+    expect(members({ trait: 'email', contains: 'BOB' })).toEqual(['bob@x.co']);
+  });
+
+  it('combines any and not', () => {
+    expect(members({ any: [{ trait: 'country', eq: 'GB' }, { trait: 'plan', eq: 'gold' }] })).toEqual(['ada@x.co', 'bob@x.co']);
+    expect(members({ not: { any: [{ trait: 'country', eq: 'GB' }, { trait: 'plan', eq: 'gold' }] } })).toEqual(['cy@x.co', 'anon-dee']);
+  });
+
+  it('yields members with traits, identifiers and computed fields', () => {
+    const [m] = [...streamSegment(db, { trait: 'plan', eq: 'gold' }, NOW)];
+    expect(m).toMatchObject({
+      email: 'ada@x.co', first_name: 'Ada', plan: 'gold', orders: 5, location: { country: 'US', city: 'Austin' },
+      properties: { plan: 'gold' }, event_count: 3, last_event_time: new Date(NOW - DAY).toISOString(), profile_id: ada,
+    });
+  });
+
+  it('binds every value as a parameter (no injection through names or values)', () => {
+    const q = segmentQuery({ all: [{ event: "x'); DROP TABLE profiles; --", where: { "a'b": { eq: "'" } } }, { trait: "t'", eq: "'" }] }, NOW);
+    expect(q.sql).not.toContain('DROP');
+    expect([...db.prepare(q.sql).iterate(...q.params)]).toEqual([]);
+  });
+});
