@@ -1,6 +1,6 @@
 // `klaviyo-relay/server`: the companion server as a library. createServer wires config, store, forwarder and
 // routes; `serve` (cli.ts) is a thin shell around it.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { parseConfig, readEnv, type RelayConfig, type RelayConfigInput } from './config.js';
 import { createKlaviyoClient } from './klaviyo-client.js';
 import { openDatabase, type Db } from './store/db.js';
@@ -47,6 +47,8 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
 
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
+    // Two lines per request is noise at storefront volume; LOG_LEVEL=debug brings them back.
+    logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '') }),
     logger: options.logger ? { level: process.env.LOG_LEVEL || 'info', stream: redactingStream([privateKey, adminToken]) } : false,
   });
   const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) => app.log[level](fields, message);

@@ -4,8 +4,8 @@ import { createServer, type CreateServerOptions, type RelayServer } from '../../
 import type { RelayConfigInput } from '../../src/server/config.js';
 import type { RelayEvent } from '../../src/shared/wire.js';
 
-export const PUBLIC_KEY = 'PK_TEST1';
-export const PRIVATE_KEY = 'pk_secret_0123456789abcdef0123456789';
+export const PUBLIC_KEY = 'Ab12Cd';
+export const PRIVATE_KEY = 'pk_relayTestSecret0123456789abcdef';
 export const ADMIN_TOKEN = 'admin-token-for-tests-123';
 export const SHOP = 'https://shop.example';
 

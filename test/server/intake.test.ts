@@ -72,7 +72,7 @@ describe('POST /v1/events', () => {
   it('answers 400 with a JSON error for malformed JSON, writing nothing', async () => {
     const url = await start();
     for (const type of ['application/json', 'text/plain']) {
-      const res = await postEvents(url, '{"public_key": "PK_TEST1", "events": [', { 'content-type': type });
+      const res = await postEvents(url, '{"public_key": "Ab12Cd", "events": [', { 'content-type': type });
       expect(res.status).toBe(400);
       expect((await res.json()).error).toMatch(/malformed JSON/);
     }
