@@ -48,6 +48,14 @@ export function createOutbox(
     live.set(e.event.unique_id, e);
     return kv.put(key(e), e);
   };
+  async function load() {
+    const stored = await kv.list<OutboxEntry>(PREFIX);
+    const oldest = Date.now() - limits().ttl;
+    live.clear();
+    for (const e of stored) e.at < oldest ? drop(e, 'expired') : live.set(e.event.unique_id, e);
+    evictOverCap();
+    return [...live.values()].sort(byAge);
+  }
   return {
     live,
     add(e) {
@@ -56,16 +64,9 @@ export function createOutbox(
       return save(e);
     },
     save,
-    async load() {
-      const stored = await kv.list<OutboxEntry>(PREFIX);
-      const oldest = Date.now() - limits().ttl;
-      live.clear();
-      for (const e of stored) e.at < oldest ? drop(e, 'expired') : live.set(e.event.unique_id, e);
-      evictOverCap();
-      return [...live.values()].sort(byAge);
-    },
+    load,
     async clear(reason) {
-      await Promise.all([...live.values(), ...(await kv.list<OutboxEntry>(PREFIX))].map((e) => drop(e, reason)));
+      await Promise.all((await load()).map((e) => drop(e, reason)));
     },
   };
 }

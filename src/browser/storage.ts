@@ -1,7 +1,7 @@
 // One IndexedDB object store (via idb-keyval) with an in-memory twin. Writes made in the same tick are committed in
 // one transaction (still one key per value), which is what lets 1,000 `track` calls queue durably in a few ms.
 // When IndexedDB is missing, blocked or over quota, the store switches to memory for the rest of the page and warns once.
-import { createStore, promisifyRequest, update, type UseStore } from 'idb-keyval';
+import { createStore, promisifyRequest, type UseStore } from 'idb-keyval';
 
 export interface KV {
   get<T>(key: string): Promise<T | undefined>;
@@ -78,7 +78,14 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
     update: <T>(key: string, fn: (old: T | undefined) => T | undefined) =>
       commit.then(() =>
         idb
-          ? new Promise<void>((ok) => ok(update(key, fn as (old: T | undefined) => T, idb))).catch(fail).then(() => {})
+          ? tx('readwrite', (s) => {
+              const req = s.get(key);
+              req.onsuccess = () => {
+                const next = fn(req.result);
+                next === undefined ? s.delete(key) : s.put(next, key);
+              };
+              return promisifyRequest(s.transaction);
+            }).then(() => {}, (e) => void fail(e))
           : void mem.set(key, fn(mem.get(key) as T | undefined)),
       ),
   };

@@ -1,0 +1,97 @@
+// @vitest-environment happy-dom
+// The <script>/GTM entry: data-* attributes, the stub queue replayed in order with original times, push after load.
+import { describe, it, expect, vi, beforeEach } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { freshBrowser, isReady, recordHooks } from './helpers.js';
+import { optionsFromDataset } from '../../src/browser/iife.js';
+import type { RelayApi } from '../../src/browser/types.js';
+
+const stubSource = readFileSync('src/browser/stub.html', 'utf8').match(/<script>([\s\S]*?)<\/script>/)![1];
+const w = window as any;
+
+/** Runs the IIFE entry as if loaded by `<script data-…>`. */
+async function loadSnippet(attributes: Record<string, string>) {
+  const script = document.createElement('script');
+  for (const [k, v] of Object.entries(attributes)) script.setAttribute(k, v);
+  Object.defineProperty(document, 'currentScript', { value: script, configurable: true });
+  vi.resetModules();
+  await import('../../src/browser/iife.js');
+  Object.defineProperty(document, 'currentScript', { value: null, configurable: true });
+  return w.klaviyoRelay as RelayApi;
+}
+
+beforeEach(() => {
+  delete w.klaviyoRelay;
+  document.head.innerHTML = '';
+});
+
+describe('data-* attributes', () => {
+  it('map to init options by the dataset convention; present and not "false" is on', () => {
+    const script = document.createElement('script');
+    script.setAttribute('data-public-key', 'ABC123');
+    script.setAttribute('data-endpoint', 'https://shop.test/relay');
+    script.setAttribute('data-klaviyo-url', 'https://k.test');
+    script.setAttribute('data-require-consent', '');
+    script.setAttribute('data-data-layer', 'true');
+    script.setAttribute('data-auto-page', 'false');
+    script.setAttribute('data-cookie-domain', '.shop.test');
+    expect(optionsFromDataset(script.dataset)).toEqual({
+      publicKey: 'ABC123', endpoint: 'https://shop.test/relay', klaviyoUrl: 'https://k.test', cookieDomain: '.shop.test',
+      requireConsent: true, dataLayer: true, autoPage: false, debug: undefined,
+    });
+  });
+});
+
+describe('the stub', () => {
+  it('is a few hundred bytes and injects the script tag', () => {
+    expect(stubSource.replace(/\n/g, '').length).toBeLessThan(600);
+    new Function(stubSource)();
+    expect(document.head.querySelector('script')!.getAttribute('data-public-key')).toBe('ABC123');
+  });
+
+  it('queued calls replay in order with their original timestamps; push keeps working after load', async () => {
+    freshBrowser();
+    new Function(stubSource)();
+    const t0 = Date.now();
+    w.klaviyoRelay.track('First', { n: 1 });
+    w.klaviyoRelay.push(['identify', { email: 'ada@example.com' }]);
+    w.klaviyoRelay.push(['track', 'Second', { n: 2 }]);
+    const stamped = w.klaviyoRelay.map((c: any) => c.t);
+    w.klaviyoRelay.push(['track', 'Third', {}, { time: '2026-01-01T00:00:00.000Z' }]);
+    w.klaviyoRelay.push(['init', { workflow: { default: 'client' } }]);
+    await new Promise((r) => setTimeout(r, 30)); // the script loads later than the calls
+    const api = await loadSnippet({ 'data-public-key': 'ABC123', 'data-klaviyo-url': 'https://k.test', 'data-auto-page': 'false' });
+    expect(Array.isArray(api)).toBe(false);
+    const hooks = recordHooks(api);
+    api.push(['track', 'After load']);
+    await isReady(api);
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(5));
+    const events = hooks.queued.map((q) => q.event);
+    expect(events.map((e) => e.name || e.type)).toEqual(['First', 'identify', 'Second', 'Third', 'After load']);
+    expect(events.slice(0, 3).map((e) => Date.parse(e.time))).toEqual(stamped);
+    expect(Date.parse(events[0].time)).toBeLessThan(Date.now() - 25);
+    expect(Date.parse(events[0].time)).toBeGreaterThanOrEqual(t0);
+    expect(events[3].time).toBe('2026-01-01T00:00:00.000Z');
+    expect(events[2].profile.email).toBe('ada@example.com');
+  });
+
+  it('auto page view on load (unless data-auto-page="false") and on SPA navigation', async () => {
+    freshBrowser();
+    const api = await loadSnippet({ 'data-public-key': 'ABC123', 'data-klaviyo-url': 'https://k.test' });
+    const hooks = recordHooks(api);
+    await isReady(api);
+    history.pushState(null, '', '/products/hat');
+    history.replaceState(null, '', '/products/hat#reviews');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(2));
+    expect(hooks.queued.map((q) => q.event.name)).toEqual(['Viewed Page', 'Viewed Page']);
+    expect(hooks.queued[1].event.properties.Path).toBe('/products/hat');
+    history.replaceState(null, '', '/');
+  });
+
+  it('a second copy of the script merges its attributes into the running snippet', async () => {
+    freshBrowser();
+    const first = await loadSnippet({ 'data-public-key': 'ABC123', 'data-auto-page': 'false' });
+    const second = await loadSnippet({ 'data-debug': '' });
+    expect(second).toBe(first);
+  });
+});

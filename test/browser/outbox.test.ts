@@ -1,0 +1,104 @@
+// @vitest-environment happy-dom
+import { describe, it, expect, vi, beforeEach } from 'vitest';
+import { freshBrowser, isReady, recordHooks } from './helpers.js';
+import { openKV } from '../../src/browser/storage.js';
+import { createOutbox } from '../../src/browser/outbox.js';
+import { createRelay } from '../../src/browser/index.js';
+import type { OutboxEntry } from '../../src/browser/types.js';
+
+const t0 = Date.now();
+/** `at` is an offset from the start of the run in ms (TTL compares it with the clock). */
+const entry = (id: string, at: number, to: OutboxEntry['to'] = { klaviyo: false }): OutboxEntry => ({
+  event: { type: 'track', name: 'E' + id, time: new Date(t0 + at).toISOString(), unique_id: id, route: 'client', profile: {} },
+  to, attempts: 0, at: t0 + at,
+});
+
+beforeEach(() => void freshBrowser());
+
+describe('outbox', () => {
+  it('writes one IndexedDB key per event, and a second store handle (another tab) sees them', async () => {
+    const box = createOutbox(openKV('t', () => {}), () => {}, () => ({ cap: 10, ttl: 1e9 }));
+    await Promise.all([box.add(entry('a', 1)), box.add(entry('b', 2))]);
+    const other = createOutbox(openKV('t', () => {}), () => {}, () => ({ cap: 10, ttl: 1e9 }));
+    expect((await other.load()).map((e) => e.event.unique_id)).toEqual(['a', 'b']);
+    const keys: IDBValidKey[] = await new Promise((ok) => {
+      indexedDB.open('t').onsuccess = (ev: any) => {
+        const req = ev.target.result.transaction('kv').objectStore('kv').getAllKeys();
+        req.onsuccess = () => ok(req.result);
+      };
+    });
+    expect(keys).toEqual(['e:a', 'e:b']);
+  });
+
+  it('caps the outbox: the oldest are evicted first and each eviction is reported', async () => {
+    const dropped: any[] = [];
+    const box = createOutbox(openKV('t', () => {}), (i) => dropped.push(i), () => ({ cap: 3, ttl: 1e9 }));
+    for (let i = 1; i <= 5; i++) await box.add(entry('id' + i, i));
+    expect(dropped.map((d) => [d.event.unique_id, d.reason])).toEqual([['id1', 'cap'], ['id2', 'cap']]);
+    expect((await box.load()).map((e) => e.event.unique_id)).toEqual(['id3', 'id4', 'id5']);
+  });
+
+  it('drops entries older than the TTL at load, reporting them as expired', async () => {
+    const dropped: any[] = [];
+    const box = createOutbox(openKV('t', () => {}), (i) => dropped.push(i), () => ({ cap: 10, ttl: 1000 }));
+    await box.add(entry('old', Date.now() - t0 - 5000));
+    await box.add(entry('new', Date.now() - t0));
+    expect((await box.load()).map((e) => e.event.unique_id)).toEqual(['new']);
+    expect(dropped).toMatchObject([{ reason: 'expired', event: { unique_id: 'old' } }]);
+    expect((await createOutbox(openKV('t', () => {}), () => {}, () => ({ cap: 10, ttl: 1e9 })).load()).length).toBe(1);
+  });
+
+  it('deletes an entry only when no destination is owed any more', async () => {
+    const box = createOutbox(openKV('t', () => {}), () => {}, () => ({ cap: 10, ttl: 1e9 }));
+    const e = entry('x', 1, { klaviyo: false, relay: false });
+    await box.add(e);
+    e.to.klaviyo = true;
+    await box.save(e);
+    expect((await box.load())[0].to).toEqual({ klaviyo: true, relay: false });
+    e.to.relay = true;
+    await box.save(e);
+    expect(await box.load()).toEqual([]);
+  });
+});
+
+describe('IndexedDB unavailable', () => {
+  it('falls back to memory, warns once, and still queues, delivers and caps', async () => {
+    const { sent, state } = freshBrowser(() => 'network-error');
+    delete (globalThis as any).indexedDB;
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const api = createRelay({ publicKey: 'ABC123', klaviyoUrl: 'https://k.test', autoPage: false, maxEvents: 2 });
+    const hooks = recordHooks(api);
+    api.track('One');
+    api.track('Two');
+    api.track('Three');
+    await isReady(api);
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(3));
+    expect(warn.mock.calls.filter((c) => /IndexedDB is unavailable/.test(c[0]))).toHaveLength(1);
+    expect(hooks.dropped).toMatchObject([{ reason: 'cap', event: { name: 'One' } }]);
+    expect((await api.pending()).map((p) => p.name)).toEqual(['Two', 'Three']);
+    state.respond = () => new Response(null, { status: 202 });
+    window.dispatchEvent(new Event('online'));
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]));
+    expect(sent.filter((r) => r.keepalive !== undefined).map((r) => r.body.data.attributes.metric.data.attributes.name).sort()).toEqual(['Three', 'Three', 'Two', 'Two']);
+    expect(hooks.sent).toHaveLength(2);
+    warn.mockRestore();
+  });
+
+  it('a failing write (quota) keeps the event in memory and warns once', async () => {
+    const warnings: string[] = [];
+    const kv = openKV('q', (r) => warnings.push(r));
+    const real = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function () {
+      throw new DOMException('quota', 'QuotaExceededError');
+    };
+    try {
+      expect(await kv.put('e:a', { event: { unique_id: 'a' } })).toBe(false);
+      expect(await kv.put('e:b', { event: { unique_id: 'b' } })).toBe(false);
+    } finally {
+      IDBObjectStore.prototype.put = real;
+    }
+    expect(warnings).toEqual(['quota']);
+    expect(kv.memoryOnly).toBe(true);
+    expect((await kv.list<any>('e:')).map((v) => v.event.unique_id)).toEqual(['a', 'b']);
+  });
+});

@@ -1,0 +1,226 @@
+// @vitest-environment happy-dom
+// Consent gating, identity, the bad-input table (SPEC §7) and workflow config loading (ETag, invalid configs).
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import Cookies from 'js-cookie';
+import { freshBrowser, isReady, json, recordHooks } from './helpers.js';
+import { createRelay } from '../../src/browser/index.js';
+import type { RelayOptions } from '../../src/browser/types.js';
+
+const base: RelayOptions = { publicKey: 'ABC123', klaviyoUrl: 'https://k.test', autoPage: false };
+const idbKeys = (): Promise<IDBValidKey[]> =>
+  new Promise((ok) => {
+    indexedDB.open('klaviyo-relay').onsuccess = (ev: any) => {
+      const db = ev.target.result;
+      if (!db.objectStoreNames.contains('kv')) return ok([]);
+      const req = db.transaction('kv').objectStore('kv').getAllKeys();
+      req.onsuccess = () => ok(req.result);
+    };
+  });
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('consent gating', () => {
+  it('requireConsent: nothing stored, sent or cookied until granted; then everything goes, in order', async () => {
+    const { sent } = freshBrowser();
+    const api = createRelay({ ...base, requireConsent: true });
+    const hooks = recordHooks(api);
+    api.track('Before 1');
+    api.identify({ email: 'ada@example.com' });
+    api.track('Before 2');
+    await isReady(api);
+    await api.flush();
+    expect(sent).toEqual([]);
+    expect(Cookies.get()).toEqual({});
+    expect(await idbKeys()).toEqual([]);
+    expect(await api.pending()).toEqual([]);
+    expect(hooks.queued).toEqual([]);
+
+    api.consent({ granted: true });
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(3));
+    await api.flush();
+    expect(sent.map((r) => r.url.split('?')[0].split('/').pop())).toEqual(['events', 'profiles', 'events']);
+    expect(sent[2].body.data.attributes.profile.data.attributes.email).toBe('ada@example.com');
+    expect(Cookies.get('klaviyo_relay_id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Cookies.get('klaviyo_relay_consent')).toBe('1');
+  });
+
+  it('denial clears the outbox, the id cookie and its IndexedDB mirror; consent is checked again at flush time', async () => {
+    const { sent } = freshBrowser(() => 'network-error');
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    await isReady(api);
+    api.track('Queued then denied');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    expect(Cookies.get('klaviyo_relay_id')).toBeTruthy();
+    const before = sent.length;
+    api.consent({ granted: false });
+    await api.flush();
+    expect(sent.length).toBe(before);
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]));
+    expect(Cookies.get('klaviyo_relay_id')).toBeUndefined();
+    expect(Cookies.get('klaviyo_relay_consent')).toBe('0');
+    expect(await idbKeys()).toEqual([]);
+    expect(hooks.dropped).toMatchObject([{ reason: 'consent' }]);
+    api.track('After denial');
+    await api.flush();
+    expect(sent.length).toBe(before);
+  });
+});
+
+describe('identity', () => {
+  it('the anonymous id is restored from IndexedDB when the cookie was cleared', async () => {
+    freshBrowser();
+    const first = createRelay(base);
+    await isReady(first);
+    const id = Cookies.get('klaviyo_relay_id');
+    await first.flush();
+    Cookies.remove('klaviyo_relay_id');
+    const second = createRelay(base);
+    const hooks = recordHooks(second);
+    await isReady(second);
+    second.track('Back again');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    expect(hooks.queued[0].event.profile.anonymous_id).toBe(id);
+    expect(Cookies.get('klaviyo_relay_id')).toBe(id);
+  });
+
+  it('identify merges traits; every later event carries email, phone, external_id, anonymous_id and _kx', async () => {
+    freshBrowser();
+    history.replaceState(null, '', '/landing?_kx=KX-TOKEN');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    api.identify({ email: 'ada@example.com', first_name: 'Ada' });
+    api.identify({ phone_number: '+1 (500) 555-0006', external_id: 'cust-7', plan: 'gold' });
+    api.identify({ phone_number: '555-0006', email: 'not-an-email' });
+    api.track('Checkout');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(4));
+    expect(hooks.queued[3].event.profile).toEqual({
+      email: 'ada@example.com', phone_number: '+15005550006', external_id: 'cust-7', anonymous_id: expect.any(String), _kx: 'KX-TOKEN',
+    });
+    expect(hooks.queued[1].event.profile).toMatchObject({ first_name: 'Ada', properties: { plan: 'gold' } });
+    expect(warn.mock.calls.map((c) => c[0]).join('\n')).toMatch(/phone_number "555-0006".*\n.*email "not-an-email"/);
+    history.replaceState(null, '', '/');
+  });
+
+  it('reset() starts a new anonymous id and forgets the traits', async () => {
+    freshBrowser();
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    api.identify({ email: 'ada@example.com' });
+    api.track('Before');
+    api.reset();
+    api.track('After');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(3));
+    const [before, after] = [hooks.queued[1].event.profile, hooks.queued[2].event.profile];
+    expect(after.email).toBeUndefined();
+    expect(after.anonymous_id).not.toBe(before.anonymous_id);
+    expect(Cookies.get('klaviyo_relay_id')).toBe(after.anonymous_id);
+  });
+});
+
+describe('bad input (SPEC §7): ignored with one console warning, never thrown', () => {
+  const cyclic: any = { a: 1 };
+  cyclic.self = cyclic;
+  const many = Object.fromEntries(Array.from({ length: 401 }, (_, i) => ['p' + i, i]));
+  it.each<[string, (api: ReturnType<typeof createRelay>) => void]>([
+    ['non-string name', (a) => a.track(42 as any)],
+    ['empty name', (a) => a.track('  ')],
+    ['129-character name', (a) => a.track('x'.repeat(129))],
+    ['cyclic properties', (a) => a.track('Cyclic', cyclic)],
+    ['more than 400 properties', (a) => a.track('Many', many)],
+    ['a string over 100 KB', (a) => a.track('Huge', { s: 'x'.repeat(100_001) })],
+    ['huge properties overall', (a) => a.track('Huge', Object.fromEntries(Array.from({ length: 10 }, (_, i) => ['s' + i, 'x'.repeat(90_000)])))],
+    ['properties that are not an object', (a) => a.track('Arr', [1, 2] as any)],
+    ['a BigInt property', (a) => a.track('Big', { n: 10n })],
+    ['identify without traits', (a) => a.identify(undefined as any)],
+    ['consent without a boolean', (a) => a.consent({} as any)],
+    ['push with an unknown method', (a) => a.push(['explode'])],
+  ])('%s', async (_label, call) => {
+    freshBrowser();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    await isReady(api);
+    expect(() => call(api)).not.toThrow();
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toMatch(/^klaviyo-relay: /);
+    api.track('Still works');
+    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Still works']));
+  });
+
+  it('a 128-character name and a 100 KB string are accepted', async () => {
+    freshBrowser();
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    api.track('x'.repeat(128), { s: 'y'.repeat(100_000) });
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+  });
+
+  it('a throwing hook callback or a failing method reaches console.error, not the page', async () => {
+    freshBrowser();
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const api = createRelay(base);
+    api.on('queued', () => {
+      throw new Error('panel bug');
+    });
+    api.track('Fine');
+    await isReady(api);
+    await vi.waitFor(() => expect(error.mock.calls.some((c) => /on\(queued\) callback threw/.test(c[0]))).toBe(true));
+    expect(() => api.on(undefined as any, undefined as any)).not.toThrow();
+    await expect(api.flush()).resolves.toBeUndefined();
+  });
+});
+
+describe('workflow config', () => {
+  const endpoint = 'https://shop.test/relay';
+  it('is fetched from the companion server, cached in IndexedDB and revalidated with its ETag (304 keeps it)', async () => {
+    const { sent, state } = freshBrowser((r) =>
+      r.url.includes('/v1/config') ? json({ workflow: { events: { 'Viewed Product': 'client' } } }, 200, { etag: '"v1"' }) : new Response(null, { status: 202 }),
+    );
+    const first = createRelay({ ...base, endpoint });
+    const h1 = recordHooks(first);
+    first.track('Viewed Product');
+    await vi.waitFor(() => expect(h1.queued).toHaveLength(1));
+    expect(h1.queued[0].event.route).toBe('client');
+    expect(sent[0].url).toBe('https://shop.test/relay/v1/config?key=ABC123');
+
+    state.respond = (r) => (r.url.includes('/v1/config') ? new Response(null, { status: 304 }) : new Response(null, { status: 202 }));
+    const second = createRelay({ ...base, endpoint });
+    const h2 = recordHooks(second);
+    second.track('Viewed Product');
+    await vi.waitFor(() => expect(h2.queued).toHaveLength(1));
+    expect(h2.queued[0].event.route).toBe('client');
+    const revalidation = sent.filter((r) => r.url.includes('/v1/config'))[1];
+    expect(revalidation.headers['if-none-match']).toBe('"v1"');
+  });
+
+  it('an invalid config is rejected whole, naming the entry; the last good config stays', async () => {
+    freshBrowser();
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const api = createRelay({ ...base, workflow: { events: { Signup: 'server', Search: 'off' } }, endpoint });
+    const hooks = recordHooks(api);
+    api.init({ workflow: { events: { Signup: 'client', 'Placed Order': { client: true, server: true } } } as any });
+    api.init({ workflow: { events: { Search: 'sideways' } } as any });
+    api.track('Signup');
+    api.track('Search');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(2));
+    expect(hooks.queued.map((q) => q.event.route)).toEqual(['server', 'off']);
+    expect(error.mock.calls.map((c) => c[0])).toEqual([
+      expect.stringMatching(/workflow config rejected: event "Placed Order" is enabled both/),
+      expect.stringMatching(/workflow config rejected: event "Search" has an unknown mode/),
+    ]);
+  });
+
+  it('an invalid config from the server is not cached and the built-in default applies', async () => {
+    freshBrowser((r) => (r.url.includes('/v1/config') ? json({ workflow: { events: { X: 'both' } } }, 200, { etag: '"bad"' }) : new Response(null, { status: 202 })));
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const api = createRelay({ ...base, endpoint });
+    const hooks = recordHooks(api);
+    api.track('X');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    expect(hooks.queued[0].event.route).toBe('server');
+    expect(error.mock.calls[0][0]).toMatch(/event "X"/);
+    expect((await idbKeys()).filter((k) => String(k).startsWith('c:'))).toEqual([]);
+  });
+});
