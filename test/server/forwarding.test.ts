@@ -1,0 +1,152 @@
+// Forwarding `server` items to the Klaviyo sandbox over real HTTP: batching, retries, refusals, stitching.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import type { RelayServer } from '../../src/server/index.js';
+import { PRIVATE_KEY, batch, postEvents, startServer, wireEvent } from './helpers.js';
+import { waitFor } from './spawn.js';
+
+let emulator: Emulator;
+let server: RelayServer;
+let url: string;
+
+beforeEach(async () => {
+  emulator = await startEmulator({ port: 0, privateKey: PRIVATE_KEY, jobDelayMs: 20 });
+});
+afterEach(async () => {
+  await server?.close();
+  await emulator.close();
+});
+
+async function start(forwardIntervalMs = 0) {
+  ({ server, url } = await startServer({}, { klaviyoBaseUrl: emulator.url, forwardIntervalMs, forwarder: { retryBaseMs: 200 } }));
+}
+
+const apiRequests = (path: string) => emulator.requests.filter((r) => r.path === path);
+const sandboxIds = () => {
+  emulator.state.flushJobs();
+  return emulator.state.events({ metric: 'Placed Order' }).map((e) => e.unique_id);
+};
+
+/** Each expected id exactly once in the sandbox. */
+function expectDeliveredOnce(ids: string[]) {
+  const got = sandboxIds();
+  expect(got.length).toBe(ids.length);
+  expect(new Set(got)).toEqual(new Set(ids));
+}
+
+describe('forwarding to Klaviyo', () => {
+  it('sends a backlog as bulk jobs grouped by profile, with the key and revision, and marks it sent', async () => {
+    await start();
+    const events = Array.from({ length: 60 }, (_, i) => wireEvent({ profile: { anonymous_id: `a${i % 3}`, email: `p${i % 3}@example.com` } }));
+    for (let i = 0; i < 60; i += 20) expect((await postEvents(url, batch(events.slice(i, i + 20)))).status).toBe(202);
+    await server.forwarder.flush();
+
+    const jobs = apiRequests('/api/event-bulk-create-jobs');
+    expect(jobs.map((r) => r.status)).toEqual([202]);
+    const entries = (jobs[0]!.body as any).data.attributes['events-bulk-create'].data;
+    expect(entries).toHaveLength(3);
+    expect(apiRequests('/api/events')).toHaveLength(0);
+    expect((await server.store.counts()).outbox).toMatchObject({ sent: 60, pending: 0, inflight: 0, failed: 0 });
+    expectDeliveredOnce(events.map((e) => e.unique_id));
+  });
+
+  it('sends a trickle one by one to /api/events and forwards client items never', async () => {
+    await start();
+    const server1 = wireEvent();
+    const server2 = wireEvent();
+    await postEvents(url, batch([server1, wireEvent({ route: 'client' }), wireEvent({ route: 'off' }), server2]));
+    await server.forwarder.flush();
+    expect(apiRequests('/api/events').map((r) => r.status)).toEqual([202, 202]);
+    expect(apiRequests('/api/event-bulk-create-jobs')).toHaveLength(0);
+    expectDeliveredOnce([server1.unique_id, server2.unique_id]);
+  });
+
+  it('survives 429 then 503 then recovers: nothing lost, nothing twice, Retry-After honoured', async () => {
+    await start(100);
+    emulator.faults.add({ path: '/api/event-bulk-create-jobs', status: 429, retryAfter: 1, count: 1 });
+    emulator.faults.add({ path: '/api/event-bulk-create-jobs', status: 503, count: 2 });
+    const events = Array.from({ length: 40 }, () => wireEvent());
+    await postEvents(url, batch(events));
+
+    await waitFor(async () => (await server.store.counts()).outbox.sent === 40, 20_000, 'all 40 sent');
+    const jobs = apiRequests('/api/event-bulk-create-jobs');
+    expect(jobs.map((r) => r.status)).toEqual([429, 503, 503, 202]);
+    expect(jobs[1]!.time - jobs[0]!.time).toBeGreaterThanOrEqual(950); // Retry-After: 1
+    expectDeliveredOnce(events.map((e) => e.unique_id));
+    expect(emulator.internals.state.events.metrics.get('Placed Order')!.duplicates).toBe(0);
+    const stats = server.forwarder.stats();
+    expect(stats.sent).toBe(40);
+    expect(stats.failed).toBe(0);
+  });
+
+  it('retries a dropped connection and a timeout-like failure without losing the item', async () => {
+    await start(100);
+    emulator.faults.add({ path: '/api/events', drop: true, count: 1 });
+    const ev = wireEvent();
+    await postEvents(url, batch([ev]));
+    await waitFor(async () => (await server.store.counts()).outbox.sent === 1, 15_000, 'sent after a dropped connection');
+    expectDeliveredOnce([ev.unique_id]);
+  });
+
+  it("marks a refused event failed with Klaviyo's detail and does not retry it", async () => {
+    await start();
+    emulator.faults.add({ path: '/api/events', status: 400, count: 1 });
+    const ev = wireEvent();
+    await postEvents(url, batch([ev]));
+    await server.forwarder.flush();
+    await server.forwarder.flush();
+    const [failed] = await server.store.listOutbox({ status: 'failed' });
+    expect(failed).toMatchObject({ unique_id: ev.unique_id, attempts: 1 });
+    expect(failed!.last_error).toMatch(/^Klaviyo 400: Injected fault/);
+    expect(apiRequests('/api/events')).toHaveLength(1);
+  });
+
+  it('retries a refused bulk job event by event so only bad events fail', async () => {
+    await start();
+    emulator.faults.add({ path: '/api/event-bulk-create-jobs', status: 400, count: 1 });
+    emulator.faults.add({ path: '/api/events', status: 400, count: 1 }); // the first single is "bad"
+    const events = Array.from({ length: 15 }, () => wireEvent());
+    await postEvents(url, batch(events));
+    await server.forwarder.flush();
+    expect(apiRequests('/api/event-bulk-create-jobs').map((r) => r.status)).toEqual([400]);
+    expect(apiRequests('/api/events')).toHaveLength(15);
+    expect((await server.store.counts()).outbox).toMatchObject({ sent: 14, failed: 1 });
+    expect(sandboxIds()).toHaveLength(14);
+  });
+
+  it('imports server identifies as profiles, fails an anonymous-only one with a reason, and stitches earlier events', async () => {
+    ({ server, url } = await startServer(
+      { workflow: { default: 'server' } },
+      { klaviyoBaseUrl: emulator.url, forwardIntervalMs: 0 },
+    ));
+    const early = wireEvent({ profile: { anonymous_id: 'visitor-7' } }); // tracked before the visitor identified
+    const identify = wireEvent({ type: 'identify', name: undefined, profile: { anonymous_id: 'visitor-7', email: 'grace@example.com', first_name: 'Grace' } });
+    const anonymous = wireEvent({ type: 'identify', name: undefined, profile: { anonymous_id: 'visitor-8', first_name: 'Nobody' } });
+    await postEvents(url, batch([early, identify, anonymous]));
+    await server.forwarder.flush();
+
+    const imports = apiRequests('/api/profile-import');
+    expect(imports.map((r) => r.status)).toEqual([201]);
+    expect((imports[0]!.body as any).data.attributes).toEqual({ email: 'grace@example.com', first_name: 'Grace' });
+    const [failed] = await server.store.listOutbox({ status: 'failed' });
+    expect(failed!.unique_id).toBe(anonymous.unique_id);
+    expect(failed!.last_error).toMatch(/needs email, phone_number or external_id/);
+
+    const [event] = emulator.state.events({ metric: 'Placed Order' });
+    const profile = emulator.state.profiles().find((p) => p.id === event!.profileId)!;
+    expect(profile.email).toBe('grace@example.com');
+  });
+
+  it('keeps items (not failed) when Klaviyo refuses the key', async () => {
+    await emulator.close();
+    emulator = await startEmulator({ port: 0, privateKey: 'pk_someOtherAccountKey0123456789', jobDelayMs: 20 });
+    await start();
+    await postEvents(url, batch([wireEvent()]));
+    await server.forwarder.flush();
+    expect(apiRequests('/api/events').map((r) => r.status)).toEqual([403]);
+    const [row] = await server.store.listOutbox();
+    expect(row).toMatchObject({ status: 'pending' });
+    expect(row!.next_attempt_at).toBeGreaterThan(Date.now() + 30_000);
+    expect(row!.last_error).not.toContain(PRIVATE_KEY);
+  });
+});
