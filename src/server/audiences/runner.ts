@@ -29,6 +29,8 @@ export interface RunOptions {
   /** First wait between polls of an import job; grows to pollMaxMs. */
   pollIntervalMs?: number;
   pollMaxMs?: number;
+  /** Profiles per import job; Klaviyo's limit (10,000) unless lower (tests). */
+  maxProfilesPerJob?: number;
   /** Payloads kept as a sample in a dry run. */
   sampleSize?: number;
   /** Progress hook (log row updates, tests). */
@@ -109,6 +111,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
   const plan: DryRunPlan = { list: {}, requests: { importJobs: 0, subscribeJobs: 0, unsubscribeJobs: 0, removeCalls: 0 }, sample: { importProfiles: [] } };
   const channels = def.subscription as Channel[];
   const maxInflight = opts.maxInflightJobs ?? 2;
+  const jobSize = Math.min(opts.maxProfilesPerJob ?? LIMITS.importProfiles, LIMITS.importProfiles);
 
   const logError = (e: MemberError) => {
     if (errors.length < MAX_LOGGED_ERRORS) errors.push(e);
@@ -313,7 +316,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
         pending.members[dup] = sent;
         continue;
       }
-      if (pending.entries.length >= LIMITS.importProfiles || pending.bytes + entryBytes > LIMITS.importBytes) {
+      if (pending.entries.length >= jobSize || pending.bytes + entryBytes > LIMITS.importBytes) {
         await submit(pending, staleKeys);
         pending = fresh();
         staleKeys = [];

@@ -15,7 +15,7 @@ export interface SyncEnvironment {
   configDir: string;
   defaultPhoneRegion?: string;
   /** Runner tuning (tests, bench). */
-  tuning?: Pick<RunOptions, 'maxInflightJobs' | 'pollIntervalMs' | 'pollMaxMs' | 'onEvent' | 'sampleSize'>;
+  tuning?: Pick<RunOptions, 'maxInflightJobs' | 'maxProfilesPerJob' | 'pollIntervalMs' | 'pollMaxMs' | 'onEvent' | 'sampleSize'>;
 }
 
 export class SyncAlreadyRunning extends Error {
