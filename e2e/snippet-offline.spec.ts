@@ -1,0 +1,79 @@
+// Real Chromium, real IndexedDB, the Klaviyo sandbox: events tracked while offline survive a reload and are
+// delivered exactly once when the browser comes back online.
+import { test, expect } from '@playwright/test';
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { startEmulator, type Emulator } from '../dist/node/emulator/index.js';
+
+let emulator: Emulator;
+let site: Server;
+let siteUrl: string;
+
+/** A storefront page on its own loopback origin that loads the built IIFE with data-* attributes. */
+function startSite(klaviyoUrl: string): Promise<string> {
+  const snippet = readFileSync('dist/klaviyo-relay.min.js');
+  const page = `<!doctype html><title>shop</title>
+<script src="/klaviyo-relay.min.js" data-public-key="ABC123" data-klaviyo-url="${klaviyoUrl}" data-auto-page="false"></script>`;
+  site = createServer((req, res) => {
+    const js = req.url == '/klaviyo-relay.min.js';
+    res.writeHead(200, { 'content-type': js ? 'text/javascript' : 'text/html', 'cache-control': 'no-store' });
+    res.end(js ? snippet : page);
+  });
+  return new Promise((ok) => site.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`)));
+}
+
+test.beforeAll(async () => {
+  emulator = await startEmulator({ port: 0 });
+  siteUrl = await startSite(emulator.url);
+});
+test.afterAll(async () => {
+  await emulator?.close();
+  await new Promise((ok) => site?.close(ok));
+});
+
+test('offline → track → reload → online: every event delivered exactly once', async ({ page, context }) => {
+  // Serve the storefront through the test runner so the page can reload while the browser itself is offline.
+  await page.route(siteUrl + '**', async (route) => route.fulfill({ response: await route.fetch() }));
+  await context.grantPermissions(['local-network-access']).catch(() => {});
+  await page.goto(siteUrl);
+  await page.evaluate(() => new Promise<void>((ok) => (window as any).klaviyoRelay.ready(() => ok())));
+
+  await context.setOffline(true);
+  const names = ['Viewed Product', 'Added to Cart', 'Started Checkout', 'Newsletter Signup', 'Searched Site'];
+  const queued = await page.evaluate(async (names) => {
+    const relay = (window as any).klaviyoRelay;
+    const done = new Promise<string[]>((ok) => {
+      const ids: string[] = [];
+      relay.on('queued', (info: any) => ids.push(info.event.unique_id) == names.length && ok(ids));
+    });
+    names.forEach((name, i) => relay.track(name, { step: i }));
+    return done;
+  }, names);
+  expect(new Set(queued).size).toBe(names.length);
+  expect(emulator.state.events()).toHaveLength(0);
+
+  await page.reload();
+  const waiting = await page.evaluate(async () => {
+    const relay = (window as any).klaviyoRelay;
+    await new Promise((ok) => relay.ready(ok));
+    return (await relay.pending()).map((p: any) => p.name);
+  });
+  expect(waiting.sort()).toEqual([...names].sort());
+  expect(emulator.state.events()).toHaveLength(0);
+
+  await context.setOffline(false);
+  await expect.poll(() => emulator.state.events().length, { timeout: 15_000 }).toBe(names.length);
+  await expect.poll(() => page.evaluate(() => (window as any).klaviyoRelay.pending().then((p: unknown[]) => p.length))).toBe(0);
+
+  const stored = emulator.state.events();
+  expect(stored.map((e) => e.unique_id).sort()).toEqual([...queued].sort());
+  expect(stored.map((e) => e.properties.step).sort()).toEqual([0, 1, 2, 3, 4]);
+  expect(stored.every((e) => e.source == 'client')).toBe(true);
+  const accepted = emulator.requests.filter((r) => r.path.startsWith('/client/events') && r.status < 300);
+  expect(accepted).toHaveLength(names.length);
+  // Nothing more arrives after a further flush and another reload.
+  await page.reload();
+  await page.evaluate(() => (window as any).klaviyoRelay.flush());
+  expect(emulator.state.events()).toHaveLength(names.length);
+});
