@@ -56,6 +56,8 @@ function toJsonSchema(node: any, closed = false): any {
       ? Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, toJsonSchema(sub, closed)]))
       : toJsonSchema(v, closed);
   }
+  // Fields that Klaviyo's own examples send although the schema omits them are accepted, not rejected.
+  if (closed && node[EXAMPLE_KEYS]) for (const key of node[EXAMPLE_KEYS]) out.properties[key] ??= {};
   // allOf branches each see only part of the properties, so closing them would reject valid documents.
   if (closed && out.properties && !('additionalProperties' in out) && !node.allOf) out.additionalProperties = false;
   if (closed && out.allOf) out.allOf = node.allOf.map((n: any) => toJsonSchema(n, false));
@@ -66,6 +68,42 @@ function toJsonSchema(node: any, closed = false): any {
     if (out.enum) out.enum = [...out.enum, null];
   }
   return out;
+}
+
+const EXAMPLE_KEYS = Symbol('keys the examples use beyond the declared properties');
+
+/**
+ * Walks each `example` alongside its schema and marks, on every object schema it reaches, the keys the example
+ * uses that the schema does not declare (e.g. `attributes.id` in the back-in-stock example). Works on a copy.
+ */
+function markExampleKeys(schemas: Json): Json {
+  const copy = structuredClone(schemas);
+  const resolve = (n: any) => {
+    for (let i = 0; n?.$ref && i < 20; i++) n = copy[String(n.$ref).split('/').pop()!];
+    return n;
+  };
+  const walk = (schema: any, example: any, depth: number): void => {
+    schema = resolve(schema);
+    if (!schema || depth > 30 || example === null || typeof example !== 'object') return;
+    if (Array.isArray(example)) {
+      if (schema.items) for (const item of example) walk(schema.items, item, depth + 1);
+      return;
+    }
+    for (const branch of schema.oneOf ?? []) walk(branch, example, depth + 1);
+    if (!schema.properties) return;
+    for (const [key, value] of Object.entries(example)) {
+      if (schema.properties[key]) walk(schema.properties[key], value, depth + 1);
+      else (schema[EXAMPLE_KEYS] ??= new Set<string>()).add(key);
+    }
+  };
+  const visit = (node: any, depth: number): void => {
+    if (!node || typeof node !== 'object' || depth > 60) return;
+    if (Array.isArray(node)) return node.forEach((n) => visit(n, depth + 1));
+    if (node.example && typeof node.example === 'object') walk(node, node.example, 0);
+    for (const [k, v] of Object.entries(node)) if (k !== 'example') visit(v, depth + 1);
+  };
+  visit(copy, 0);
+  return copy;
 }
 
 export interface OpenApiSpecOptions {
@@ -90,7 +128,8 @@ export class OpenApiSpec {
     this.closed = !options.allowUnknownFields;
     this.ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(this.ajv);
-    this.ajv.addSchema({ components: { schemas: toJsonSchema(raw.components.schemas, this.closed) } }, 'spec');
+    const schemas = this.closed ? markExampleKeys(raw.components.schemas) : raw.components.schemas;
+    this.ajv.addSchema({ components: { schemas: toJsonSchema(schemas, this.closed) } }, 'spec');
     for (const [path, item] of Object.entries<Json>(raw.paths)) {
       for (const [method, op] of Object.entries<Json>(item)) {
         if (!op || typeof op !== 'object' || !op.operationId) continue;
