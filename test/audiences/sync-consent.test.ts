@@ -1,0 +1,151 @@
+// Consent modes against the sandbox: subscribe only what is new or re-identified, double opt-in, historical
+// import, never_subscribed, and the unsubscribe guard (never for members not confirmed on the list).
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { createHarness, people, PRIVATE_KEY, type Harness } from './harness.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const def = (extra: Record<string, unknown> = {}) => ({
+  name: 'consent',
+  source: { type: 'file', path: 'members.csv' },
+  list: { create: 'Newsletter', optInProcess: 'single_opt_in' },
+  mapping: [{ from: 'id', to: 'external_id' }, { from: 'email', to: 'email' }, { from: 'phone', to: 'phone_number' }, { from: 'first_name', to: 'first_name' }],
+  ...extra,
+});
+const consentOf = (email: string, channel: 'email' | 'sms' = 'email') => h.profileByEmail(email)!.subscriptions[channel].marketing.consent;
+const subscribedEmails = () => h.calls('bulk_subscribe_profiles').flatMap((r: any) => r.body.data.attributes.profiles.data.map((p: any) => p.attributes.email));
+const flush = async () => {
+  // Subscription jobs are asynchronous in Klaviyo (and the sandbox): let them complete.
+  h.emu.state.flushJobs();
+  await new Promise((r) => setTimeout(r, 5));
+};
+
+async function klaviyoPost(path: string, body: unknown) {
+  const res = await fetch(h.emu.url + path, {
+    method: 'POST',
+    headers: { Authorization: `Klaviyo-API-Key ${PRIVATE_KEY}`, revision: '2026-07-15', 'content-type': 'application/vnd.api+json', accept: 'application/vnd.api+json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBeLessThan(300);
+}
+
+describe('consent: subscribed', () => {
+  it('subscribes new members on the selected channels with the list, once; never re-subscribes someone who unsubscribed', async () => {
+    const rows = people(0, 12, (i) => ({ phone: i < 3 ? `+1415555267${i}` : '' }));
+    h.writeCsv('members.csv', rows);
+    const first = await h.sync(def({ consent: 'subscribed', subscription: ['email', 'sms'] }));
+    await flush();
+    expect(first.status).toBe('success');
+    expect(first.counts).toMatchObject({ imported: 12, subscribed: 12 });
+    const [job] = h.calls('bulk_subscribe_profiles') as any[];
+    expect(job.body.data.relationships.list.data.id).toBe(first.list_id);
+    const withPhone = job.body.data.attributes.profiles.data.find((p: any) => p.attributes.email === 'person0@example.com');
+    expect(Object.keys(withPhone.attributes.subscriptions).sort()).toEqual(['email', 'sms']);
+    const emailOnly = job.body.data.attributes.profiles.data.find((p: any) => p.attributes.email === 'person5@example.com');
+    expect(Object.keys(emailOnly.attributes.subscriptions)).toEqual(['email']);
+    expect(consentOf('person5@example.com')).toBe('SUBSCRIBED');
+    expect(consentOf('person0@example.com', 'sms')).toBe('SUBSCRIBED');
+
+    // An unchanged rerun makes no subscription call.
+    await h.sync(def({ consent: 'subscribed', subscription: ['email', 'sms'] }));
+    expect(h.calls('bulk_subscribe_profiles')).toHaveLength(1);
+
+    // person4 unsubscribes in Klaviyo; their name changes in the source; person6 changes email.
+    await klaviyoPost('/api/profile-subscription-bulk-delete-jobs', {
+      data: { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: [{ type: 'profile', attributes: { email: 'person4@example.com', subscriptions: { email: { marketing: { consent: 'UNSUBSCRIBED' } } } } }] } } },
+    });
+    await flush();
+    expect(consentOf('person4@example.com')).toBe('UNSUBSCRIBED');
+    rows[4].first_name = 'Renamed';
+    rows[6].email = 'new6@example.com';
+    h.writeCsv('members.csv', rows);
+    const third = await h.sync(def({ consent: 'subscribed', subscription: ['email', 'sms'] }));
+    await flush();
+    expect(third.counts).toMatchObject({ imported: 2, subscribed: 1 });
+    expect(subscribedEmails().filter((e) => e === 'person4@example.com')).toHaveLength(1); // only the first run
+    expect(subscribedEmails()).toContain('new6@example.com');
+    expect(consentOf('person4@example.com')).toBe('UNSUBSCRIBED');
+    expect(h.profileByEmail('person4@example.com')!.first_name).toBe('Renamed');
+  });
+
+  it('double opt-in lists leave new members pending until they confirm', async () => {
+    h.writeCsv('members.csv', people(0, 4));
+    const log = await h.sync(def({ consent: 'subscribed', list: { create: 'Double', optInProcess: 'double_opt_in' } }));
+    await flush();
+    expect(log.counts.subscribed).toBe(4);
+    const list = h.emu.state.lists().find((l) => l.name === 'Double')!;
+    expect(list.opt_in_process).toBe('double_opt_in');
+    const ada = h.profileByEmail('person0@example.com')!;
+    expect(consentOf('person0@example.com')).not.toBe('SUBSCRIBED');
+    expect(list.pendingProfileIds).toContain(ada.id);
+    expect(h.emu.state.confirmOptIn(ada.id, list.id)).toBe(true);
+    expect(consentOf('person0@example.com')).toBe('SUBSCRIBED');
+    expect((h.calls('bulk_subscribe_profiles')[0].body as any).data.attributes.historical_import).toBeUndefined();
+  });
+
+  it('consentedAtField makes a historical import: subscribed at once on a double opt-in list, stamped with the consent time', async () => {
+    h.writeCsv('members.csv', people(0, 3, (i) => ({ opted_in: i < 2 ? '2024-03-01T09:00:00Z' : '' })));
+    const log = await h.sync(def({ consent: 'subscribed', consentedAtField: 'opted_in', list: { create: 'Double', optInProcess: 'double_opt_in' } }));
+    await flush();
+    expect(log.counts.subscribed).toBe(3);
+    const jobs = h.calls('bulk_subscribe_profiles') as any[];
+    expect(jobs).toHaveLength(2);
+    const historical = jobs.find((j) => j.body.data.attributes.historical_import === true);
+    expect(historical.body.data.attributes.profiles.data.map((p: any) => p.attributes.subscriptions.email.marketing.consented_at)).toEqual(['2024-03-01T09:00:00.000Z', '2024-03-01T09:00:00.000Z']);
+    expect(consentOf('person0@example.com')).toBe('SUBSCRIBED');
+    expect(consentOf('person2@example.com')).not.toBe('SUBSCRIBED'); // no consent time: the normal double opt-in
+  });
+});
+
+describe('consent: never_subscribed', () => {
+  it('adds members to the list without any subscription call', async () => {
+    h.writeCsv('members.csv', people(0, 5));
+    const log = await h.sync(def({ consent: 'never_subscribed' }));
+    await flush();
+    expect(log.counts).toMatchObject({ imported: 5, subscribed: 0, unsubscribed: 0 });
+    expect(h.calls('bulk_subscribe_profiles')).toHaveLength(0);
+    expect(h.calls('bulk_unsubscribe_profiles')).toHaveLength(0);
+    expect(h.emu.state.listMembers(log.list_id!)).toHaveLength(5);
+    expect(consentOf('person1@example.com')).toBe('NEVER_SUBSCRIBED');
+  });
+});
+
+describe('consent: unsubscribed', () => {
+  it('unsubscribes only members Klaviyo confirmed on the list, in jobs of at most 100, and never globally', async () => {
+    h.env.tuning = { ...h.env.tuning, maxProfilesPerJob: 100 };
+    h.writeCsv('members.csv', people(0, 250));
+    // The first import job is rejected: its 100 members never reach the list, so they must not be unsubscribed.
+    h.emu.faults.add({ method: 'POST', path: '/api/profile-bulk-import-jobs', status: 400, count: 1 });
+    const log = await h.sync(def({ consent: 'unsubscribed' }));
+    await flush();
+    expect(log.status).toBe('partial');
+    expect(log.counts).toMatchObject({ imported: 150, failed: 100, unsubscribed: 150 });
+    expect(log.errors.filter((e) => e.stage === 'import')).toHaveLength(100);
+
+    const jobs = h.calls('bulk_unsubscribe_profiles') as any[];
+    expect(jobs.length).toBe(2);
+    for (const j of jobs) {
+      expect(j.body.data.attributes.profiles.data.length).toBeLessThanOrEqual(100);
+      expect(j.body.data.relationships.list.data.id).toBe(log.list_id);
+    }
+    const unsubscribed = new Set(jobs.flatMap((j) => j.body.data.attributes.profiles.data.map((p: any) => p.attributes.email)));
+    for (let i = 0; i < 100; i++) expect(unsubscribed.has(`person${i}@example.com`)).toBe(false);
+    expect(unsubscribed.size).toBe(150);
+    expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
+    // No removal call: an unsubscribed audience keeps its members on the list (pinned detail 11).
+    expect(h.calls('remove_profiles_from_list')).toHaveLength(0);
+
+    // The next run imports the 100 that failed, then unsubscribes them too; the 150 are not sent again.
+    const again = await h.sync(def({ consent: 'unsubscribed' }));
+    await flush();
+    expect(again.status).toBe('success');
+    expect(again.counts).toMatchObject({ imported: 100, unchanged: 150, unsubscribed: 100 });
+    expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
+  });
+});
