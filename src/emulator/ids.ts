@@ -4,10 +4,17 @@ import { randomBytes } from 'node:crypto';
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
+// One crypto call per 4 KB of ids instead of one per id: ids are minted on every accepted event.
+let pool = randomBytes(4096);
+let used = 0;
+
 function randomString(alphabet: string, length: number): string {
-  const bytes = randomBytes(length);
+  if (used + length > pool.length) {
+    pool = randomBytes(4096);
+    used = 0;
+  }
   let out = '';
-  for (let i = 0; i < length; i++) out += alphabet[bytes[i] % alphabet.length];
+  for (let i = 0; i < length; i++) out += alphabet[pool[used++] % alphabet.length];
   return out;
 }
 

@@ -150,7 +150,8 @@ function loggableBody(raw: string): unknown {
 export function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}, contentType = JSON_API): void {
   if (res.headersSent || res.destroyed) return;
   if (body === undefined) {
-    res.writeHead(status, headers);
+    // An explicit zero length spares the chunked-encoding terminator write on every 202.
+    res.writeHead(status, status === 204 ? headers : { ...headers, 'Content-Length': 0 });
     res.end();
     return;
   }
