@@ -81,5 +81,18 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env) {
     port: env.PORT ? Number(env.PORT) : undefined,
     host: env.HOST || undefined,
     dataDir: env.RELAY_DATA_DIR || './.klaviyo-relay',
+    trustProxy: parseTrustProxy(env.RELAY_TRUST_PROXY),
   };
+}
+
+/**
+ * RELAY_TRUST_PROXY: behind a reverse proxy every request comes from the proxy's address, so the per-IP rate
+ * limit needs X-Forwarded-For. "true" trusts any proxy, a number that many hops, otherwise a comma-separated
+ * list of proxy addresses/CIDRs (Fastify's trustProxy).
+ */
+export function parseTrustProxy(value: string | undefined): boolean | number | string | undefined {
+  if (!value) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
 }

@@ -32,7 +32,7 @@ export interface ForwarderOptions {
   /** Without a client (no KLAVIYO_PRIVATE_KEY) nothing is sent; items wait in the outbox. */
   klaviyo?: KlaviyoClient;
   log?: ForwarderLog;
-  /** Poll period for due items; 0 disables the timer (flush() only). */
+  /** Poll period for due items; 0 disables the timer and notify(): only flush() sends. */
   intervalMs?: number;
   /** Up to this many due track events go one by one to /api/events; more go as bulk jobs. */
   trickle?: number;
@@ -253,7 +253,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await exclusive(round);
     },
     notify() {
-      if (stopped || soon) return;
+      if (stopped || soon || intervalMs <= 0) return;
       // A short delay lets a burst of requests gather into one bulk job.
       soon = setTimeout(() => {
         soon = undefined;

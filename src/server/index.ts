@@ -22,6 +22,8 @@ export interface CreateServerOptions {
   configDir?: string;
   /** JSON log lines on stdout (secrets blanked). Off by default for library use. */
   logger?: boolean;
+  /** Behind a reverse proxy: Fastify's trustProxy (true, hop count, or proxy addresses). Default RELAY_TRUST_PROXY. */
+  trustProxy?: boolean | number | string;
   /** Outbox poll period; 0 forwards only on flush(). */
   forwardIntervalMs?: number;
   /** Tuning for tests and benchmarks (rate windows, retry waits, batch sizes). */
@@ -47,6 +49,8 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
 
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
+    // A union confuses Fastify's overloads; each member is a valid trustProxy value.
+    trustProxy: (options.trustProxy ?? env.trustProxy ?? false) as boolean,
     // Two lines per request is noise at storefront volume; LOG_LEVEL=debug brings them back.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '') }),
     logger: options.logger ? { level: process.env.LOG_LEVEL || 'info', stream: redactingStream([privateKey, adminToken]) } : false,

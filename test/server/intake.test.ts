@@ -120,6 +120,14 @@ describe('POST /v1/events', () => {
     expect((await limited.json()).error).toMatch(/too many requests/);
     expect(eventCount()).toBe(3);
   });
+
+  it('behind a trusted proxy, limits each client address (X-Forwarded-For) separately', async () => {
+    const url = await start({ rateLimit: { max: 1, windowMs: 60_000 } }, { trustProxy: true });
+    const from = (ip: string) => postEvents(url, batch([wireEvent()]), { 'x-forwarded-for': ip });
+    expect((await from('203.0.113.1')).status).toBe(202);
+    expect((await from('203.0.113.2')).status).toBe(202);
+    expect((await from('203.0.113.1')).status).toBe(429);
+  });
 });
 
 describe('CORS preflight', () => {
