@@ -8,7 +8,6 @@ import { createKlaviyoClient } from '../../src/server/klaviyo-client.js';
 import { openDatabase, type Db } from '../../src/server/store/db.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
 import { startRun, dryRun, rateLimited, type SyncEnvironment } from '../../src/server/audiences/sync.js';
-import type { AudienceDefinitionInput } from '../../src/server/audiences/definition.js';
 
 export const PRIVATE_KEY = 'pk_test_0123456789abcdefghijklmn';
 
@@ -18,15 +17,16 @@ export interface Harness {
   dir: string;
   env: SyncEnvironment;
   writeCsv(name: string, rows: Record<string, unknown>[]): string;
-  sync(def: AudienceDefinitionInput, opts?: { signal?: AbortSignal }): ReturnType<typeof runAndWait>;
-  dry(def: AudienceDefinitionInput): ReturnType<typeof dryRun>;
+  /** `def` is validated by parseDefinition, as the config file and admin API would. */
+  sync(def: unknown, opts?: { signal?: AbortSignal }): ReturnType<typeof runAndWait>;
+  dry(def: unknown): ReturnType<typeof dryRun>;
   /** Requests the sandbox received for one operation (bodies included). */
   calls(operationId: string): Emulator['requests'];
   profileByEmail(email: string): Record<string, any> | undefined;
   close(): Promise<void>;
 }
 
-async function runAndWait(env: SyncEnvironment, def: AudienceDefinitionInput, signal?: AbortSignal) {
+async function runAndWait(env: SyncEnvironment, def: unknown, signal?: AbortSignal) {
   const { done } = startRun(env, parseDefinition(def), { trigger: 'test', signal });
   return done;
 }

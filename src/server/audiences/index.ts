@@ -57,6 +57,22 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
   };
   const notFound = (name: string) => ({ error: `no audience named "${name}"` });
 
+  // Routes live in their own encapsulated scope so an empty JSON body (e.g. `POST …/sync` sent with a JSON
+  // content type by a form or fetch helper) is accepted as "no body" instead of a 400.
+  app.register(async (scope) => {
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+      if (text === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text as string));
+      } catch {
+        done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }), undefined);
+      }
+    });
+    routes(scope);
+  });
+
+  function routes(app: FastifyInstance) {
   app.get('/audiences', async () => ({ audiences: registry.all().map((a) => summary(a.definition.name)) }));
 
   app.get<{ Params: { name: string } }>('/audiences/:name', async (req, reply) => {
@@ -109,6 +125,8 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit) || 50));
     return { logs: logs.list(req.params.name, limit) };
   });
+
+  }
 
   return { close: () => scheduler.close() };
 }
