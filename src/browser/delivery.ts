@@ -74,10 +74,16 @@ export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: Hook
   const open = (dest: Destination) => Date.now() >= blockedUntil[dest];
   const tag = (dest: Destination, e: OutboxEntry) => dest + e.event.unique_id;
 
-  /** Starts the request synchronously (pagehide relies on that); false when the keepalive budget cannot carry it. */
-  function post(dest: Destination, entries: OutboxEntry[], req: ReturnType<typeof relayRequest>, hidden: boolean) {
-    const size = hidden ? byteLength(req.body) : 0;
-    if (size && keepaliveBytes + size > KEEPALIVE_BYTES) return;
+  /**
+   * Starts the request synchronously (pagehide relies on that). While the page is hidden it asks for keepalive when
+   * the 64 KB budget allows; `mustKeepalive` (pagehide) skips what the budget cannot carry, as it would be cancelled.
+   */
+  function post(dest: Destination, entries: OutboxEntry[], req: ReturnType<typeof relayRequest>, mustKeepalive: boolean) {
+    let size = mustKeepalive || document.visibilityState == 'hidden' ? byteLength(req.body) : 0;
+    if (keepaliveBytes + size > KEEPALIVE_BYTES) {
+      if (mustKeepalive) return;
+      size = 0;
+    }
     keepaliveBytes += size;
     entries.forEach((e) => busy.add(tag(dest, e)));
     return fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: !!size, credentials: 'omit' })

@@ -112,11 +112,9 @@ export function createRelay(initial?: RelayOptions): RelayApi {
         await withFlushLock(kv, tabId, async () => delivery.send(await outbox.load(), target()));
       } while (again);
     })()
-      .catch((e) => hooks.emit('error', { reason: String(e) }))
-      .finally(() => {
-        flushing = undefined;
-        reschedule();
-      }));
+      .finally(() => (flushing = undefined))
+      .then(reschedule)
+      .catch((e) => hooks.emit('error', { reason: String(e) })));
   }
 
   // ---- capture ----
@@ -153,12 +151,14 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     delivery = createDelivery(outbox, hooks.emit);
     const marker = readCookie(CONSENT_COOKIE);
     consented = marker ? marker == '1' : !opts.requireConsent;
+    // Without consent IndexedDB is not even opened (opening creates the database).
     const [stored] = await Promise.all([
-      kv.get<RelayProfile>(PROFILE_KEY),
-      outbox.load(),
-      opts.endpoint && !inlineWorkflow && loadRemoteWorkflow(kv, trim(opts.endpoint), opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf)),
+      consented && kv.get<RelayProfile>(PROFILE_KEY),
+      consented && outbox.load(),
+      opts.endpoint && !inlineWorkflow &&
+        loadRemoteWorkflow(consented && kv, trim(opts.endpoint), opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf)),
     ]);
-    profile = { ...stored, anonymous_id: readCookie(ID_COOKIE) || stored?.anonymous_id || uuid() };
+    profile = { ...stored, anonymous_id: readCookie(ID_COOKIE) || (stored && stored.anonymous_id) || uuid() };
     const kx = kxFromUrl(location.href);
     if (kx) profile._kx = kx;
     persistIdentity();
@@ -210,6 +210,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     consent(choice) {
       if (typeof choice?.granted != 'boolean') return warn('consent() needs {granted: true|false}');
       whenReady(() => {
+        const before = consented;
         consented = choice.granted;
         writeCookie(CONSENT_COOKIE, consented ? '1' : '0', opts.cookieDomain);
         if (consented) {
@@ -217,10 +218,10 @@ export function createRelay(initial?: RelayOptions): RelayApi {
           held.splice(0).forEach(enqueue);
           return void runFlush();
         }
-        held.length = 0;
+        held.splice(0).forEach((event) => hooks.emit('dropped', { event, reason: 'consent' }));
         removeCookie(ID_COOKIE, opts.cookieDomain);
-        kv.put(PROFILE_KEY, undefined);
-        outbox.clear('consent');
+        // Only what was stored under consent needs clearing; touching IndexedDB otherwise would create it.
+        if (before) kv.put(PROFILE_KEY, undefined), outbox.clear('consent');
       });
     },
     reset() {
@@ -234,15 +235,14 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     ready(cb) {
       ready ? cb(api) : readyCallbacks.push(cb);
     },
+    // Events held for consent are listed too, owing nothing yet, so a QA tester sees why they wait.
     pending: async () =>
-      ready
-        ? (await outbox.load()).map(
-            ({ event: e, to, attempts, error }): PendingItem => ({
-              unique_id: e.unique_id, name: e.name, type: e.type || 'track', route: e.route, attempts, time: e.time, error,
-              destinations: Object.fromEntries(Object.entries(to).map(([d, sent]) => [d, sent ? 'sent' : 'pending'])),
-            }),
-          )
-        : [],
+      (!ready ? [] : consented ? await outbox.load() : held.map((event) => ({ event, to: {}, attempts: 0, error: 'waiting for consent' }))).map(
+        ({ event: e, to, attempts, error }): PendingItem => ({
+          unique_id: e.unique_id, name: e.name, type: e.type || 'track', route: e.route, attempts, time: e.time, error,
+          destinations: Object.fromEntries(Object.entries(to).map(([d, sent]) => [d, sent ? 'sent' : 'pending'])),
+        }),
+      ),
   };
 
   const tabId = uuid();

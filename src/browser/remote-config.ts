@@ -10,10 +10,11 @@ interface Cached {
 /**
  * Applies the cached workflow at once, then revalidates. `apply` returns false for an invalid config, which is
  * then not cached. Resolves when a config is in force (cached or fetched) or the fetch failed.
+ * Without a store (no consent yet) nothing is cached.
  */
-export async function loadRemoteWorkflow(kv: KV, endpoint: string, publicKey: string, apply: (wf: unknown) => boolean) {
+export async function loadRemoteWorkflow(kv: KV | false, endpoint: string, publicKey: string, apply: (wf: unknown) => boolean) {
   const key = 'c:' + endpoint;
-  const cached = await kv.get<Cached>(key);
+  const cached = kv ? await kv.get<Cached>(key) : undefined;
   if (cached) apply(cached.workflow);
   const revalidated = fetch(`${endpoint}/v1/config?key=${encodeURIComponent(publicKey)}`, {
     headers: cached?.etag ? { 'if-none-match': cached.etag } : {},
@@ -23,7 +24,7 @@ export async function loadRemoteWorkflow(kv: KV, endpoint: string, publicKey: st
       if (r.status == 304) return;
       if (!r.ok) throw Error('HTTP ' + r.status);
       const { workflow } = await r.json();
-      if (apply(workflow)) kv.put(key, { etag: r.headers.get('etag'), workflow });
+      if (apply(workflow) && kv) kv.put(key, { etag: r.headers.get('etag'), workflow });
     })
     .catch((e) => console.warn(`klaviyo-relay: could not load ${endpoint}/v1/config (${e.message}); using the ${cached ? 'cached' : 'built-in'} workflow`));
   if (!cached) await revalidated;

@@ -31,8 +31,10 @@ describe('consent gating', () => {
     await api.flush();
     expect(sent).toEqual([]);
     expect(Cookies.get()).toEqual({});
-    expect(await idbKeys()).toEqual([]);
-    expect(await api.pending()).toEqual([]);
+    expect((await indexedDB.databases()).map((d) => d.name)).not.toContain('klaviyo-relay');
+    expect((await api.pending()).map((p) => [p.name ?? p.type, p.error])).toEqual([
+      ['Before 1', 'waiting for consent'], ['identify', 'waiting for consent'], ['Before 2', 'waiting for consent'],
+    ]);
     expect(hooks.queued).toEqual([]);
 
     api.consent({ granted: true });
@@ -59,7 +61,7 @@ describe('consent gating', () => {
     await vi.waitFor(async () => expect(await api.pending()).toEqual([]));
     expect(Cookies.get('klaviyo_relay_id')).toBeUndefined();
     expect(Cookies.get('klaviyo_relay_consent')).toBe('0');
-    expect(await idbKeys()).toEqual([]);
+    await vi.waitFor(async () => expect(await idbKeys()).toEqual([]));
     expect(hooks.dropped).toMatchObject([{ reason: 'consent' }]);
     api.track('After denial');
     await api.flush();
