@@ -11,6 +11,7 @@ import { redactingStream } from './logger.js';
 import { BODY_LIMIT, setupHttp } from './http.js';
 import { registerPublicRoutes } from './routes/public.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import type { AudienceContext } from './audiences/index.js';
 
 export interface CreateServerOptions {
   privateKey?: string;
@@ -28,6 +29,8 @@ export interface CreateServerOptions {
   forwardIntervalMs?: number;
   /** Tuning for tests and benchmarks (rate windows, retry waits, batch sizes). */
   forwarder?: Omit<ForwarderOptions, 'store' | 'klaviyo' | 'log' | 'intervalMs'>;
+  /** Extra audience-module settings (e.g. scheduler off, tuning), passed through to registerAudiences. */
+  audiences?: Partial<Omit<AudienceContext, 'db' | 'klaviyo' | 'definitions' | 'configDir' | 'defaultPhoneRegion' | 'log'>>;
 }
 
 export interface RelayServer {
@@ -67,6 +70,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     await setupHttp(app, cfg.allowedOrigins);
     await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify() });
     admin = await registerAdminRoutes(app, adminToken, {
+      ...options.audiences,
       db, klaviyo, definitions: cfg.audiences, configDir: options.configDir ?? process.cwd(),
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
     });
