@@ -150,7 +150,7 @@ function createScheduler(env: SyncEnvironment, registry: DefinitionRegistry, ctx
     const interval = parseDuration(def.refreshInterval)!;
     const last = runLogStore(env.db).list(name, 1)[0];
     // Never run: start soon after boot (not a full interval later); otherwise one interval after the last start.
-    const delay = last ? Math.max(1_000, Date.parse(last.started_at) + interval - Date.now()) : Math.min(interval, 10_000);
+    const delay = last ? Math.max(Math.min(1_000, interval), Date.parse(last.started_at) + interval - Date.now()) : Math.min(interval, 10_000);
     const timer = setTimeout(() => tick(name), Math.min(delay, 2 ** 31 - 1));
     timer.unref();
     timers.set(name, timer);
