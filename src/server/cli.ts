@@ -1,13 +1,11 @@
 // `klaviyo-relay serve`: load and validate the config file, start the server, close cleanly on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, readEnv } from './config.js';
-import { createServer } from './index.js';
+import { createServer, DEFAULT_PORT } from './index.js';
 
 const USAGE = `Usage: klaviyo-relay serve [--config relay.config.json] [--port 8787] [--host 0.0.0.0]
 
 Env: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN, KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR, LOG_LEVEL.`;
-
-export const DEFAULT_PORT = 8787;
 
 function parsePort(value: string | undefined, source: string): number | undefined {
   if (value === undefined || value === '') return undefined;

@@ -33,6 +33,9 @@ export interface CreateServerOptions {
   audiences?: Partial<Omit<AudienceContext, 'db' | 'klaviyo' | 'definitions' | 'configDir' | 'defaultPhoneRegion' | 'log'>>;
 }
 
+/** `serve` and listen() use this port when neither --port nor PORT says otherwise. */
+export const DEFAULT_PORT = 8787;
+
 export interface RelayServer {
   app: FastifyInstance;
   db: Db;
@@ -88,7 +91,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     store,
     config: cfg,
     forwarder: { flush: () => forwarder.flush(), stats: () => forwarder.stats() },
-    async listen({ port = env.port ?? 8787, host = env.host ?? '0.0.0.0' } = {}) {
+    async listen({ port = env.port ?? DEFAULT_PORT, host = env.host ?? '0.0.0.0' } = {}) {
       await app.listen({ port, host });
       const address = app.server.address();
       const bound = typeof address === 'object' && address ? address.port : port;
