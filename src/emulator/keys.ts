@@ -8,7 +8,7 @@ export interface KeyConfig {
   publicKey?: string;
 }
 
-const PRIVATE_KEY = /^pk_[A-Za-z0-9]{20,}$/;
+const PRIVATE_KEY = /^pk_\S{20,}$/;
 const PUBLIC_KEY = /^[A-Za-z0-9]{6}$/;
 
 export const isWellFormedPrivateKey = (key: string) => PRIVATE_KEY.test(key);

@@ -33,7 +33,7 @@ ${table(['time', 'profile', 'value', 'properties', 'unique_id', 'via'], m.latest
   const lists = view.lists.map(
     (l) => `<section><h3>${esc(l.name)} <small>${esc(l.id)} · ${esc(l.opt_in_process)} · ${l.members.length} member${l.members.length === 1 ? '' : 's'}${l.pending.length ? ` · ${l.pending.length} pending confirmation` : ''}</small></h3>
 ${table(['email', 'phone', 'email consent', 'sms consent', 'joined', 'note'], l.members.map((m) => member(m, m.joined_group_at)))}
-${l.pending.length ? `<h4>Pending double opt-in</h4>${table(['email', 'phone', 'email consent', 'sms consent', 'requested', 'note'], l.pending.map((m) => member(m, m.requested_at)))}` : ''}
+${l.pending.length ? `<h4>Pending double opt-in</h4>${table(['email', 'phone', 'email consent', 'sms consent', 'requested', 'note'], l.pending.map((m) => [...member(m, m.requested_at).slice(0, 5), `<button data-profile="${esc(m.id)}" data-list="${esc(l.id)}">simulate confirmation click</button>`]))}` : ''}
 ${l.unsubscribed.length ? `<h4>Unsubscribed from this list</h4>${table(['email', 'phone', 'email consent', 'sms consent', 'unsubscribed', 'note'], l.unsubscribed.map((m) => member(m, m.unsubscribed_at)))}` : ''}</section>`,
   );
   const globallyUnsubscribed = view.profiles.filter((p) => p.globalUnsubscribe);
@@ -52,5 +52,13 @@ td,th{border:1px solid #ddd;padding:.25rem .4rem;text-align:left;vertical-align:
 <h2>Globally unsubscribed profiles</h2>${table(['profile', 'channels', 'when', 'why'], globallyUnsubscribed.map((p) => [esc(emailOf.get(p.id)), esc(p.globalUnsubscribe!.channels.join(', ')), time(p.globalUnsubscribe!.at), esc(p.globalUnsubscribe!.reason)]))}
 <h2>Bulk jobs</h2>${table(['id', 'type', 'status', 'total', 'completed', 'failed', 'notes'], view.jobs.slice(-20).reverse().map((j) => [esc(j.id), esc(j.type), esc(j.status), esc(j.total_count), esc(j.completed_count), esc(j.failed_count), esc(j.notes.slice(0, 5).join('; '))]))}
 <h2>Recent rejected requests</h2>${table(['time', 'request', 'status', 'why', 'body'], rejected.map((r) => [time(r.time), esc(`${r.method} ${r.path}`), esc(r.status), esc(r.error), json(r.body)]))}
+<script>
+document.addEventListener('click', async (e) => {
+  const b = e.target.closest('button[data-profile]');
+  if (!b) return;
+  await fetch('/__admin/confirm-opt-in', { method: 'POST', body: JSON.stringify({ profileId: b.dataset.profile, listId: b.dataset.list }) });
+  location.reload();
+});
+</script>
 </body></html>`;
 }

@@ -11,6 +11,7 @@ import type { RateLimiter } from './rate-limit.js';
 import type { RequestLog } from './request-log.js';
 import type { RouteTable } from './routes.js';
 import { MAX_PAYLOAD_BYTES } from './handlers/profiles.js';
+import { applySparseFieldsets } from './handlers/resources.js';
 import { authenticate, checkBody, checkContentType, checkRevision, parseJson } from './validate.js';
 
 export interface PipelineDeps {
@@ -127,6 +128,7 @@ export function createListener(deps: PipelineDeps) {
       checkBody(spec, operation, body);
       const host = req.headers.host ?? 'localhost';
       const result = handler({ operation, params, query: parsedQuery, body, bodyBytes: raw.length, baseUrl: `http://${host}`, path });
+      if (query.size) applySparseFieldsets(result.body, query);
       log.add({ time: Date.now(), method, path, operationId, status: result.status, body });
       send(res, result.status, result.body, { ...cors, ...result.headers });
     } catch (err) {

@@ -210,3 +210,12 @@ describe('profile bulk import jobs', () => {
     expect(noList.status).toBe(404);
   });
 });
+
+describe('sparse fieldsets', () => {
+  it('returns only the requested attributes', async () => {
+    await call(em, 'POST', '/api/profile-import', { body: profileImportBody({ email: 'a@b.co', external_id: 'x', first_name: 'Ada' }) });
+    const res = await call(em, 'GET', '/api/profiles', { query: { 'fields[profile]': 'email,external_id' } });
+    expect(res.json.data[0].attributes).toEqual({ email: 'a@b.co', external_id: 'x' });
+    expect((await call(em, 'GET', '/api/profiles', { query: { 'fields[profile]': 'shoe_size' } })).status).toBe(400);
+  });
+});

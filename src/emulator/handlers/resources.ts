@@ -81,3 +81,19 @@ export function importJobResource(j: Job, baseUrl: string) {
     links: { self: `${baseUrl}/api/profile-bulk-import-jobs/${j.id}` },
   };
 }
+
+/** JSON:API sparse fieldsets: `fields[profile]=email,phone_number` keeps only those attributes of profiles. */
+export function applySparseFieldsets(body: any, query: URLSearchParams): void {
+  if (!body?.data) return;
+  const wanted = new Map<string, Set<string>>();
+  for (const [key, value] of query) {
+    const m = /^fields\[(.+)\]$/.exec(key);
+    if (m) wanted.set(m[1], new Set(value.split(',').map((f) => f.split('.')[0])));
+  }
+  if (!wanted.size) return;
+  for (const resource of Array.isArray(body.data) ? body.data : [body.data]) {
+    const keep = wanted.get(resource?.type);
+    if (!keep || !resource.attributes) continue;
+    resource.attributes = Object.fromEntries(Object.entries(resource.attributes).filter(([k]) => keep.has(k)));
+  }
+}
