@@ -87,6 +87,8 @@ export function createListener(deps: PipelineDeps) {
         'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
         'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'content-type, revision, accept',
         'Access-Control-Max-Age': '600',
+        // Chromium's Private/Local Network Access preflight, for a storefront page calling a loopback sandbox.
+        ...(req.headers['access-control-request-private-network'] ? { 'Access-Control-Allow-Private-Network': 'true' } : {}),
       });
       res.end();
       return;
