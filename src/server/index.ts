@@ -71,7 +71,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   let admin: { close(): Promise<void> };
   try {
     await setupHttp(app, cfg.allowedOrigins);
-    await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify() });
+    await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: Boolean(klaviyo) });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
       db, klaviyo, definitions: cfg.audiences, configDir: options.configDir ?? process.cwd(),

@@ -13,6 +13,8 @@ export interface PublicRoutesContext {
   store: RelayStore;
   /** Told when new `server` items were queued. */
   onQueued: () => void;
+  /** False when KLAVIYO_PRIVATE_KEY is unset: events are stored, not forwarded. */
+  forwarding: boolean;
 }
 
 /** Does an If-None-Match header (a list, possibly weak, or `*`) match this ETag? */
@@ -75,5 +77,7 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
     },
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Tells an operator at a glance whether events would reach Klaviyo.
+  const health = JSON.stringify({ status: 'ok', forwarding: ctx.forwarding ? 'on' : 'off: KLAVIYO_PRIVATE_KEY is unset' });
+  app.get('/healthz', async (_req, reply) => reply.type('application/json; charset=utf-8').send(health));
 }
