@@ -131,23 +131,28 @@ export function createListener(deps: PipelineDeps) {
       const host = req.headers.host ?? 'localhost';
       const result = handler({ operation, params, query: parsedQuery, body, bodyBytes: raw.length, baseUrl: `http://${host}`, path });
       if (query.size) applySparseFieldsets(result.body, query);
-      log.add({ time: Date.now(), method, path, operationId, status: result.status, body });
+      log.add({ time: Date.now(), method, path, operationId, status: result.status, body: loggable(body, raw) });
       send(res, result.status, result.body, { ...cors, ...result.headers });
     } catch (err) {
       const apiErr = err instanceof ApiError ? err : new ApiError(500, 'error', `Sandbox error: ${(err as Error)?.message ?? err}`);
       if (!(err instanceof ApiError)) console.error('[emulator]', err);
-      if (body === undefined && raw) body = loggableBody(raw);
-      log.add({ time: Date.now(), method, path, operationId, status: apiErr.status, error: apiErr.errors.map((e) => e.detail + (e.source?.pointer ? ` (${e.source.pointer})` : e.source?.parameter ? ` (${e.source.parameter})` : '')).join('; '), body });
+      log.add({ time: Date.now(), method, path, operationId, status: apiErr.status, error: apiErr.errors.map((e) => e.detail + (e.source?.pointer ? ` (${e.source.pointer})` : e.source?.parameter ? ` (${e.source.parameter})` : '')).join('; '), body: loggable(body, raw) });
       send(res, apiErr.status, { errors: apiErr.errors }, { ...cors, ...apiErr.headers });
     }
   };
 }
 
-function loggableBody(raw: string): unknown {
+/** Bodies kept in the bounded log: whole when small, else a preview, so 1,000 bulk jobs cannot pin gigabytes. */
+const LOGGED_BODY_BYTES = 32 * 1024;
+
+function loggable(parsed: unknown, raw: string): unknown {
+  if (!raw) return undefined;
+  if (raw.length > LOGGED_BODY_BYTES) return `${raw.slice(0, 2000)}… (${raw.length} bytes)`;
+  if (parsed !== undefined) return parsed;
   try {
     return JSON.parse(raw);
   } catch {
-    return raw.length > 2000 ? `${raw.slice(0, 2000)}…` : raw;
+    return raw;
   }
 }
 

@@ -144,6 +144,8 @@ describe('lists', () => {
     expect(members.json.data[0].attributes.joined_group_at).toBeTruthy();
     const filtered = await call(em, 'GET', `/api/lists/${list.id}/profiles`, { query: { filter: 'equals(email,"C@D.co")' } });
     expect(filtered.json.data.map((m: any) => m.id)).toEqual([q.id]);
+    const ids = await call(em, 'GET', `/api/lists/${list.id}/relationships/profiles`);
+    expect(ids.json.data).toEqual([{ type: 'profile', id: p.id }, { type: 'profile', id: q.id }]);
     expect((await call(em, 'DELETE', `/api/lists/${list.id}/relationships/profiles`, { body: rel([p.id]) })).status).toBe(204);
     expect(em.state.listMembers(list.id).map((m) => m.email)).toEqual(['c@d.co']);
     const unknown = await call(em, 'POST', `/api/lists/${list.id}/relationships/profiles`, { body: rel(['01NOTAPROFILE']) });
