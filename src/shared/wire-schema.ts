@@ -32,7 +32,9 @@ const phoneSchema = z
 
 export const wireProfileSchema = z.object({
   anonymous_id: text(255).optional(),
-  email: z.string().trim().pipe(z.email({ error: 'must be a valid email address' })).optional(),
+  // The snippet's own check (src/browser/sanitize.ts), so the store never refuses what the browser accepted;
+  // Klaviyo has the last word when the event is forwarded.
+  email: z.string().trim().max(254).regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: 'must be a valid email address' }).optional(),
   phone_number: phoneSchema.optional(),
   external_id: text(255).optional(),
   _kx: text(1024).optional(),
