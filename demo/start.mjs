@@ -1,28 +1,99 @@
-// `npm start` (after `npm run build`): the local Klaviyo sandbox plus a minimal page that loads the built snippet.
-// The full demo storefront replaces this page in its own issue.
-import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { startEmulator } from '../dist/node/emulator/index.js';
+// `npm start`: the demo storefront, the companion server and the local Klaviyo sandbox on localhost, with demo keys.
+// Env (all optional): STORE_PORT (8080), RELAY_PORT (8787), SANDBOX_PORT (4010), DEMO_HOST (127.0.0.1),
+// DEMO_DATA_DIR (./.klaviyo-relay/demo; SQLite store + sandbox snapshot), RELAY_ADMIN_TOKEN (else generated).
+// `node demo/start.mjs --reset` starts from empty data.
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
 
-const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const port = Number(process.env.PORT || 8080);
-const emulator = await startEmulator({ port: Number(process.env.EMULATOR_PORT || 8081) });
-const page = readFileSync(here('minimal/index.html'), 'utf8').replaceAll('{{KLAVIYO_URL}}', emulator.url);
+const DEFAULT_PORTS = { store: 8080, relay: 8787, sandbox: 4010 };
+const ENV_NAMES = { store: 'STORE_PORT', relay: 'RELAY_PORT', sandbox: 'SANDBOX_PORT' };
+const ROLES = { store: 'demo storefront', relay: 'companion server', sandbox: 'Klaviyo sandbox' };
 
-const site = createServer((req, res) => {
-  const snippet = req.url?.startsWith('/klaviyo-relay.min.js');
-  res.writeHead(200, { 'content-type': snippet ? 'text/javascript' : 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(snippet ? readFileSync(here('../dist/klaviyo-relay.min.js')) : page);
-});
-site.listen(port, '127.0.0.1', () => {
-  console.log(`demo page:       http://127.0.0.1:${site.address().port}/`);
-  console.log(`Klaviyo sandbox: ${emulator.url}/`);
-});
-const stop = async () => {
-  site.close();
-  await emulator.close();
+function fail(message) {
+  console.error(`\n  ✖ ${message}\n`);
+  process.exit(1);
+}
+
+function portsFromEnv() {
+  const ports = {};
+  for (const [role, name] of Object.entries(ENV_NAMES)) {
+    const raw = process.env[name];
+    const port = raw === undefined || raw === '' ? DEFAULT_PORTS[role] : Number(raw);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`${name} must be a port number 1-65535, got "${raw}".`);
+    ports[role] = port;
+  }
+  const taken = Object.entries(ports).filter(([, p], i, all) => all.findIndex(([, q]) => q === p) !== i);
+  if (taken.length) fail(`two servers cannot share port ${taken[0][1]}: set ${Object.values(ENV_NAMES).join(', ')} to different ports.`);
+  return ports;
+}
+
+/** Resolves when the port can be bound; otherwise names the port, its role and the env var that moves it. */
+function checkFree(port, host, role) {
+  return new Promise((ok) => {
+    const probe = createServer();
+    probe.once('error', (err) =>
+      fail(
+        err.code === 'EADDRINUSE'
+          ? `port ${port} (${ROLES[role]}) is already in use. Stop whatever runs there, or pick another: ${ENV_NAMES[role]}=${port + 1} npm start`
+          : `cannot listen on ${host}:${port} (${ROLES[role]}): ${err.message}`,
+      ),
+    );
+    probe.listen(port, host, () => probe.close(ok));
+  });
+}
+
+const host = process.env.DEMO_HOST || '127.0.0.1';
+const ports = portsFromEnv();
+const dataDir = resolve(process.env.DEMO_DATA_DIR || '.klaviyo-relay/demo');
+if (process.argv.includes('--reset')) rmSync(dataDir, { recursive: true, force: true });
+for (const [role, port] of Object.entries(ports)) await checkFree(port, host, role);
+
+let startDemoStack;
+try {
+  ({ startDemoStack } = await import('./stack.mjs'));
+} catch (err) {
+  if (err.code === 'ERR_MODULE_NOT_FOUND' && /dist/.test(err.message)) fail('dist/ is missing: run `npm start` (it builds first) or `npm run build`.');
+  throw err;
+}
+
+let stack;
+try {
+  stack = await startDemoStack({ ports, host, dataDir, adminToken: process.env.RELAY_ADMIN_TOKEN });
+} catch (err) {
+  fail(err.code === 'EADDRINUSE' ? `a port was taken while starting: ${err.message}` : `the demo could not start: ${err.stack || err.message}`);
+}
+
+const { urls } = stack;
+console.log(`
+  klaviyo-relay demo is running (nothing here reaches real Klaviyo)
+
+  Storefront + QA panel   ${urls.storefront}/
+  dataLayer (GTM) page    ${urls.storefront}/datalayer
+  Audience syncs          ${urls.storefront}/audiences
+  Companion server        ${urls.relay}   (GET /healthz, /v1/config?key=${stack.config.publicKey}, POST /v1/events, /v1/admin/…)
+  Klaviyo sandbox QA      ${urls.sandbox}/   (admin API: /__admin/state)
+
+  Public key     ${stack.config.publicKey}
+  Admin token    ${stack.adminToken}
+                 e.g. curl -H 'Authorization: Bearer ${stack.adminToken}' ${urls.relay}/v1/admin/audiences
+  Private key    a generated pk_demo_… key shared by the companion server and the sandbox only
+  Data           ${dataDir}   (node demo/start.mjs --reset starts empty)
+  Config         demo/relay.config.json   (allowed origins: ${stack.config.allowedOrigins.join(', ')})
+
+  Ctrl-C stops everything.
+`);
+
+let stopping = false;
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n  ${signal}: stopping the storefront, the companion server and the sandbox…`);
+  const force = setTimeout(() => fail('did not stop within 5 s; exiting anyway.'), 5000);
+  force.unref();
+  await stack.close();
+  console.log('  stopped.');
   process.exit(0);
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
