@@ -34,8 +34,9 @@ test.afterAll(async () => {
 
 test('offline → track → reload → online: every event delivered exactly once', async ({ page, context }) => {
   // Serve the storefront through the test runner so the page can reload while the browser itself is offline.
+  // Chromium then treats the page as public, so it needs the local-network-access grant to reach the sandbox.
   await page.route(siteUrl + '**', async (route) => route.fulfill({ response: await route.fetch() }));
-  await context.grantPermissions(['local-network-access']).catch(() => {});
+  await context.grantPermissions(['local-network-access']);
   await page.goto(siteUrl);
   await page.evaluate(() => new Promise<void>((ok) => (window as any).klaviyoRelay.ready(() => ok())));
 
@@ -76,4 +77,38 @@ test('offline → track → reload → online: every event delivered exactly onc
   await page.reload();
   await page.evaluate(() => (window as any).klaviyoRelay.flush());
   expect(emulator.state.events()).toHaveLength(names.length);
+});
+
+test('two tabs offline, then online: one outbox, each event delivered once (Web Locks)', async ({ context }) => {
+  emulator.reset();
+  await context.route(siteUrl + '**', async (route) => route.fulfill({ response: await route.fetch() }));
+  await context.grantPermissions(['local-network-access']);
+  const tabs = [await context.newPage(), await context.newPage()];
+  for (const tab of tabs) {
+    await tab.goto(siteUrl);
+    await tab.evaluate(() => new Promise<void>((ok) => (window as any).klaviyoRelay.ready(() => ok())));
+  }
+  await context.setOffline(true);
+  const ids = (
+    await Promise.all(
+      tabs.map((tab, t) =>
+        tab.evaluate(async (t) => {
+          const relay = (window as any).klaviyoRelay;
+          const ids: string[] = [];
+          const done = new Promise<string[]>((ok) => relay.on('queued', (i: any) => ids.push(i.event.unique_id) == 20 && ok(ids)));
+          for (let i = 0; i < 20; i++) relay.track(`Tab ${t} Event`, { i });
+          return done;
+        }, t),
+      ),
+    )
+  ).flat();
+  // Each tab sees the other's events in the shared IndexedDB outbox.
+  expect(await tabs[0].evaluate(() => (window as any).klaviyoRelay.pending().then((p: unknown[]) => p.length))).toBe(40);
+
+  await context.setOffline(false); // both tabs get `online` and race to flush
+  await expect.poll(() => emulator.state.events().length, { timeout: 20_000 }).toBe(40);
+  await Promise.all(tabs.map((tab) => tab.evaluate(() => (window as any).klaviyoRelay.flush())));
+  await new Promise((r) => setTimeout(r, 1500)); // a late duplicate would land here
+  expect(emulator.state.events().map((e) => e.unique_id).sort()).toEqual([...ids].sort());
+  expect(emulator.requests.filter((r) => r.path.startsWith('/client/events') && r.status < 300)).toHaveLength(40);
 });

@@ -94,30 +94,32 @@ export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: Hook
       .then((answer) => {
         keepaliveBytes -= size;
         entries.forEach((e) => busy.delete(tag(dest, e)));
-        settle(dest, entries, answer);
+        return settle(dest, entries, answer);
       });
   }
 
-  function settle(dest: Destination, entries: OutboxEntry[], a: Answer) {
+  /** Records the answer on each entry; resolves once the outbox has committed it (before the flush lock is freed). */
+  function settle(dest: Destination, entries: OutboxEntry[], a: Answer): Promise<unknown> {
     const outcome = classify(a.status);
     lastStatus[dest] = a.status;
     if (outcome == 'retry') {
       const waitMs = retryDelay(++failures[dest], a.status, a.retryAfter);
       blockedUntil[dest] = Math.max(blockedUntil[dest], Date.now() + waitMs);
-      for (const e of entries) e.attempts++, (e.error = errorDetail(a)), outbox.save(e);
       emit('retry', { destination: dest, status: a.status, waitMs, reason: errorDetail(a), attempts: failures[dest] });
-      return;
+      return Promise.all(entries.map((e) => (e.attempts++, (e.error = errorDetail(a)), outbox.save(e))));
     }
     failures[dest] = 0;
     const rejected = new Map<number, string>();
     if (dest == 'relay' && outcome == 'ok') for (const r of a.body?.rejected || []) rejected.set(r.index, r.error);
-    entries.forEach((e, i) => {
-      const why = outcome == 'drop' ? errorDetail(a) : rejected.get(i);
-      e.to[dest] = true;
-      e.attempts++;
-      outbox.save(e);
-      emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status: a.status, reason: why });
-    });
+    return Promise.all(
+      entries.map((e, i) => {
+        const why = outcome == 'drop' ? errorDetail(a) : rejected.get(i);
+        e.to[dest] = true;
+        e.attempts++;
+        emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status: a.status, reason: why });
+        return outbox.save(e);
+      }),
+    );
   }
 
   /**
