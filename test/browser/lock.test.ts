@@ -1,0 +1,49 @@
+// @vitest-environment happy-dom
+// The lease fallback used where Web Locks is missing (happy-dom has none, like some embedded webviews).
+import { describe, it, expect, vi } from 'vitest';
+import { freshBrowser } from './helpers.js';
+import { openKV } from '../../src/browser/storage.js';
+import { withFlushLock, withLease, LEASE_MS } from '../../src/browser/lock.js';
+
+describe('flush lease (no Web Locks)', () => {
+  it('only one tab holds it at a time; the other is turned away at once, and gets it after release', async () => {
+    freshBrowser();
+    expect((navigator as any).locks).toBeFalsy();
+    const [tabA, tabB] = [openKV('klaviyo-relay', () => {}), openKV('klaviyo-relay', () => {})];
+    let release!: () => void;
+    const held = new Promise<void>((ok) => (release = ok));
+    const order: string[] = [];
+    const a = withFlushLock(tabA, 'A', async () => {
+      order.push('A in');
+      await held;
+      order.push('A out');
+    });
+    await vi.waitFor(() => expect(order).toEqual(['A in']));
+    expect(await withFlushLock(tabB, 'B', async () => void order.push('B in'))).toBe(false);
+    release();
+    expect(await a).toBe(true);
+    expect(await withFlushLock(tabB, 'B', async () => void order.push('B in'))).toBe(true);
+    expect(order).toEqual(['A in', 'A out', 'B in']);
+  });
+
+  it('a lease left by a tab that died expires', async () => {
+    freshBrowser();
+    const kv = openKV('klaviyo-relay', () => {});
+    await kv.update('klaviyo-relay-flush', () => ({ owner: 'dead tab', until: Date.now() + LEASE_MS }));
+    expect(await withLease(kv, 'B', async () => {})).toBe(false);
+    await kv.update('klaviyo-relay-flush', () => ({ owner: 'dead tab', until: Date.now() - 1 }));
+    expect(await withLease(kv, 'B', async () => {})).toBe(true);
+    expect(await kv.get('klaviyo-relay-flush')).toBeUndefined();
+  });
+
+  it('uses Web Locks when the browser has them', async () => {
+    freshBrowser();
+    const request = vi.fn((_name: string, _opts: unknown, cb: (lock: unknown) => unknown) => Promise.resolve(cb({ name: 'x' })));
+    vi.stubGlobal('navigator', { ...navigator, locks: { request } });
+    const ran = vi.fn(async () => {});
+    expect(await withFlushLock(openKV('klaviyo-relay', () => {}), 'A', ran)).toBe(true);
+    expect(request).toHaveBeenCalledWith('klaviyo-relay-flush', { ifAvailable: true }, expect.any(Function));
+    expect(ran).toHaveBeenCalledOnce();
+    vi.unstubAllGlobals();
+  });
+});
