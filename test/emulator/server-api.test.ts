@@ -221,3 +221,14 @@ describe('sparse fieldsets', () => {
     expect((await call(em, 'GET', '/api/profiles', { query: { 'fields[profile]': 'shoe_size' } })).status).toBe(400);
   });
 });
+
+describe('profile ids', () => {
+  it('refuses an unknown profile id at request time, before any job is queued', async () => {
+    const entry = bulkEntry({ email: 'a@b.co' }, [relayEvent('Viewed', 'a@b.co', 'z1')]) as any;
+    entry.attributes.profile.data.id = '01UNKNOWNPROFILE000000000';
+    const res = await call(em, 'POST', '/api/event-bulk-create-jobs', { body: eventBulkJobBody([entry]) });
+    expect(res.status).toBe(404);
+    expect(res.json.errors[0].source.pointer).toBe('/data/attributes/events-bulk-create/data/0/attributes/profile/data/id');
+    expect(em.internals.state.jobs.all()).toHaveLength(0);
+  });
+});

@@ -38,14 +38,20 @@ export function limit(items: unknown[], max: number, pointer: string, what: stri
   if (items.length > max) throw invalid(`Too many ${what}: ${items.length} submitted, at most ${max} per request.`, { pointer });
 }
 
-/** A profile identity that Klaviyo would accept, or a 400 pointing at the offending field. */
-export function requireIdentity(attrs: Record<string, any> | undefined, id: string | null | undefined, pointer: string): Identity {
+/**
+ * A profile identity that Klaviyo would accept, or a 400 pointing at the offending field. With `state`, a profile
+ * `id` must exist (404), checked now so that a queued job never meets an unknown id.
+ */
+export function requireIdentity(attrs: Record<string, any> | undefined, id: string | null | undefined, pointer: string, state?: EmulatorState): Identity {
   const identity = normalizeIdentity(attrs ?? {}, id);
   if (!hasIdentifier(identity) && !attrs?._kx) {
     throw invalid('A profile needs at least one identifier: email, phone_number, external_id, anonymous_id (client) or id.', { pointer });
   }
   const problems = identityProblems(identity);
   if (problems.length) throw invalid(problems[0][1], { pointer: `${pointer}/${problems[0][0]}` });
+  if (state && identity.id && !state.profiles.get(identity.id)) {
+    throw new ApiError(404, 'not_found', `A profile with id '${identity.id}' does not exist.`, { pointer: pointer.replace(/\/attributes$/, '/id') });
+  }
   return identity;
 }
 

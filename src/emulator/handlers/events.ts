@@ -1,5 +1,6 @@
 // Event intake: /client/events, /client/event-bulk-create, /api/events, /api/event-bulk-create-jobs.
 import type { NewEvent } from '../state/events.js';
+import type { EmulatorState } from '../state/index.js';
 import type { Identity } from '../state/profiles.js';
 import { accepted, isoTime, limit, requireIdentity, type Handler, type HandlerContext } from './context.js';
 
@@ -13,8 +14,8 @@ interface PreparedEvent {
 }
 
 /** Checks one event's semantics (the schema is already checked) and returns what to store. */
-function prepare(attrs: any, profileData: any, pointer: string, profilePointer: string, source: 'client' | 'server'): PreparedEvent {
-  const identity = requireIdentity(profileData?.attributes, profileData?.id, `${profilePointer}/attributes`);
+function prepare(state: EmulatorState, attrs: any, profileData: any, pointer: string, profilePointer: string, source: 'client' | 'server'): PreparedEvent {
+  const identity = requireIdentity(profileData?.attributes, profileData?.id, `${profilePointer}/attributes`, state);
   const { meta, ...profileAttrs } = profileData?.attributes ?? {};
   const event: PreparedEvent['event'] = {
     metric: attrs.metric.data.attributes.name,
@@ -39,12 +40,12 @@ export function eventHandlers({ state }: HandlerContext): Record<string, Handler
   /** One event-bulk-create entry (one profile, many events) → prepared events, or a 400 naming the item. */
   const prepareEntry = (entry: any, pointer: string, source: 'client' | 'server') =>
     entry.attributes.events.data.map((ev: any, i: number) =>
-      prepare(ev.attributes, entry.attributes.profile.data, `${pointer}/attributes/events/data/${i}/attributes`, `${pointer}/attributes/profile/data`, source),
+      prepare(state, ev.attributes, entry.attributes.profile.data, `${pointer}/attributes/events/data/${i}/attributes`, `${pointer}/attributes/profile/data`, source),
     );
 
   const single = (source: 'client' | 'server'): Handler => (req) => {
     const a = req.body.data.attributes;
-    store([prepare(a, a.profile.data, '/data/attributes', '/data/attributes/profile/data', source)]);
+    store([prepare(state, a, a.profile.data, '/data/attributes', '/data/attributes/profile/data', source)]);
     return accepted();
   };
 

@@ -57,7 +57,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
   return {
     create_client_profile: (req) => {
       const data = req.body.data;
-      const identity = requireIdentity(data.attributes, data.id, '/data/attributes');
+      const identity = requireIdentity(data.attributes, data.id, '/data/attributes', state);
       state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta });
       return accepted();
     },

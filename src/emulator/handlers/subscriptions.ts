@@ -36,7 +36,7 @@ export function subscriptionHandlers(ctx: HandlerContext): Record<string, Handle
       const data = req.body.data;
       const profileData = data.attributes.profile.data;
       const pointer = '/data/attributes/profile/data/attributes';
-      const identity = requireIdentity(profileData.attributes, profileData.id, pointer);
+      const identity = requireIdentity(profileData.attributes, profileData.id, pointer, state);
       const channels = channelsOf(profileData.attributes, pointer, true);
       const list = listOf(ctx, data.relationships.list, '/data/relationships/list/data/id');
       const { subscriptions: _s, ...attributes } = profileData.attributes;
@@ -53,7 +53,7 @@ export function subscriptionHandlers(ctx: HandlerContext): Record<string, Handle
       const historical = attrs.historical_import === true;
       const prepared = entries.map((e: any, i: number) => {
         const pointer = `${base}/${i}/attributes`;
-        const identity = requireIdentity(e.attributes, e.id, pointer);
+        const identity = requireIdentity(e.attributes, e.id, pointer, state);
         const channels = channelsOf(e.attributes, pointer, false);
         if (historical) {
           for (const c of channels) {
@@ -81,7 +81,7 @@ export function subscriptionHandlers(ctx: HandlerContext): Record<string, Handle
       limit(entries, MAX_UNSUBSCRIBE_PER_JOB, base, 'profiles');
       const prepared = entries.map((e: any, i: number) => {
         const pointer = `${base}/${i}/attributes`;
-        return { identity: requireIdentity(e.attributes, e.id, pointer), channels: channelsOf(e.attributes, pointer, false) };
+        return { identity: requireIdentity(e.attributes, e.id, pointer, state), channels: channelsOf(e.attributes, pointer, false) };
       });
       const list = listOf(ctx, req.body.data.relationships?.list, '/data/relationships/list/data/id');
       state.jobs.submit('profile-subscription-bulk-delete-job', prepared.length, list ? [list.id] : [], () => {

@@ -64,7 +64,17 @@ export class JobStore {
     this.later(this.delayMs, () => {
       if (job.status === 'cancelled') return;
       if (!job.started_at) job.started_at = new Date().toISOString();
-      const outcome = work();
+      let outcome: JobOutcome;
+      try {
+        outcome = work();
+      } catch (err) {
+        // A job must never take the sandbox down; it ends visibly failed instead.
+        job.status = 'cancelled';
+        job.failed_count = job.total_count;
+        job.notes = [`job failed: ${(err as Error)?.message ?? err}`];
+        job.completed_at = new Date().toISOString();
+        return;
+      }
       job.errors = outcome.errors ?? [];
       job.notes = outcome.notes ?? [];
       job.completed_count = outcome.completed;
