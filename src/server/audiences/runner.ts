@@ -2,11 +2,11 @@
 // diff them against what Klaviyo confirmed before, import the new and changed ones in job-sized chunks, apply
 // consent, remove members who left, and log the run. The diff state only ever moves when Klaviyo confirmed a
 // job, and accepted jobs are recorded before they are polled, so a killed run resumes without re-importing.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
-import { createMapper, type SourceMember } from './mapping.js';
+import { createMapper, type ProfileAttributes, type SourceMember } from './mapping.js';
 import { streamSegment, segmentMemberKey } from './segment.js';
 import { streamFile, resolveSourcePath, type FileItem } from './file-source.js';
 import { LIMITS, importProfileEntry, importEnvelopeBytes, memberChannels, type Channel } from './payloads.js';
@@ -79,7 +79,10 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
   });
 
-const hashPayload = (listId: string, json: string) => createHash('sha1').update(listId).update('\n').update(json).digest('base64url');
+const hashPayload = (listId: string, json: string) => hash('sha1', `${listId}\n${json}`, 'base64url');
+
+/** Members diffed per state query. */
+const DIFF_BATCH = 500;
 
 /** The source as one async stream of members (or per-line errors). */
 async function* sourceItems(opts: RunOptions): AsyncGenerator<FileItem> {
@@ -253,9 +256,59 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     const fresh = (): Pending => ({ entries: [], members: [], bytes: envelope, index: new Map() });
     let pending = fresh();
     let staleKeys: string[] = [];
-    let touched: string[] = [];
     let matchedExisting = 0;
     const wouldConsent = { n: 0 };
+
+    type Mapped = { key: string; attributes: ProfileAttributes; consentedAt?: string; json: string; hash: string };
+    let batch: Mapped[] = [];
+
+    /** Diff a batch against the confirmed state with one query; queue the new and changed for import. */
+    async function diffBatch(items: Mapped[]) {
+      if (!items.length) return;
+      const known = state.getMany(items.map((m) => m.key));
+      const touched: string[] = [];
+      for (const m of items) {
+        const before = known.get(m.key);
+        if (before) matchedExisting++;
+        if (before && before.hash === m.hash) {
+          counts.unchanged++;
+          touched.push(m.key);
+          continue;
+        }
+        const entryBytes = Buffer.byteLength(m.json) + 40; // {"type":"profile","attributes":…},
+        if (entryBytes > LIMITS.importProfileBytes) {
+          counts.failed++;
+          partial = true;
+          logError({ stage: 'import', member: m.key, detail: `profile is ${entryBytes} bytes; Klaviyo accepts at most ${LIMITS.importProfileBytes} per profile` });
+          if (before) staleKeys.push(m.key);
+          continue;
+        }
+        const a = m.attributes;
+        const consent =
+          def.consent !== 'never_subscribed' &&
+          (!before || (channels.includes('email') && (before.email ?? undefined) !== a.email) || (channels.includes('sms') && (before.phone_number ?? undefined) !== a.phone_number));
+        if (consent && memberChannels(a, channels).length) wouldConsent.n++;
+        const sent: SentMember = { key: m.key, hash: m.hash, email: a.email, phone_number: a.phone_number, external_id: a.external_id, consented_at: m.consentedAt, consent };
+        const dup = pending.index.get(m.key);
+        if (dup !== undefined) {
+          // The same member twice in one source: the later row wins, one profile is sent.
+          pending.entries[dup] = importProfileEntry(a);
+          pending.members[dup] = sent;
+          continue;
+        }
+        if (pending.entries.length >= jobSize || pending.bytes + entryBytes > LIMITS.importBytes) {
+          await submit(pending, staleKeys);
+          pending = fresh();
+          staleKeys = [];
+        }
+        pending.index.set(m.key, pending.entries.length);
+        pending.entries.push(importProfileEntry(a));
+        pending.members.push(sent);
+        pending.bytes += entryBytes;
+      }
+      if (!dryRun) state.touchMany(touched, runId);
+      reportProgress();
+    }
 
     for await (const item of sourceItems(opts)) {
       if (signal?.aborted) throw signal.reason;
@@ -280,55 +333,15 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
         logError({ stage: 'validate', member: outcome.key, detail: `invalid ${outcome.droppedFields.join(' and ')} dropped` });
       }
       const json = JSON.stringify(outcome.attributes);
-      const hash = hashPayload(listId ?? '', json);
-      const before = state.get(outcome.key);
-      if (before) matchedExisting++;
-      if (before && before.hash === hash) {
-        counts.unchanged++;
-        if (!dryRun) {
-          touched.push(outcome.key);
-          if (touched.length >= 5_000) {
-            state.touchMany(touched, runId);
-            touched = [];
-            reportProgress();
-          }
-        }
-        continue;
+      batch.push({ key: outcome.key, attributes: outcome.attributes, consentedAt: outcome.consentedAt, json, hash: hashPayload(listId ?? '', json) });
+      if (batch.length >= DIFF_BATCH) {
+        await diffBatch(batch);
+        batch = [];
       }
-      const entryBytes = Buffer.byteLength(json) + 40; // {"type":"profile","attributes":…},
-      if (entryBytes > LIMITS.importProfileBytes) {
-        counts.failed++;
-        partial = true;
-        logError({ stage: 'import', member: outcome.key, detail: `profile is ${entryBytes} bytes; Klaviyo accepts at most ${LIMITS.importProfileBytes} per profile` });
-        if (before) staleKeys.push(outcome.key);
-        continue;
-      }
-      const a = outcome.attributes;
-      const consent =
-        def.consent !== 'never_subscribed' &&
-        (!before || (channels.includes('email') && (before.email ?? undefined) !== a.email) || (channels.includes('sms') && (before.phone_number ?? undefined) !== a.phone_number));
-      if (consent && memberChannels(a, channels).length) wouldConsent.n++;
-      const sent: SentMember = { key: outcome.key, hash, email: a.email, phone_number: a.phone_number, external_id: a.external_id, consented_at: outcome.consentedAt, consent };
-      const dup = pending.index.get(outcome.key);
-      if (dup !== undefined) {
-        // The same member twice in one source: the later row wins, one profile is sent.
-        pending.entries[dup] = importProfileEntry(a);
-        pending.members[dup] = sent;
-        continue;
-      }
-      if (pending.entries.length >= jobSize || pending.bytes + entryBytes > LIMITS.importBytes) {
-        await submit(pending, staleKeys);
-        pending = fresh();
-        staleKeys = [];
-      }
-      pending.index.set(outcome.key, pending.entries.length);
-      pending.entries.push(importProfileEntry(a));
-      pending.members.push(sent);
-      pending.bytes += entryBytes;
     }
+    await diffBatch(batch);
     await submit(pending, staleKeys);
     if (!dryRun) {
-      state.touchMany(touched, runId);
       while (inflight.length) await finishJob(inflight.shift()!);
     }
 

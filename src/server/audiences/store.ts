@@ -42,6 +42,12 @@ const MIGRATIONS = [
   `,
 ];
 
+/** A transaction as a plain function (keeps better-sqlite3's Transaction type out of declarations). */
+function tx<A extends unknown[]>(db: Db, fn: (...args: A) => void): (...args: A) => void {
+  const run = db.transaction(fn);
+  return (...args: A) => run(...args);
+}
+
 export function migrateAudiences(db: Db): void {
   applyMigrations(db, 'audiences', MIGRATIONS);
 }
@@ -96,11 +102,22 @@ export function audienceState(db: Db, audience: string) {
   const clearPending = db.prepare('UPDATE audience_members SET consent_pending = 0 WHERE audience = ? AND member_key = ?');
   const deleteMember = db.prepare('DELETE FROM audience_members WHERE audience = ? AND member_key = ?');
 
+  const getMany = db.prepare<[string, string], MemberState & { member_key: string }>(
+    'SELECT member_key, hash, email, phone_number, external_id FROM audience_members WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))',
+  );
+
   return {
     get: (key: string) => getMember.get(audience, key),
 
+    /** State of many members in one query (one read transaction instead of one per member). */
+    getMany: (keys: string[]): Map<string, MemberState> => {
+      const out = new Map<string, MemberState>();
+      for (const row of getMany.all(audience, JSON.stringify(keys))) out.set(row.member_key, row);
+      return out;
+    },
+
     /** Mark unchanged members as still in the source, in one transaction per batch. */
-    touchMany: db.transaction((keys: string[], run: number) => {
+    touchMany: tx(db, (keys: string[], run: number) => {
       for (const key of keys) touch.run(run, audience, key);
     }),
 
@@ -115,7 +132,7 @@ export function audienceState(db: Db, audience: string) {
         .map((r) => ({ jobId: r.job_id, listId: r.list_id, members: JSON.parse(r.members) as SentMember[] })),
 
     /** Fold a confirmed job into the diff state: accepted members get their hash, the job leaves the in-flight set. */
-    commitJob: db.transaction((jobId: string, accepted: SentMember[], run: number, touched: string[]) => {
+    commitJob: tx(db, (jobId: string, accepted: SentMember[], run: number, touched: string[]) => {
       for (const m of accepted) {
         upsert.run({
           audience, key: m.key, hash: m.hash, email: m.email ?? null, phone_number: m.phone_number ?? null,
@@ -132,7 +149,7 @@ export function audienceState(db: Db, audience: string) {
         .prepare<[string, number], PendingConsent>('SELECT member_key, email, phone_number, consented_at FROM audience_members WHERE audience = ? AND consent_pending = 1 ORDER BY member_key LIMIT ?')
         .all(audience, limit),
 
-    clearConsent: db.transaction((keys: string[]) => {
+    clearConsent: tx(db, (keys: string[]) => {
       for (const key of keys) clearPending.run(audience, key);
     }),
 
@@ -147,7 +164,7 @@ export function audienceState(db: Db, audience: string) {
 
     countMembers: () => db.prepare('SELECT count(*) FROM audience_members WHERE audience = ?').pluck().get(audience) as number,
 
-    forgetMembers: db.transaction((keys: string[]) => {
+    forgetMembers: tx(db, (keys: string[]) => {
       for (const key of keys) deleteMember.run(audience, key);
     }),
 
@@ -159,7 +176,7 @@ export function audienceState(db: Db, audience: string) {
      * Remember the resolved list. A different list than before starts a fresh diff state: the members
      * confirmed on the old list say nothing about the new one.
      */
-    rememberList: db.transaction((spec: string, listId: string) => {
+    rememberList: tx(db, (spec: string, listId: string) => {
       const before = db.prepare<[string], { list_id: string }>('SELECT list_id FROM audience_lists WHERE audience = ?').get(audience)?.list_id;
       if (before !== undefined && before !== listId) {
         db.prepare('DELETE FROM audience_members WHERE audience = ?').run(audience);

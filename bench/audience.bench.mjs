@@ -1,0 +1,259 @@
+// Audience sync benchmark (built dist/node; run `npm run build` or `npx tsc -p tsconfig.node.json` first).
+// Generates file audiences of 100,000 and 1,000,000 members on disk, then runs `klaviyo-relay sync` as its own
+// process (so its peak RSS is its own) against the sandbox, which also runs as its own process:
+//   - rate limits off: first sync (everything imported), then a re-run with 1% of the members changed;
+//   - rate limits on (100k): a first sync, checked against the schedule Klaviyo's published limits allow.
+// It counts every request the sandbox received, per operation, and compares with the minimum the per-request
+// limits allow (10,000 profiles per import job; each job needs one status read to be confirmed).
+// Targets: 1M members within 256 MB peak RSS, ≥ 20,000 members/s mapped and diffed, requests within 2% of the
+// minimum. Exits non-zero on a miss. BENCH_AUDIENCE_SIZES=100000 runs a subset.
+import { fork, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = (p) => join(root, 'dist/node', p);
+if (!existsSync(dist('emulator/index.js')) || !existsSync(dist('server/audiences/cli.js'))) {
+  console.error('dist/node is missing: run `npm run build` (or `npx tsc -p tsconfig.node.json`) first.');
+  process.exit(1);
+}
+
+const SIZES = (process.env.BENCH_AUDIENCE_SIZES || '100000,1000000').split(',').map(Number);
+const PRIVATE_KEY = 'pk_bench_0123456789abcdefghijkl';
+const TARGET_RSS_MB = 256;
+const TARGET_RATE = 20_000;
+const TARGET_REQUEST_SLACK = 0.02;
+const IMPORT_JOB = 10_000;
+const work = mkdtempSync(join(tmpdir(), 'relay-audience-bench-'));
+
+// ---------------------------------------------------------------- data
+
+/** One member row; `version` changes the first name of the members it touches. */
+function row(i, version) {
+  const phone = i % 5 === 0 ? `+1415${String(2000000 + (i % 7999999)).padStart(7, '0')}` : '';
+  return `C${i},member${i}@example.com,${phone},${version}First${i % 1000},Last${i % 5000},City${i % 300},${(i % 997) + 0.5},${['gold', 'silver', 'bronze'][i % 3]}\n`;
+}
+
+/** Writes the audience CSV; `changedEvery` members (1 in N) get a new first name. */
+async function writeAudience(path, size, changedEvery = 0) {
+  const out = createWriteStream(path);
+  out.write('id,email,phone,first_name,last_name,city,ltv,tier\n');
+  let buf = '';
+  for (let i = 0; i < size; i++) {
+    buf += row(i, changedEvery && i % changedEvery === 0 ? 'New' : '');
+    if (buf.length > 1 << 16) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
+}
+
+const audience = (name, path) => ({
+  name,
+  source: { type: 'file', path },
+  list: { create: `Bench ${name}`, optInProcess: 'single_opt_in' },
+  consent: 'never_subscribed',
+  mapping: [
+    { from: 'id', to: 'external_id' }, { from: 'email', to: 'email' }, { from: 'phone', to: 'phone_number' },
+    { from: 'first_name', to: 'first_name' }, { from: 'last_name', to: 'last_name' }, { from: 'city', to: 'location.city' },
+    { from: 'ltv', to: 'properties.ltv' }, { from: 'tier', to: 'properties.tier' },
+  ],
+});
+
+// ---------------------------------------------------------------- sandbox process
+
+const EMULATOR_CHILD = `
+const { startEmulator } = await import(process.argv[2]);
+const emu = await startEmulator({ port: 0, rateLimits: process.argv[3] === 'on', jobDelayMs: 20, privateKey: process.argv[4] });
+const counts = {};
+let throttled = 0;
+// Count and drop logged requests often: the log keeps bodies (5 MB imports) we do not need here.
+setInterval(() => {
+  for (const r of emu.requests.splice(0)) {
+    counts[r.operationId ?? r.path] = (counts[r.operationId ?? r.path] ?? 0) + 1;
+    if (r.status === 429) throttled++;
+  }
+}, 50);
+process.on('message', (m) => {
+  if (m === 'stats') {
+    for (const r of emu.requests.splice(0)) { counts[r.operationId ?? r.path] = (counts[r.operationId ?? r.path] ?? 0) + 1; if (r.status === 429) throttled++; }
+    process.send({ counts: { ...counts }, throttled });
+    for (const k of Object.keys(counts)) delete counts[k];
+    throttled = 0;
+  }
+  if (m === 'close') emu.close().then(() => process.exit(0));
+});
+process.send({ url: emu.url });
+`;
+
+async function startSandbox(rateLimits) {
+  const script = join(work, 'emulator-child.mjs');
+  writeFileSync(script, EMULATOR_CHILD);
+  const child = fork(script, [dist('emulator/index.js'), rateLimits ? 'on' : 'off', PRIVATE_KEY], {
+    execArgv: ['--max-old-space-size=12288'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [{ url }] = await once(child, 'message');
+  return {
+    url,
+    stats: async () => {
+      child.send('stats');
+      const [s] = await once(child, 'message');
+      return s;
+    },
+    close: async () => {
+      child.send('close');
+      await once(child, 'exit');
+    },
+  };
+}
+
+// ---------------------------------------------------------------- sync process
+
+const SYNC_CHILD = `
+const { main } = await import(process.argv[2]);
+const started = performance.now();
+const code = await main(process.argv.slice(3));
+const wallMs = performance.now() - started;
+console.error('BENCH ' + JSON.stringify({ code, wallMs, maxRssKb: process.resourceUsage().maxRSS }));
+process.exitCode = code;
+`;
+
+async function runSync(name, configPath, dataDir, baseUrl) {
+  const script = join(work, 'sync-child.mjs');
+  writeFileSync(script, SYNC_CHILD);
+  const child = spawn(process.execPath, [script, dist('cli.js'), 'sync', name, '--config', configPath], {
+    env: { PATH: process.env.PATH, KLAVIYO_PRIVATE_KEY: PRIVATE_KEY, KLAVIYO_BASE_URL: baseUrl, RELAY_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (out += c));
+  await once(child, 'exit');
+  const m = /BENCH (\{.*\})/.exec(out);
+  if (!m) throw new Error(`sync ${name} crashed:\n${out}`);
+  const result = JSON.parse(m[1]);
+  const counts = Object.fromEntries([...out.matchAll(/\b(read|unchanged|imported|failed)=(\d+)/g)].map((x) => [x[1], Number(x[2])]));
+  const status = /#\d+ \S+ (success|partial|failed)/.exec(out)?.[1];
+  return { ...result, counts, status, out };
+}
+
+// ---------------------------------------------------------------- limits
+
+/** Requests the sync needs at the least: list lookup (+ create), and per import job one POST and one status GET. */
+function minimumRequests(changed, listCreated) {
+  const jobs = Math.ceil(changed / IMPORT_JOB);
+  return 1 + (listCreated ? 1 : 0) + 2 * jobs;
+}
+
+/** Published per-endpoint limits (burst/s, steady/m) of the calls a file sync makes. */
+const PUBLISHED = {
+  get_lists: [75, 750], create_list: [10, 150], bulk_import_profiles: [10, 150], get_bulk_import_profiles_job: [10, 150],
+  get_errors_for_bulk_import_profiles_job: [10, 150],
+};
+
+/** Seconds the fastest schedule within burst and steady windows needs to send n requests to one endpoint. */
+function scheduleSeconds(n, [burst, steady]) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    let t = 0;
+    if (i >= burst) t = Math.max(t, times[i - burst] + 1);
+    if (i >= steady) t = Math.max(t, times[i - steady] + 60);
+    times.push(t);
+  }
+  return n ? times[n - 1] : 0;
+}
+
+const scheduleFor = (counts) => Math.max(0, ...Object.entries(counts).map(([op, n]) => (PUBLISHED[op] ? scheduleSeconds(n, PUBLISHED[op]) : 0)));
+const totalOf = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+// ---------------------------------------------------------------- run
+
+const rows = [];
+const checks = [];
+const check = (what, value, target, pass) => checks.push({ what, value, target, pass });
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const mb = (kb) => kb / 1024;
+
+try {
+  const configPath = join(work, 'relay.config.json');
+  const names = SIZES.map((n) => `m${n}`);
+  writeFileSync(configPath, JSON.stringify({ publicKey: 'Ab12Cd', audiences: names.map((name) => audience(name, `${name}.csv`)) }));
+
+  const sandbox = await startSandbox(false);
+  try {
+    for (const size of SIZES) {
+      const name = `m${size}`;
+      const csv = join(work, `${name}.csv`);
+      const dataDir = join(work, `state-${name}`);
+      await writeAudience(csv, size);
+
+      const first = await runSync(name, configPath, dataDir, sandbox.url);
+      const firstStats = await sandbox.stats();
+      const firstRequests = totalOf(firstStats.counts);
+      const firstMin = minimumRequests(size, true);
+      rows.push({ run: `${fmt(size)} first sync`, ...first, requests: firstRequests, minimum: firstMin, ops: firstStats.counts });
+
+      await writeAudience(csv, size, 100); // 1% changed
+      const rerun = await runSync(name, configPath, dataDir, sandbox.url);
+      const rerunStats = await sandbox.stats();
+      const rerunRequests = totalOf(rerunStats.counts);
+      const rerunMin = minimumRequests(size / 100, false);
+      rows.push({ run: `${fmt(size)} re-run, 1% changed`, ...rerun, requests: rerunRequests, minimum: rerunMin, ops: rerunStats.counts });
+
+      const label = fmt(size);
+      check(`${label}: first sync status`, first.status, 'success', first.status === 'success' && first.counts.imported === size);
+      check(`${label}: re-run status`, rerun.status, `success, ${fmt(size / 100)} sent`, rerun.status === 'success' && rerun.counts.imported === size / 100);
+      check(`${label}: first sync members/s (map, diff, import, confirm)`, fmt(size / (first.wallMs / 1000)), `≥ ${fmt(TARGET_RATE)}`, size / (first.wallMs / 1000) >= TARGET_RATE);
+      check(`${label}: re-run members/s (mapped and diffed)`, fmt(size / (rerun.wallMs / 1000)), `≥ ${fmt(TARGET_RATE)}`, size / (rerun.wallMs / 1000) >= TARGET_RATE);
+      check(`${label}: first sync requests vs minimum`, `${firstRequests} / ${firstMin}`, '≤ +2%', firstRequests <= firstMin * (1 + TARGET_REQUEST_SLACK));
+      check(`${label}: re-run requests vs minimum`, `${rerunRequests} / ${rerunMin}`, '≤ +2%', rerunRequests <= rerunMin * (1 + TARGET_REQUEST_SLACK));
+      const peak = Math.max(mb(first.maxRssKb), mb(rerun.maxRssKb));
+      check(`${label}: peak RSS of the sync process`, `${peak.toFixed(0)} MB`, `≤ ${TARGET_RSS_MB} MB`, size < 1_000_000 || peak <= TARGET_RSS_MB);
+      check(`${label}: schedule under published limits (first sync)`, `${scheduleFor(firstStats.counts)} s`, 'info', true);
+      rmSync(csv, { force: true });
+    }
+  } finally {
+    await sandbox.close();
+  }
+
+  // Rate limits on: the client-side limiter keeps the sync inside Klaviyo's published limits (no 429s).
+  const limitedSize = Math.min(...SIZES);
+  const limited = await startSandbox(true);
+  try {
+    const name = `m${limitedSize}`;
+    const csv = join(work, `${name}.csv`);
+    await writeAudience(csv, limitedSize);
+    const run = await runSync(name, configPath, join(work, 'state-limited'), limited.url);
+    const stats = await limited.stats();
+    const schedule = scheduleFor(stats.counts);
+    rows.push({ run: `${fmt(limitedSize)} first sync, rate limits on`, ...run, requests: totalOf(stats.counts), minimum: minimumRequests(limitedSize, true), ops: stats.counts });
+    check(`${fmt(limitedSize)} rate-limited: status`, run.status, 'success', run.status === 'success');
+    check(`${fmt(limitedSize)} rate-limited: 429 answers`, stats.throttled, '0', stats.throttled === 0);
+    check(`${fmt(limitedSize)} rate-limited: wall time vs schedule the limits allow`, `${(run.wallMs / 1000).toFixed(1)} s vs ≥ ${schedule} s`, 'info', true);
+  } finally {
+    await limited.close();
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- report
+
+console.log('| run | status | members read | imported | unchanged | wall time | members/s | peak RSS | requests (min) | per operation |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+for (const r of rows) {
+  const ops = Object.entries(r.ops).map(([k, v]) => `${k} ${v}`).join(', ');
+  console.log(`| ${r.run} | ${r.status} | ${fmt(r.counts.read ?? 0)} | ${fmt(r.counts.imported ?? 0)} | ${fmt(r.counts.unchanged ?? 0)} | ${(r.wallMs / 1000).toFixed(1)} s | ${fmt((r.counts.read ?? 0) / (r.wallMs / 1000))} | ${mb(r.maxRssKb).toFixed(0)} MB | ${r.requests} (${r.minimum}) | ${ops} |`);
+}
+console.log('\n| check | measured | target | result |');
+console.log('|---|---:|---:|---|');
+for (const c of checks) console.log(`| ${c.what} | ${c.value} | ${c.target} | ${c.target === 'info' ? '—' : c.pass ? 'PASS' : 'FAIL'} |`);
+const failed = checks.filter((c) => !c.pass);
+if (failed.length) console.log(`\n${failed.length} target(s) missed.`);
+process.exitCode = failed.length ? 1 : 0;
