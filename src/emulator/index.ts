@@ -12,7 +12,7 @@ import { OpenApiSpec } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
 import { RequestLog, type LoggedRequest } from './request-log.js';
 import { RouteTable } from './routes.js';
-import { createListener } from './server.js';
+import { createListener, send } from './server.js';
 import { loadSnapshot, saveSnapshot } from './snapshot.js';
 import { confirmOptIn } from './state/consent.js';
 import { EmulatorState, type ListView, type ProfileView } from './state/index.js';
@@ -98,7 +98,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     extra: createAdminRoutes({ state, log, faults, reset, saveSnapshot: save }),
   });
 
-  const server: Server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => void listener(req, res));
+  const server: Server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    listener(req, res).catch((err) => {
+      // Never let one request take the sandbox down (e.g. an oversize admin body).
+      console.error('[emulator]', err);
+      send(res, 500, { errors: [{ status: 500, code: 'error', title: 'A server error occurred.', detail: String((err as Error)?.message ?? err) }] });
+    });
+  });
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);

@@ -47,7 +47,7 @@ export class RouteTable {
         const m = candidate.pattern.exec(path);
         if (!m) continue;
         entry = candidate;
-        params = Object.fromEntries(candidate.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]));
+        params = Object.fromEntries(candidate.names.map((n, i) => [n, safeDecode(m[i + 1])]));
         break;
       }
     }
@@ -55,5 +55,13 @@ export class RouteTable {
     const operation = entry.byMethod.get(method);
     if (!operation) return { allowed: [...entry.byMethod.keys()] };
     return { operation, params };
+  }
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }
