@@ -111,18 +111,14 @@ describe('admin API', () => {
 describe('rate limits', () => {
   it('answers 429 with Retry-After past the published burst (event-bulk-create: 10/s)', async () => {
     const body = (i: number) => ({ data: { type: 'event-bulk-create', attributes: { profile: { data: { type: 'profile', attributes: { anonymous_id: `a${i}` } } }, events: { data: [{ type: 'event', attributes: { properties: {}, metric: { data: { type: 'metric', attributes: { name: 'X' } } } } }] } } } });
-    const statuses: number[] = [];
-    let retryAfter: string | null = null;
-    for (let i = 0; i < 12; i++) {
-      const res = await call(em, 'POST', '/client/event-bulk-create', { body: body(i) });
-      statuses.push(res.status);
-      if (res.status === 429) {
-        retryAfter = res.headers.get('retry-after');
-        expect(res.json.errors[0].code).toBe('throttled');
-      }
-    }
-    expect(statuses.slice(0, 10).every((s) => s === 202)).toBe(true);
-    expect(statuses.slice(10)).toEqual([429, 429]);
+    // Fired at once, so no token refills in between: 10 pass, the rest are throttled.
+    const responses = await Promise.all(Array.from({ length: 16 }, (_, i) => call(em, 'POST', '/client/event-bulk-create', { body: body(i) })));
+    const throttled = responses.filter((r) => r.status === 429);
+    expect(responses.filter((r) => r.status === 202).length).toBeGreaterThanOrEqual(10);
+    expect(throttled.length).toBeGreaterThanOrEqual(4);
+    expect(throttled[0].json.errors[0].code).toBe('throttled');
+    expect(throttled[0].headers.get('access-control-expose-headers')).toBe('Retry-After');
+    const retryAfter = throttled[0].headers.get('retry-after');
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
   });
 });
