@@ -4,19 +4,17 @@
 import { createRelay } from './relay.js';
 import type { RelayApi, RelayOptions } from './types.js';
 
-/** `data-*` → init options by the dataset convention; a present attribute that is not "false" is on. */
+const VALUES = ['publicKey', 'endpoint', 'klaviyoUrl', 'cookieDomain'];
+const FLAGS = ['requireConsent', 'dataLayer', 'autoPage', 'debug'];
+
+/**
+ * `data-*` → init options. The dataset convention already turns `data-public-key` into `publicKey`, so names map
+ * one to one; a flag attribute that is present and not "false" is on.
+ */
 export function optionsFromDataset(data: DOMStringMap): RelayOptions {
-  const flag = (v?: string) => (v === undefined ? undefined : v != 'false');
-  return {
-    publicKey: data.publicKey,
-    endpoint: data.endpoint,
-    klaviyoUrl: data.klaviyoUrl,
-    cookieDomain: data.cookieDomain,
-    requireConsent: flag(data.requireConsent),
-    dataLayer: flag(data.dataLayer),
-    autoPage: flag(data.autoPage),
-    debug: flag(data.debug),
-  };
+  const options: Record<string, unknown> = {};
+  for (const k of [...VALUES, ...FLAGS]) if (data[k] != null) options[k] = VALUES.includes(k) ? data[k] : data[k] != 'false';
+  return options;
 }
 
 const w = window as unknown as { klaviyoRelay?: unknown };

@@ -20,9 +20,12 @@ async function loadSnippet(attributes: Record<string, string>) {
   return w.klaviyoRelay as RelayApi;
 }
 
+let injected: HTMLScriptElement[] = [];
 beforeEach(() => {
   delete w.klaviyoRelay;
-  document.head.innerHTML = '';
+  // Keep the stub's <script src> out of the DOM: happy-dom would try (and fail) to download it.
+  injected = [];
+  vi.spyOn(document.head, 'appendChild').mockImplementation((node: any) => (injected.push(node), node));
 });
 
 describe('data-* attributes', () => {
@@ -46,7 +49,7 @@ describe('the stub', () => {
   it('is a few hundred bytes and injects the script tag', () => {
     expect(stubSource.replace(/\n/g, '').length).toBeLessThan(600);
     new Function(stubSource)();
-    expect(document.head.querySelector('script')!.getAttribute('data-public-key')).toBe('ABC123');
+    expect(injected.map((s) => [s.src, s.async, s.getAttribute('data-public-key')])).toEqual([['https://cdn.example.com/klaviyo-relay.min.js', true, 'ABC123']]);
   });
 
   it('queued calls replay in order with their original timestamps; push keeps working after load', async () => {
