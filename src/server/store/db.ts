@@ -16,6 +16,9 @@ export function openDatabase(dataDir: string): Db {
   }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // WAL + NORMAL: a commit survives a process crash without an fsync; only checkpoints fsync. Checkpointing every
+  // ~40 MB of WAL instead of every 4 MB triples intake throughput on slow virtual disks (bench/server.bench.mjs).
+  db.pragma('wal_autocheckpoint = 10000');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (module TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (module, version))');

@@ -68,11 +68,23 @@ export function createSqliteStore(db: Db): RelayStore {
     countOutbox: db.prepare('SELECT status, COUNT(*) AS n FROM forward_outbox GROUP BY status'),
   };
 
+  /**
+   * Profiles touched by the batch being ingested, written once at its end: a browser's batch usually carries one
+   * visitor, so twenty events cost one profile write, not twenty.
+   */
+  let touched = new Map<number, ProfileRow>();
+  const loadProfile = (id: number): ProfileRow => {
+    let row = touched.get(id);
+    if (!row) touched.set(id, (row = q.profile.get(id) as ProfileRow));
+    return row;
+  };
+
   /** Fold `from` into `into`: the survivor keeps its own values and fills the gaps from the other. */
   function mergeProfiles(into: ProfileRow, from: ProfileRow): void {
     q.moveAllAliases.run(into.id, from.id);
     q.moveEvents.run(into.id, from.id);
     q.deleteProfile.run(from.id);
+    touched.delete(from.id);
     for (const key of Object.keys(into) as (keyof ProfileRow)[]) {
       if (into[key] === null && from[key] !== null) (into as any)[key] = from[key];
     }
@@ -98,12 +110,11 @@ export function createSqliteStore(db: Db): RelayStore {
 
     let target: ProfileRow;
     if (!ownerIds.length) {
-      const id = Number(q.insertProfile.run(time, time, now).lastInsertRowid);
-      target = q.profile.get(id) as ProfileRow;
+      target = loadProfile(Number(q.insertProfile.run(time, time, now).lastInsertRowid));
     } else {
-      target = q.profile.get(ownerIds[0]) as ProfileRow; // owners follow ALIAS_KINDS: the strongest match wins
+      target = loadProfile(ownerIds[0]!); // owners follow ALIAS_KINDS: the strongest match wins
       for (const id of ownerIds.slice(1)) {
-        const other = q.profile.get(id) as ProfileRow;
+        const other = loadProfile(id);
         if (!conflicts(target, other)) mergeProfiles(target, other);
       }
     }
@@ -138,10 +149,10 @@ export function createSqliteStore(db: Db): RelayStore {
     row.first_seen = Math.min(row.first_seen, time);
     row.last_seen = Math.max(row.last_seen, time);
     row.updated_at = now;
-    q.updateProfile.run(row);
   }
 
   const ingestBatch = db.transaction((publicKey: string, events: ValidEvent[], now: number): IngestResult => {
+    touched = new Map();
     const result: IngestResult = { stored: 0, duplicates: 0, queued: 0 };
     for (const ev of events) {
       if (q.eventExists.get(ev.unique_id)) {
@@ -161,6 +172,8 @@ export function createSqliteStore(db: Db): RelayStore {
         result.queued++;
       }
     }
+    for (const row of touched.values()) q.updateProfile.run(row);
+    touched = new Map();
     return result;
   });
 
