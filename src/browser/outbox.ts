@@ -37,6 +37,7 @@ export function createOutbox(
     return kv.put(key(e), undefined);
   };
   const evictOverCap = () => {
+    if (live.size <= limits().cap) return;
     const sorted = [...live.values()].sort(byAge);
     for (let i = 0; i < sorted.length - limits().cap; i++) drop(sorted[i], 'cap');
   };

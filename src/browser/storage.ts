@@ -69,9 +69,11 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
         )
         .then((found) => {
           const mine = (k: string) => !k.indexOf(prefix);
+          // IndexedDB wins, except for writes still waiting in the next batch (they are newer).
+          const settled = (k: string) => !batch?.has(k);
           if (found) {
-            [...mem.keys()].filter(mine).forEach((k) => mem.delete(k));
-            found[0].forEach((k, i) => mem.set(k as string, found[1][i]));
+            [...mem.keys()].filter(mine).filter(settled).forEach((k) => mem.delete(k));
+            found[0].forEach((k, i) => settled(k as string) && mem.set(k as string, found[1][i]));
           }
           return [...mem].filter(([k]) => mine(k)).map(([, v]) => v as T);
         }),
