@@ -21,10 +21,14 @@ export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): P
   const now = Date.now();
   await kv.update<Lease>(NAME, (l) => (!l || l.until < now || l.owner == tab ? { owner: tab, until: now + LEASE_MS } : l));
   if ((await kv.get<Lease>(NAME))?.owner != tab) return false;
+  const mine = (until?: number) => (l?: Lease) => (l?.owner == tab ? (until ? { owner: tab, until } : undefined) : l);
+  // A long flush (a big outbox on a slow network) renews its lease so no other tab starts sending the same events.
+  const renew = setInterval(() => kv.update(NAME, mine(Date.now() + LEASE_MS)), LEASE_MS / 3);
   try {
     await fn();
   } finally {
-    await kv.update<Lease>(NAME, (l) => (l?.owner == tab ? undefined : l));
+    clearInterval(renew);
+    await kv.update(NAME, mine());
   }
   return true;
 }

@@ -47,3 +47,26 @@ describe('flush lease (no Web Locks)', () => {
     vi.unstubAllGlobals();
   });
 });
+
+describe('lease renewal', () => {
+  it('a flush longer than the lease keeps renewing it, so another tab stays out', async () => {
+    freshBrowser();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const [tabA, tabB] = [openKV('klaviyo-relay', () => {}), openKV('klaviyo-relay', () => {})];
+      let release!: () => void;
+      const a = withLease(tabA, 'A', () => new Promise<void>((ok) => (release = ok)));
+      await vi.waitFor(() => expect(release).toBeTypeOf('function'));
+      for (let i = 0; i < 6; i++) {
+        vi.advanceTimersByTime(LEASE_MS / 3); // 2 × LEASE_MS in all
+        await vi.waitFor(async () => expect((await tabB.get<{ until: number }>('klaviyo-relay-flush'))!.until).toBeGreaterThan(Date.now()));
+      }
+      expect(await withLease(tabB, 'B', async () => {})).toBe(false);
+      release();
+      expect(await a).toBe(true);
+      expect(await withLease(tabB, 'B', async () => {})).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
