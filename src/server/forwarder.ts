@@ -149,7 +149,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
     const reason = `Klaviyo ${err.status || 'network error'}: ${err.detail}`;
     if (err.status === 429) {
-      const waitMs = err.retryAfterMs ?? retryDelayMs(attempts, retryBaseMs, retryCapMs);
+      // A floor keeps "Retry-After: 0" from turning into a tight loop.
+      const waitMs = Math.max(250, err.retryAfterMs ?? retryDelayMs(attempts, retryBaseMs, retryCapMs));
       pausedUntil[op] = Math.max(pausedUntil[op], now + waitMs);
       log('warn', `Klaviyo rate-limited ${PATHS[op]}; retrying in ${waitMs} ms`, { items: items.length });
       return retryLater(items, pausedUntil[op], reason);
