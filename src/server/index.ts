@@ -17,6 +17,8 @@ export interface CreateServerOptions {
   privateKey?: string;
   adminToken?: string;
   klaviyoBaseUrl?: string;
+  /** Per-request timeout towards Klaviyo (default 30 s); a timeout is retried with backoff. */
+  klaviyoTimeoutMs?: number;
   /** Directory of the SQLite file, or ':memory:'. */
   dataDir?: string;
   /** Directory of the config file: audience file sources resolve against it. */
@@ -65,7 +67,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
 
   const db = openDatabase(options.dataDir ?? env.dataDir);
   const store = createSqliteStore(db);
-  const klaviyo = privateKey ? createKlaviyoClient({ privateKey, baseUrl }) : undefined;
+  const klaviyo = privateKey ? createKlaviyoClient({ privateKey, baseUrl, timeoutMs: options.klaviyoTimeoutMs }) : undefined;
   const forwarder = createForwarder({ ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
 
   let admin: { close(): Promise<void> };

@@ -88,6 +88,18 @@ describe('forwarding to Klaviyo', () => {
     expectDeliveredOnce([ev.unique_id]);
   });
 
+  it('retries a request that timed out; the late original and the retry still count once', async () => {
+    ({ server, url } = await startServer({}, { klaviyoBaseUrl: emulator.url, forwardIntervalMs: 100, klaviyoTimeoutMs: 300, forwarder: { retryBaseMs: 200 } }));
+    emulator.faults.add({ path: '/api/events', latencyMs: 800, count: 1 });
+    const ev = wireEvent();
+    await postEvents(url, batch([ev]));
+    await waitFor(async () => (await server.store.counts()).outbox.sent === 1, 15_000, 'sent after a timeout');
+    const [row] = await server.store.listOutbox();
+    expect(row!.attempts).toBe(2);
+    await new Promise((r) => setTimeout(r, 700)); // let the slow original land too
+    expectDeliveredOnce([ev.unique_id]);
+  });
+
   it("marks a refused event failed with Klaviyo's detail and does not retry it", async () => {
     await start();
     emulator.faults.add({ path: '/api/events', status: 400, count: 1 });
