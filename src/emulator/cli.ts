@@ -1,7 +1,7 @@
 // `klaviyo-relay emulator [--port 4010] [--host 127.0.0.1] [--private-key pk_…] [--public-key ABC123]
-//  [--no-rate-limits] [--snapshot FILE] [--job-delay MS]`
+//  [--no-rate-limits] [--snapshot FILE] [--job-delay MS] [--fault JSON]…`
 import { parseArgs } from 'node:util';
-import { startEmulator } from './index.js';
+import { startEmulator, type FaultRule } from './index.js';
 
 const USAGE = `Usage: klaviyo-relay emulator [options]
 
@@ -15,10 +15,12 @@ Options:
   --no-rate-limits    do not enforce Klaviyo's per-endpoint rate limits
   --snapshot FILE     load state from FILE at start and keep saving it there
   --job-delay MS      time a bulk job takes to complete (default 1000)
+  --fault JSON        a fault rule active from the start, repeatable, e.g.
+                      '{"path":"/client/events","status":503,"ratio":0.2}'
   -h, --help          show this help`;
 
 export async function runEmulator(args: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
       args,
@@ -30,6 +32,7 @@ export async function runEmulator(args: string[]): Promise<number> {
         'no-rate-limits': { type: 'boolean' },
         snapshot: { type: 'string' },
         'job-delay': { type: 'string' },
+        fault: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -51,6 +54,13 @@ export async function runEmulator(args: string[]): Promise<number> {
     console.error(`--job-delay must be a number of milliseconds >= 0, got '${values['job-delay']}'.`);
     return 1;
   }
+  let faults: FaultRule[];
+  try {
+    faults = ((values.fault as string[] | undefined) ?? []).map((text) => JSON.parse(text));
+  } catch (err) {
+    console.error(`--fault must be a JSON fault rule: ${(err as Error).message}`);
+    return 1;
+  }
   let emulator;
   try {
     emulator = await startEmulator({
@@ -61,6 +71,7 @@ export async function runEmulator(args: string[]): Promise<number> {
       rateLimits: !values['no-rate-limits'],
       snapshotFile: values.snapshot as string | undefined,
       jobDelayMs,
+      faults,
     });
   } catch (err) {
     console.error(`Could not start the Klaviyo sandbox: ${(err as Error).message}`);

@@ -39,6 +39,8 @@ export interface EmulatorOptions {
   snapshotFile?: string;
   /** How long a bulk job takes to complete (queued → processing at half of it). Default 100 ms. */
   jobDelayMs?: number;
+  /** Fault rules active from the start (same shape as `faults.add`). */
+  faults?: FaultRule[];
   /** A preloaded spec (saves parsing stable.json again when a test starts many emulators). */
   spec?: OpenApiSpec;
 }
@@ -72,6 +74,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const spec = opts.spec ?? (cachedSpec ??= OpenApiSpec.load());
   const state = new EmulatorState(opts.jobDelayMs ?? 100);
   const faults = new FaultRules();
+  for (const rule of opts.faults ?? []) faults.add(rule);
   const log = new RequestLog();
   const limiter = opts.rateLimits === false ? undefined : new RateLimiter();
   const keys = { privateKey: opts.privateKey ?? (process.env.KLAVIYO_PRIVATE_KEY || undefined), publicKey: opts.publicKey ?? (process.env.KLAVIYO_PUBLIC_KEY || undefined) };
