@@ -1,0 +1,86 @@
+// `node demo/start.mjs` (what `npm start` runs after building) boots the sandbox, the companion server and the
+// storefront on the ports given by env, the storefront delivers an event, and SIGINT stops everything cleanly.
+// A port already in use is refused with a message naming it and the env var that moves it.
+import { test, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Free ports, found by binding port 0 (held until every one is picked, so they differ). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = createServer();
+    await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+    servers.push(s);
+  }
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
+  return ports;
+}
+
+function startDemo(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['demo/start.mjs'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  return { child, exited, output: () => output };
+}
+
+let dataDir: string;
+let running: ChildProcess | undefined;
+test.beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'relay-demo-'));
+});
+test.afterAll(() => {
+  running?.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('demo/start.mjs boots, the storefront delivers an event, Ctrl-C stops it', async ({ page }) => {
+  const [store, relay, sandbox] = await freePorts(3);
+  const demo = startDemo({ STORE_PORT: String(store), RELAY_PORT: String(relay), SANDBOX_PORT: String(sandbox), DEMO_DATA_DIR: dataDir });
+  running = demo.child;
+  await expect.poll(demo.output, { timeout: 20_000 }).toContain('Ctrl-C stops everything');
+  const out = demo.output();
+  expect(out).toContain(`http://localhost:${store}/`);
+  expect(out).toContain(`http://localhost:${relay}`);
+  expect(out).toContain(`http://localhost:${sandbox}/`);
+  expect(out).toMatch(/Admin token\s+demo-admin-[0-9a-f]+/);
+  expect(out).not.toMatch(/pk_demo_[0-9a-f]/); // the private key is never printed
+
+  await page.goto(`http://localhost:${store}/product?id=TR-2`);
+  await expect(page.locator('h1')).toHaveText('Trail Runner 2');
+  await expect(page.locator('[data-qa-panel]')).toContainText('Workflow toggles');
+  // The product view reaches the sandbox (client route), as its admin API reports.
+  const metric = async (name: string) => {
+    const state = await (await fetch(`http://127.0.0.1:${sandbox}/__admin/state`)).json();
+    return state.metrics.find((m: { name: string }) => m.name == name)?.count ?? 0;
+  };
+  await expect.poll(() => metric('Viewed Product'), { timeout: 15_000 }).toBe(1);
+  await expect(page.locator('[data-qa-panel]')).toContainText('Viewed Product');
+  expect((await fetch(`http://127.0.0.1:${relay}/healthz`)).status).toBe(200);
+
+  demo.child.kill('SIGINT');
+  expect(await demo.exited).toBe(0);
+  expect(demo.output()).toContain('stopped.');
+  running = undefined;
+  await expect(fetch(`http://127.0.0.1:${store}/`)).rejects.toThrow();
+});
+
+test('a port in use is refused with a clear message', async () => {
+  const [store, relay, sandbox] = await freePorts(3);
+  const squatter = createServer();
+  await new Promise<void>((ok) => squatter.listen(relay, '127.0.0.1', ok));
+  try {
+    const demo = startDemo({ STORE_PORT: String(store), RELAY_PORT: String(relay), SANDBOX_PORT: String(sandbox), DEMO_DATA_DIR: dataDir });
+    expect(await demo.exited).toBe(1);
+    expect(demo.output()).toContain(`port ${relay} (companion server) is already in use`);
+    expect(demo.output()).toContain('RELAY_PORT=');
+  } finally {
+    await new Promise((ok) => squatter.close(ok));
+  }
+});
