@@ -17,11 +17,13 @@ import { loadSnapshot, saveSnapshot } from './snapshot.js';
 import { confirmOptIn } from './state/consent.js';
 import { EmulatorState, type ListView, type ProfileView } from './state/index.js';
 import type { StoredEvent } from './state/events.js';
+import type { Job } from './state/jobs.js';
 
 export type { FaultRule } from './faults.js';
 export type { LoggedRequest } from './request-log.js';
 export type { ListView, ProfileView } from './state/index.js';
 export type { StoredEvent } from './state/events.js';
+export type { Job, ImportError } from './state/jobs.js';
 export { OpenApiSpec } from './openapi.js';
 
 export interface EmulatorOptions {
@@ -59,6 +61,8 @@ export interface Emulator {
     profiles(): ProfileView[];
     lists(): ListView[];
     listMembers(listId: string): ProfileView[];
+    /** Bulk jobs of every kind, with status, counts, import errors and notes (e.g. global unsubscribes). */
+    jobs(): Job[];
     /** Runs queued bulk jobs now instead of waiting jobDelayMs. */
     flushJobs(): void;
     /** Simulates the person confirming a double opt-in; false when none was pending. */
@@ -144,6 +148,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       profiles: () => state.profiles.all().map((p) => state.profileView(p)),
       lists: () => state.lists.all().map((l) => state.listView(l)),
       listMembers: (id) => state.listMembers(id),
+      jobs: () => structuredClone(state.jobs.all()),
       flushJobs: () => state.jobs.flush(),
       confirmOptIn: (profileId, listId) => {
         const profile = state.profiles.get(profileId);

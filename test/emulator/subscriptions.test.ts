@@ -32,7 +32,7 @@ const unsubscribeJob = (emails: string[], listId?: string) => ({
 });
 
 const consentOf = (email: string) => em.state.profiles().find((p) => p.email === email)?.subscriptions.email.marketing.consent;
-const jobsDone = () => em.internals.state.jobs.all().every((j) => j.status === 'complete');
+const jobsDone = () => em.state.jobs().every((j) => j.status === 'complete');
 
 describe('bulk subscribe', () => {
   it('subscribes at once on a single opt-in list', async () => {
