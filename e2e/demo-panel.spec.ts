@@ -1,0 +1,55 @@
+// The demo storefront's QA panel against the real stack: the offline switch makes the snippet queue (and keep
+// across a reload) instead of sending; switching back delivers each event once; the panel shows the outbox, each
+// event's route and status, the toggles in force and the sandbox's metrics.
+import { test, expect, type Page } from '@playwright/test';
+// @ts-expect-error plain ESM module of the demo, without types
+import { startDemoStack } from '../demo/stack.mjs';
+import type { Emulator } from '../dist/node/emulator/index.js';
+
+let demo: { sandbox: Emulator; urls: { storefront: string }; close(): Promise<void> };
+test.beforeAll(async () => {
+  demo = await startDemoStack({ dataDir: ':memory:' });
+});
+test.afterAll(() => demo?.close());
+
+const panel = (page: Page) => page.locator('[data-qa-panel]');
+const section = (page: Page, title: string) => panel(page).locator('.qa-section', { has: page.locator('h3', { hasText: title }) });
+const received = (sandbox: Emulator, metric: string) => sandbox.state.events({ metric }).length;
+
+test('QA panel: offline switch, outbox across a reload, routes and statuses, toggles, sandbox metrics', async ({ page }) => {
+  const { sandbox, urls } = demo;
+  await page.goto(`${urls.storefront}/product?id=TR-2`);
+  await expect(section(page, 'Workflow toggles')).toContainText('Started Checkout');
+  await expect(section(page, 'Workflow toggles').locator('tr', { hasText: 'Viewed Page' })).toContainText('off');
+  await expect(section(page, 'Events').locator('tr', { hasText: 'Viewed Product' })).toContainText('Klaviyo ✓');
+  await expect(section(page, 'Events').locator('tr', { hasText: 'Viewed Page' })).toContainText('store ✓');
+  await expect(section(page, 'Klaviyo sandbox')).toContainText('Viewed Product');
+
+  // Offline: the add to cart waits in the outbox, and still does after a reload.
+  await panel(page).locator('.qa-switch').click();
+  await expect(panel(page)).toContainText('Offline (simulated)');
+  await page.click('[data-add]');
+  await expect(section(page, 'Outbox').locator('tr', { hasText: 'Added to Cart' })).toContainText('Klaviyo, store');
+  await page.reload();
+  await expect(panel(page)).toContainText('Offline (simulated)');
+  await expect(section(page, 'Outbox').locator('tr', { hasText: 'Added to Cart' })).toBeVisible();
+  await expect(section(page, 'Outbox').locator('tr', { hasText: 'Viewed Product' })).toBeVisible();
+  expect(received(sandbox, 'Added to Cart')).toBe(0);
+  expect(received(sandbox, 'Viewed Product')).toBe(1);
+
+  // Online again: delivered, once each; the outbox empties and the sandbox section counts them.
+  await panel(page).locator('.qa-switch').click();
+  await expect(section(page, 'Outbox')).toContainText('Empty: everything is delivered', { timeout: 15_000 });
+  expect(received(sandbox, 'Added to Cart')).toBe(1);
+  expect(received(sandbox, 'Viewed Product')).toBe(2);
+  await expect(section(page, 'Klaviyo sandbox').locator('tr', { hasText: 'Added to Cart' })).toContainText('1');
+
+  // A server-routed event: stored by the companion server, then forwarded by it to Klaviyo.
+  await page.goto(`${urls.storefront}/checkout`);
+  await expect(section(page, 'Events').locator('tr', { hasText: 'Started Checkout' })).toContainText('server');
+  await expect(section(page, 'Events').locator('tr', { hasText: 'Started Checkout' })).toContainText('→ Klaviyo ✓', { timeout: 15_000 });
+  expect(sandbox.state.events({ metric: 'Started Checkout' }).map((e) => e.source)).toEqual(['server']);
+  await expect(section(page, 'Companion server store')).toContainText(/off\s*[1-9]/);
+  // Nothing was sent twice along the way.
+  for (const m of sandbox.internals.state.events.metrics.values()) expect(m.duplicates, m.name).toBe(0);
+});
