@@ -114,6 +114,13 @@ export interface OpenApiSpecOptions {
 /** A query parameter's filter grammar, from the spec's "Allowed field(s)/operator(s)" description. */
 export type FilterRules = Map<string, Set<string>>;
 
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$/;
+
+function isIsoDateTime(value: string): boolean {
+  const m = ISO_DATE_TIME.exec(value);
+  return !!m && Number(m[2]) >= 1 && Number(m[2]) <= 12 && Number(m[3]) >= 1 && Number(m[3]) <= 31 && Number(m[4]) <= 23 && Number(m[5]) <= 59 && !Number.isNaN(Date.parse(value));
+}
+
 export class OpenApiSpec {
   readonly raw: Json;
   readonly operations: Operation[] = [];
@@ -128,6 +135,8 @@ export class OpenApiSpec {
     this.closed = !options.allowUnknownFields;
     this.ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(this.ajv);
+    // Klaviyo parses ISO 8601 leniently (a naive time is taken as UTC); RFC 3339's mandatory offset would be stricter.
+    this.ajv.addFormat('date-time', { type: 'string', validate: isIsoDateTime });
     const schemas = this.closed ? markExampleKeys(raw.components.schemas) : raw.components.schemas;
     this.ajv.addSchema({ components: { schemas: toJsonSchema(schemas, this.closed) } }, 'spec');
     for (const [path, item] of Object.entries<Json>(raw.paths)) {

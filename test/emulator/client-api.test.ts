@@ -171,3 +171,14 @@ describe('POST /client/profiles, /client/subscriptions, /client/event-bulk-creat
     expect(em.state.events()).toHaveLength(3);
   });
 });
+
+describe('event time', () => {
+  it('accepts ISO 8601 with or without an offset (naive = UTC) and rejects a non-date', async () => {
+    expect((await call(em, 'POST', '/client/events', { body: clientEvent('T', { email: 'a@b.co' }, { time: '2026-11-28T10:00:00+02:00' }) })).status).toBe(202);
+    expect((await call(em, 'POST', '/client/events', { body: clientEvent('T', { email: 'a@b.co' }, { time: '2026-11-28T11:00:00' }) })).status).toBe(202);
+    expect(em.state.events().map((e) => e.time)).toEqual(['2026-11-28T08:00:00.000Z', '2026-11-28T11:00:00.000Z']);
+    const bad = await call(em, 'POST', '/client/events', { body: clientEvent('T', { email: 'a@b.co' }, { time: 'yesterday' }) });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors[0].source.pointer).toBe('/data/attributes/time');
+  });
+});

@@ -58,7 +58,9 @@ export function requireIdentity(attrs: Record<string, any> | undefined, id: stri
 /** ISO 8601 as Klaviyo stores it; `pointer` names the field when it is not a date. */
 export function isoTime(value: unknown, pointer: string, fallback = new Date()): string {
   if (value === undefined || value === null) return fallback.toISOString();
-  const t = new Date(String(value));
+  const text = String(value);
+  // A naive date-time is UTC for Klaviyo; JavaScript would read it as local time.
+  const t = new Date(/[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(text) ? `${text}Z` : text);
   if (Number.isNaN(t.getTime())) throw invalid(`'${value}' is not a valid datetime.`, { pointer });
   return t.toISOString();
 }
