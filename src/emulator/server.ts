@@ -129,7 +129,7 @@ export function createListener(deps: PipelineDeps) {
       }
       checkBody(spec, operation, body);
       const host = req.headers.host ?? 'localhost';
-      const result = handler({ operation, params, query: parsedQuery, body, bodyBytes: raw.length, baseUrl: `http://${host}`, path });
+      const result = handler({ operation, params, query: parsedQuery, body, baseUrl: `http://${host}`, path });
       if (query.size) applySparseFieldsets(result.body, query);
       log.add({ time: Date.now(), method, path, operationId, status: result.status, body: loggable(body, raw) });
       send(res, result.status, result.body, { ...cors, ...result.headers });

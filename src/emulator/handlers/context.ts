@@ -10,8 +10,6 @@ export interface HandlerRequest {
   params: Record<string, string>;
   query: ParsedQuery;
   body: any;
-  /** Bytes of the raw body, for per-item size limits. */
-  bodyBytes: number;
   /** The URL origin callers used, for JSON:API `links`. */
   baseUrl: string;
   path: string;
