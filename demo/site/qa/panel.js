@@ -34,7 +34,7 @@
   var problems = []; // error hook reasons
   var pending = [];
   var relay; // the live API once ready
-  var consentState = cookie('klaviyo_relay_consent') == '1' ? 'granted' : cookie('klaviyo_relay_consent') == '0' ? 'denied' : 'not asked';
+  var consentState = cookie('klaviyo_relay_consent') == '1' ? 'granted' : cookie('klaviyo_relay_consent') == '0' ? 'denied' : 'not required by this page (no data-require-consent)';
 
   function cookie(name) {
     var m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
@@ -169,7 +169,7 @@
   function outboxSection() {
     var body = pending.length
       ? '<table><tr><th>event</th><th>route</th><th>owes</th><th>tries</th></tr>' + pending.map(function (p) {
-          var owes = Object.keys(p.destinations).filter(function (d) { return p.destinations[d] == 'pending'; }).map(function (d) { return DEST_LABEL[d]; }).join(', ');
+          var owes = Object.keys(p.destinations).filter(function (d) { return p.destinations[d] == 'pending'; }).map(function (d) { return DEST_LABEL[d]; }).join(', ') || p.error || '—';
           return '<tr title="' + esc(p.error || '') + '"><td>' + esc(p.type == 'identify' ? 'identify()' : p.name) + '</td><td>' + badge(p.route) + '</td><td>' + esc(owes) + '</td><td>' + p.attempts + (p.error ? ' <span class="qa-bad">!</span>' : '') + '</td></tr>';
         }).join('') + '</table>'
       : '<p class="qa-empty">Empty: everything is delivered.</p>';
