@@ -46,7 +46,8 @@ export function createRelay(initial?: RelayOptions): RelayApi {
   let stamp: number | undefined;
   let lastAt = 0;
   let flushing: Promise<void> | undefined;
-  let again = false;
+  /** One follow-up flush queued behind the running one: a call made mid-flush must see its own events go. */
+  let next: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let due = Infinity;
   let pageWatched = false;
@@ -70,6 +71,26 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     if (!consented) return;
     writeCookie(ID_COOKIE, profile.anonymous_id!, opts.cookieDomain);
     kv.put(PROFILE_KEY, profile);
+  }
+
+  function applyConsent(granted: boolean) {
+    const before = consented;
+    consented = granted;
+    if (granted) {
+      persistIdentity();
+      return held.splice(0).forEach(enqueue);
+    }
+    held.splice(0).forEach((event) => hooks.emit('dropped', { event, reason: 'consent' }));
+    removeCookie(ID_COOKIE, opts.cookieDomain);
+    // Only what was stored under consent needs clearing; touching IndexedDB otherwise would create it.
+    if (before) kv.put(PROFILE_KEY, undefined), outbox.clear('consent');
+  }
+
+  /** The consent marker cookie is shared by every tab: a choice made in another tab applies here at the next flush. */
+  function syncConsent() {
+    const marker = readCookie(CONSENT_COOKIE);
+    if (marker && marker == '1' != consented) applyConsent(marker == '1');
+    return consented;
   }
 
   // ---- outbox and flushing ----
@@ -103,14 +124,11 @@ export function createRelay(initial?: RelayOptions): RelayApi {
 
   function runFlush(): Promise<void> {
     if (!ready) return booted ? booted.then(runFlush) : Promise.resolve();
-    if (flushing) return (again = true), flushing;
+    if (flushing) return (next ||= flushing.then(() => ((next = undefined), runFlush())));
     return (flushing = (async () => {
-      do {
-        again = false;
-        // Consent is checked again here, not only at capture: a denial in another tab or later call wins.
-        if (!consented || navigator.onLine === false) break;
+      // Consent is checked again here, not only at capture: a denial in another tab or a later call wins.
+      if (syncConsent() && navigator.onLine !== false)
         await withFlushLock(kv, tabId, async () => delivery.send(await outbox.load(), target()));
-      } while (again);
     })()
       .finally(() => (flushing = undefined))
       .then(reschedule)
@@ -210,18 +228,9 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     consent(choice) {
       if (typeof choice?.granted != 'boolean') return warn('consent() needs {granted: true|false}');
       whenReady(() => {
-        const before = consented;
-        consented = choice.granted;
-        writeCookie(CONSENT_COOKIE, consented ? '1' : '0', opts.cookieDomain);
-        if (consented) {
-          persistIdentity();
-          held.splice(0).forEach(enqueue);
-          return void runFlush();
-        }
-        held.splice(0).forEach((event) => hooks.emit('dropped', { event, reason: 'consent' }));
-        removeCookie(ID_COOKIE, opts.cookieDomain);
-        // Only what was stored under consent needs clearing; touching IndexedDB otherwise would create it.
-        if (before) kv.put(PROFILE_KEY, undefined), outbox.clear('consent');
+        writeCookie(CONSENT_COOKIE, choice.granted ? '1' : '0', opts.cookieDomain);
+        applyConsent(choice.granted);
+        runFlush();
       });
     },
     reset() {

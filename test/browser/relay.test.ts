@@ -226,3 +226,25 @@ describe('workflow config', () => {
     expect((await idbKeys()).filter((k) => String(k).startsWith('c:'))).toEqual([]);
   });
 });
+
+describe('consent across tabs (the shared marker cookie)', () => {
+  it('a denial made in another tab stops this tab at its next flush; a grant there releases held events here', async () => {
+    const { sent } = freshBrowser(() => 'network-error');
+    const api = createRelay({ ...base, requireConsent: true });
+    const hooks = recordHooks(api);
+    api.track('Held');
+    await isReady(api);
+    Cookies.set('klaviyo_relay_consent', '1'); // the other tab's consent({granted: true})
+    await api.flush();
+    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Held']));
+    const attempts = sent.length;
+    expect(attempts).toBeGreaterThan(0);
+
+    Cookies.set('klaviyo_relay_consent', '0'); // the other tab's consent({granted: false})
+    api.track('After denial');
+    await api.flush();
+    expect(sent.length).toBe(attempts);
+    await vi.waitFor(async () => expect(await idbKeys()).toEqual([]));
+    expect(Cookies.get('klaviyo_relay_id')).toBeUndefined();
+  });
+});
