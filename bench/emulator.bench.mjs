@@ -3,7 +3,8 @@
 // drives a fixed number of keep-alive POST /client/events requests at it on 127.0.0.1 and stops by itself.
 // Target: at least 5,000 validated requests/s, so the sandbox is never the bottleneck of the other benchmarks.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,12 +92,24 @@ async function drive(url, count, offset, latencies) {
   return { seconds, statuses };
 }
 
+/** CPU seconds (user + system) the sandbox process has used, from /proc; undefined where there is none. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 const { child, url } = await startEmulatorProcess();
 let failed = false;
 try {
   await drive(url, WARMUP, 10_000_000);
   const latencies = [];
+  const cpu0 = cpuSeconds(child.pid);
   const { seconds, statuses } = await drive(url, REQUESTS, 0, latencies);
+  const cpu = cpu0 === undefined ? undefined : cpuSeconds(child.pid) - cpu0;
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const rate = REQUESTS / seconds;
@@ -113,6 +126,8 @@ try {
   console.log(`| latency p99 | ${fmt(pct(99), 2)} ms | – | – |`);
   console.log(`| answered 202 | ${fmt(accepted)} of ${fmt(REQUESTS)} | all | ${accepted === REQUESTS ? 'PASS' : `FAIL ${JSON.stringify(Object.fromEntries(statuses))}`} |`);
   console.log(`| events stored (incl. warm-up) | ${fmt(stored)} | – | – |`);
+  if (cpu) console.log(`| sandbox CPU per request | ${fmt((cpu / REQUESTS) * 1e6)} µs (≈ ${fmt(REQUESTS / cpu)} req/s per core) | – | – |`);
+  console.log(`\nLoad average while measuring: ${loadavg().map((n) => n.toFixed(1)).join(' / ')} on this machine's cores; the load generator shares them.`);
 } finally {
   child.kill('SIGTERM');
 }
