@@ -1,12 +1,10 @@
 // A sync from definition to list members in the sandbox, through the demo's audience page (admin API behind the
 // storefront's proxy): a segment fed by real storefront browsing, and a file sync defined in the page's form.
 import { test, expect } from '@playwright/test';
-// @ts-expect-error plain ESM module of the demo, without types
-import { startDemoStack } from '../demo/stack.mjs';
+import { startDemoStack, type DemoStack } from '../demo/stack.mjs';
 import type { Emulator } from '../dist/node/emulator/index.js';
-import type { RelayServer } from '../dist/node/server/index.js';
 
-let demo: { sandbox: Emulator; relay: RelayServer; urls: { storefront: string }; close(): Promise<void> };
+let demo: DemoStack;
 test.beforeAll(async () => {
   demo = await startDemoStack({ dataDir: ':memory:' });
 });

@@ -2,11 +2,10 @@
 // across a reload) instead of sending; switching back delivers each event once; the panel shows the outbox, each
 // event's route and status, the toggles in force and the sandbox's metrics.
 import { test, expect, type Page } from '@playwright/test';
-// @ts-expect-error plain ESM module of the demo, without types
-import { startDemoStack } from '../demo/stack.mjs';
+import { startDemoStack, type DemoStack } from '../demo/stack.mjs';
 import type { Emulator } from '../dist/node/emulator/index.js';
 
-let demo: { sandbox: Emulator; urls: { storefront: string }; close(): Promise<void> };
+let demo: DemoStack;
 test.beforeAll(async () => {
   demo = await startDemoStack({ dataDir: ':memory:' });
 });
