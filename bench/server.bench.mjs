@@ -4,8 +4,8 @@
 // 2. Forwarding: events/minute from the durable outbox into the local Klaviyo sandbox with its rate limits ON.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -42,8 +42,18 @@ function event(i, route) {
   };
 }
 
+/** CPU seconds a process has used (Linux /proc), to report throughput per core independent of machine load. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (100/s)
+  } catch {
+    return undefined;
+  }
+}
+
 function startRelayProcess(configPath, dataDir) {
-  const child = spawn(process.execPath, [join(root, 'bin/klaviyo-relay.mjs'), 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), join(root, 'bin/klaviyo-relay.mjs'), 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
     env: { PATH: process.env.PATH, RELAY_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -77,6 +87,7 @@ async function benchIntake() {
   const latencies = [];
   let next = 0;
   let accepted = 0;
+  const cpuBefore = cpuSeconds(child.pid);
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -92,6 +103,7 @@ async function benchIntake() {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsed = cpuSeconds(child.pid) - cpuBefore;
   child.kill('SIGTERM');
   await new Promise((r) => child.on('exit', r));
 
@@ -104,10 +116,12 @@ async function benchIntake() {
   latencies.sort((a, b) => a - b);
   const rate = accepted / seconds;
   console.log('### Intake: POST /v1/events, batches of 20, file-backed SQLite (WAL), server in its own process\n');
-  console.log(`${fmt(requests)} requests, ${CONCURRENCY} in flight, ${fmt(accepted)} events accepted, ${fmt(stored)} found in the database file (${fmt(queued)} in the forwarding outbox).\n`);
+  console.log(`${fmt(requests)} requests, ${CONCURRENCY} in flight, ${fmt(accepted)} events accepted, ${fmt(stored)} found in the database file (${fmt(queued)} in the forwarding outbox).`);
+  console.log(`The load generator shares the machine; 1-minute load average at the end: ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores.\n`);
   console.log('| measure | value | target | result |');
   console.log('|---|---|---|---|');
   console.log(`| intake throughput | ${fmt(rate)} events/s | ≥ ${fmt(INTAKE_TARGET)} events/s | ${rate >= INTAKE_TARGET ? 'PASS' : 'FAIL'} |`);
+  if (Number.isFinite(cpuUsed) && cpuUsed > 0) console.log(`| server CPU per core (events per CPU-second) | ${fmt(accepted / cpuUsed)} events/s | — | — |`);
   console.log(`| request latency p50 | ${fmt(percentile(latencies, 50), 2)} ms | — | — |`);
   console.log(`| request latency p99 | ${fmt(percentile(latencies, 99), 2)} ms | — | — |`);
   console.log(`| durably stored | ${fmt(stored)} of ${fmt(accepted)} | all | ${stored === accepted ? 'PASS' : 'FAIL'} |`);

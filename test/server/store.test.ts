@@ -77,6 +77,20 @@ describe('ingest and the outbox', () => {
     expect((await store.counts()).profiles).toBe(0);
   });
 
+  it('commits concurrent batches together, yet a failing batch rolls back alone', async () => {
+    const broken = { ...valid({}), route: undefined } as unknown as ValidEvent;
+    const [a, b, c] = await Promise.allSettled([
+      store.ingest(PUBLIC_KEY, [valid({}), valid({})]),
+      store.ingest(PUBLIC_KEY, [valid({}), broken]),
+      store.ingest(PUBLIC_KEY, [valid({ route: 'client' })]),
+    ]);
+    expect(a).toMatchObject({ status: 'fulfilled', value: { stored: 2, queued: 2 } });
+    expect(b.status).toBe('rejected');
+    expect(c).toMatchObject({ status: 'fulfilled', value: { stored: 1, queued: 0 } });
+    expect((await store.counts()).events).toBe(3);
+    expect((await store.counts()).outbox.pending).toBe(2);
+  });
+
   it('claims due items, reschedules, fails and releases claims after a crash', async () => {
     const [a, b, c] = [valid({}), valid({}), valid({})];
     await store.ingest(PUBLIC_KEY, [a, b, c]);

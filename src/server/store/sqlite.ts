@@ -177,6 +177,35 @@ export function createSqliteStore(db: Db): RelayStore {
     return result;
   });
 
+  /**
+   * Group commit: batches that arrive in the same event-loop turn share one SQLite commit, each inside its own
+   * savepoint (better-sqlite3 nests transactions that way), so one batch failing rolls back only itself. Under
+   * load this turns hundreds of small commits into a few larger ones; alone, a batch commits on the next tick.
+   */
+  type PendingIngest = { publicKey: string; events: ValidEvent[]; receivedAt: number; resolve(r: IngestResult): void; reject(e: unknown): void };
+  let pending: PendingIngest[] = [];
+  const commitGroup = db.transaction((group: PendingIngest[]) =>
+    group.map((p) => {
+      try {
+        return { result: ingestBatch(p.publicKey, p.events, p.receivedAt) };
+      } catch (error) {
+        return { error };
+      }
+    }),
+  );
+  function flushGroup() {
+    const group = pending;
+    pending = [];
+    let outcomes: ({ result: IngestResult } | { error: unknown })[];
+    try {
+      outcomes = commitGroup(group);
+    } catch (error) {
+      for (const p of group) p.reject(error);
+      return;
+    }
+    outcomes.forEach((o, i) => ('error' in o ? group[i]!.reject(o.error) : group[i]!.resolve(o.result)));
+  }
+
   const claimBatch = db.transaction((limit: number, now: number): OutboxItem[] => {
     const rows = q.due.all(now, limit) as any[];
     for (const r of rows) q.claim.run(now, r.event_id);
@@ -200,8 +229,11 @@ export function createSqliteStore(db: Db): RelayStore {
   const updateEach = (ids: number[], run: (id: number) => void) => db.transaction(() => ids.forEach(run))();
 
   return {
-    async ingest(publicKey, events, receivedAt = Date.now()) {
-      return ingestBatch(publicKey, events, receivedAt);
+    ingest(publicKey, events, receivedAt = Date.now()) {
+      return new Promise<IngestResult>((resolve, reject) => {
+        if (!pending.length) setImmediate(flushGroup);
+        pending.push({ publicKey, events, receivedAt, resolve, reject });
+      });
     },
     async findProfile(kind, value) {
       const id = q.aliasOwner.get(kind, aliasValue(kind, value)) as number | undefined;
