@@ -86,7 +86,7 @@ export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: Hook
     }
     keepaliveBytes += size;
     entries.forEach((e) => busy.add(tag(dest, e)));
-    return fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: !!size, credentials: 'omit' })
+    return fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: !!size })
       .then(
         async (r): Promise<Answer> => ({ status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.json().catch(() => 0) }),
         (err): Answer => ({ status: 0, body: err?.message }),

@@ -187,9 +187,17 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     addEventListener('online', () => (delivery.online(), runFlush()));
     addEventListener('pagehide', () => consented && delivery.send([...outbox.live.values()], target(), true));
     document.addEventListener('visibilitychange', () => runFlush());
-    readyCallbacks.splice(0).forEach((cb) => cb(api));
     runFlush();
+    readyCallbacks.splice(0).forEach(callReady);
   }
+
+  const callReady = (cb: (api: RelayApi) => void) => {
+    try {
+      cb(api);
+    } catch (e) {
+      report('ready', e);
+    }
+  };
 
   // ---- the public methods (each wrapped by `guard` below) ----
 
@@ -198,7 +206,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
       if (!o || typeof o != 'object') return warn('init() needs an options object');
       for (const k in o) if ((o as any)[k] !== undefined) (opts as any)[k] = (o as any)[k];
       if (o.workflow !== undefined && applyWorkflow(o.workflow)) inlineWorkflow = true;
-      if (opts.publicKey && !booted) booted = boot();
+      if (opts.publicKey && !booted) booted = boot().catch((e) => report('init', e));
       if (ready) enableFeatures();
     },
     track(name, properties, o) {
@@ -242,7 +250,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     flush: () => runFlush(),
     on: (hook, cb) => hooks.on(hook, cb),
     ready(cb) {
-      ready ? cb(api) : readyCallbacks.push(cb);
+      ready ? callReady(cb) : readyCallbacks.push(cb);
     },
     // Events held for consent are listed too, owing nothing yet, so a QA tester sees why they wait.
     pending: async () =>

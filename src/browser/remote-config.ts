@@ -2,6 +2,8 @@
 // revalidated with the cached ETag (If-None-Match → 304 keeps the cached copy).
 import type { KV } from './storage.js';
 
+export const FIRST_LOAD_WAIT_MS = 3e3;
+
 interface Cached {
   etag?: string | null;
   workflow: unknown;
@@ -18,7 +20,6 @@ export async function loadRemoteWorkflow(kv: KV | false, endpoint: string, publi
   if (cached) apply(cached.workflow);
   const revalidated = fetch(`${endpoint}/v1/config?key=${encodeURIComponent(publicKey)}`, {
     headers: cached?.etag ? { 'if-none-match': cached.etag } : {},
-    credentials: 'omit',
   })
     .then(async (r) => {
       if (r.status == 304) return;
@@ -27,5 +28,6 @@ export async function loadRemoteWorkflow(kv: KV | false, endpoint: string, publi
       if (apply(workflow) && kv) kv.put(key, { etag: r.headers.get('etag'), workflow });
     })
     .catch((e) => console.warn(`klaviyo-relay: could not load ${endpoint}/v1/config (${e.message}); using the ${cached ? 'cached' : 'built-in'} workflow`));
-  if (!cached) await revalidated;
+  // First visit: wait for the server's toggles, but never hold events in memory for long on a slow endpoint.
+  if (!cached) await Promise.race([revalidated, new Promise((ok) => setTimeout(ok, FIRST_LOAD_WAIT_MS))]);
 }

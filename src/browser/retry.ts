@@ -11,7 +11,7 @@ const MAX_WAIT = 3e5;
 /** `Retry-After` as ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(header: string | null | undefined, now = Date.now()): number | undefined {
   if (!header) return;
-  const ms = /^\s*\d+(\.\d+)?\s*$/.test(header) ? +header * 1e3 : Date.parse(header) - now;
+  const ms = +header >= 0 ? +header * 1e3 : Date.parse(header) - now;
   return ms >= 0 ? Math.min(ms, 36e5) : ms === ms ? 0 : undefined;
 }
 

@@ -170,6 +170,8 @@ describe('bad input (SPEC §7): ignored with one console warning, never thrown',
     await isReady(api);
     await vi.waitFor(() => expect(error.mock.calls.some((c) => /on\(queued\) callback threw/.test(c[0]))).toBe(true));
     expect(() => api.on(undefined as any, undefined as any)).not.toThrow();
+    expect(() => api.ready(() => { throw new Error('ready bug'); })).not.toThrow();
+    expect(error.mock.calls.some((c) => /ready\(\) failed/.test(c[0]))).toBe(true);
     await expect(api.flush()).resolves.toBeUndefined();
   });
 });
@@ -212,6 +214,19 @@ describe('workflow config', () => {
       expect.stringMatching(/workflow config rejected: event "Placed Order" is enabled both/),
       expect.stringMatching(/workflow config rejected: event "Search" has an unknown mode/),
     ]);
+  });
+
+  it('a hanging /v1/config delays readiness by at most 3 s, then the built-in default routes', async () => {
+    freshBrowser((r) => (r.url.includes('/v1/config') ? new Promise<Response>(() => {}) : new Response(null, { status: 202 })));
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const started = Date.now();
+    const api = createRelay({ ...base, endpoint });
+    const hooks = recordHooks(api);
+    api.track('Early');
+    await isReady(api);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    expect(Date.now() - started).toBeLessThan(4500);
+    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.route)).toEqual(['server']));
   });
 
   it('an invalid config from the server is not cached and the built-in default applies', async () => {
