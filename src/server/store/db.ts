@@ -46,7 +46,8 @@ export function applyMigrations(db: Db, module: string, steps: string[]): void {
  * - profile_aliases: every identifier ever seen for a profile (anonymous_id, email, phone_number, external_id),
  *   so an anonymous visitor who later identifies is stitched onto one profile.
  * - events: every event the snippet sent (all routes), unique by unique_id.
- * - forward_outbox: `server`-routed items waiting to be sent to Klaviyo with the private key.
+ * - forward_outbox: `server`-routed items waiting to be sent to Klaviyo with the private key. Status also takes
+ *   `inflight` (claimed by the forwarder; a restart puts such items back to pending).
  */
 const CORE_MIGRATIONS = [
   `
