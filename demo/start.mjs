@@ -83,6 +83,8 @@ console.log(`
 
   Ctrl-C stops everything.
 `);
+if (!['127.0.0.1', 'localhost', '::1'].includes(host))
+  console.warn(`  ⚠ DEMO_HOST=${host}: the storefront's /admin/ proxy adds the admin token for anyone who can reach it. Keep the demo on a trusted network.\n`);
 
 let stopping = false;
 async function stop(signal) {

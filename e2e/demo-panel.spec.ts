@@ -52,3 +52,20 @@ test('QA panel: offline switch, outbox across a reload, routes and statuses, tog
   // Nothing was sent twice along the way.
   for (const m of sandbox.internals.state.events.metrics.values()) expect(m.duplicates, m.name).toBe(0);
 });
+
+test('dataLayer page: GA4 pushes made before and after the snippet loads become Klaviyo events', async ({ page }) => {
+  const { sandbox, urls } = demo;
+  const before = received(sandbox, 'Viewed Product');
+  await page.goto(`${urls.storefront}/datalayer`);
+  // The view_item pushed in <head>, before the snippet loaded.
+  await expect.poll(() => received(sandbox, 'Viewed Product'), { timeout: 10_000 }).toBe(before + 1);
+  const viewed = sandbox.state.events({ metric: 'Viewed Product' }).at(-1)!;
+  expect(viewed.properties).toMatchObject({ ProductName: 'City Sneaker', ProductID: 'CS-1', Categories: ['Shoes', 'Lifestyle'], Brand: 'Northwind', Price: 89 });
+
+  await page.click('[data-push=purchase]');
+  const transactionId = await page.evaluate(() => (window as any).dataLayer.findLast((e: any) => e.event == 'purchase').ecommerce.transaction_id);
+  await expect.poll(() => sandbox.state.events({ metric: 'Placed Order' }).map((e) => e.unique_id), { timeout: 15_000 }).toContain(transactionId);
+  const order = sandbox.state.events({ metric: 'Placed Order' }).find((e) => e.unique_id == transactionId)!;
+  expect(order.value).toBe(89);
+  expect(order.source).toBe('server'); // Placed Order is routed server in the demo config
+});
