@@ -78,7 +78,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
       ...options.audiences,
       db, klaviyo, definitions: cfg.audiences, configDir: options.configDir ?? process.cwd(),
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
-    });
+    }, { store, onRequeued: () => forwarder.notify() });
     await app.ready();
   } catch (err) {
     db.close();

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import type { RelayServer } from '../../src/server/index.js';
-import { PRIVATE_KEY, batch, postEvents, startServer, wireEvent } from './helpers.js';
+import { ADMIN_TOKEN, PRIVATE_KEY, batch, postEvents, startServer, wireEvent } from './helpers.js';
 import { waitFor } from './spawn.js';
 
 let emulator: Emulator;
@@ -111,6 +111,17 @@ describe('forwarding to Klaviyo', () => {
     expect(failed).toMatchObject({ unique_id: ev.unique_id, attempts: 1 });
     expect(failed!.last_error).toMatch(/^Klaviyo 400: Injected fault/);
     expect(apiRequests('/api/events')).toHaveLength(1);
+
+    // An operator sees why, fixes the cause, and resends through the admin API.
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const listed = await (await fetch(`${url}/v1/admin/outbox?status=failed`, { headers: auth })).json();
+    expect(listed.counts.failed).toBe(1);
+    expect(listed.items[0]).toMatchObject({ unique_id: ev.unique_id, last_error: expect.stringMatching(/Injected fault/) });
+    expect((await fetch(`${url}/v1/admin/outbox`)).status).toBe(401);
+    const retried = await fetch(`${url}/v1/admin/outbox/retry-failed`, { method: 'POST', headers: auth });
+    expect(await retried.json()).toEqual({ requeued: 1 });
+    await server.forwarder.flush();
+    expectDeliveredOnce([ev.unique_id]);
   });
 
   it('retries a refused bulk job event by event so only bad events fail', async () => {

@@ -53,6 +53,7 @@ export function createSqliteStore(db: Db): RelayStore {
       first_seen=@first_seen, last_seen=@last_seen, updated_at=@updated_at WHERE id=@id`),
     deleteProfile: db.prepare('DELETE FROM profiles WHERE id = ?'),
 
+    requeueFailed: db.prepare(`UPDATE forward_outbox SET status='pending', next_attempt_at=0, updated_at=? WHERE status='failed'`),
     releaseClaims: db.prepare(`UPDATE forward_outbox SET status='pending', next_attempt_at=0, updated_at=? WHERE status='inflight'`),
     due: db.prepare(`SELECT o.event_id, o.attempts, e.unique_id, e.type, e.name, e.properties, e.time, e.value, e.value_currency,
         e.profile, e.profile_id, p.email AS known_email, p.phone_number AS known_phone, p.external_id AS known_external_id
@@ -247,6 +248,9 @@ export function createSqliteStore(db: Db): RelayStore {
     },
     async releaseClaims() {
       return q.releaseClaims.run(Date.now()).changes;
+    },
+    async requeueFailed() {
+      return q.requeueFailed.run(Date.now()).changes;
     },
     async claimDue(limit, now = Date.now()) {
       return claimBatch(limit, now);

@@ -78,6 +78,9 @@ export interface RelayStore {
   /** Back to pending, due at `at`, remembering why. */
   reschedule(eventIds: number[], at: number, error: string): Promise<void>;
 
+  /** Failed items back to pending, due now (after fixing what Klaviyo refused). Returns how many. */
+  requeueFailed(): Promise<number>;
+
   listOutbox(filter?: { status?: OutboxStatus; limit?: number }): Promise<OutboxRow[]>;
   counts(): Promise<StoreCounts>;
 }
