@@ -252,7 +252,8 @@
     root.setAttribute('data-qa-panel', '');
     root.innerHTML = '<button class="qa-toggle" data-qa="toggle" title="Show or hide the QA panel">QA <span class="qa-status"></span></button><div class="qa-body"></div>';
     document.body.appendChild(root);
-    var open = localStorage.getItem(OPEN_KEY) != '0';
+    var saved = localStorage.getItem(OPEN_KEY);
+    var open = saved ? saved == '1' : innerWidth >= 900; // on a phone it would cover the shop
     document.documentElement.classList.toggle('qa-open', open);
     root.addEventListener('click', function (e) {
       var el = e.target.closest('[data-qa]');
