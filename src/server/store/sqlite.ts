@@ -31,6 +31,9 @@ function aliasesOf(profile: RelayProfile): { kind: AliasKind; value: string }[] 
   return ALIAS_KINDS.filter((k) => profile[k]).map((kind) => ({ kind, value: aliasValue(kind, profile[kind]!) }));
 }
 
+const OUTBOX_ROWS = `SELECT o.event_id AS eventId, e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error
+  FROM forward_outbox o JOIN events e ON e.id = o.event_id`;
+
 const parseObject = (json: string | null): Record<string, unknown> => (json ? JSON.parse(json) : {});
 
 export function createSqliteStore(db: Db): RelayStore {
@@ -64,6 +67,8 @@ export function createSqliteStore(db: Db): RelayStore {
     sent: db.prepare(`UPDATE forward_outbox SET status='sent', last_error=NULL, updated_at=? WHERE event_id=?`),
     failed: db.prepare(`UPDATE forward_outbox SET status='failed', last_error=?, updated_at=? WHERE event_id=?`),
     reschedule: db.prepare(`UPDATE forward_outbox SET status='pending', next_attempt_at=?, last_error=?, updated_at=? WHERE event_id=?`),
+    outboxAll: db.prepare(`${OUTBOX_ROWS} ORDER BY o.event_id LIMIT ?`),
+    outboxByStatus: db.prepare(`${OUTBOX_ROWS} WHERE o.status = ? ORDER BY o.event_id LIMIT ?`),
     countEvents: db.prepare('SELECT COUNT(*) FROM events').pluck(),
     countProfiles: db.prepare('SELECT COUNT(*) FROM profiles').pluck(),
     countOutbox: db.prepare('SELECT status, COUNT(*) AS n FROM forward_outbox GROUP BY status'),
@@ -271,11 +276,7 @@ export function createSqliteStore(db: Db): RelayStore {
       updateEach(ids, (id) => q.reschedule.run(at, error, now, id));
     },
     async listOutbox({ status, limit = 100 } = {}) {
-      const rows = db
-        .prepare(`SELECT o.event_id AS eventId, e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error
-          FROM forward_outbox o JOIN events e ON e.id = o.event_id ${status ? 'WHERE o.status = ?' : ''} ORDER BY o.event_id LIMIT ?`)
-        .all(...(status ? [status, limit] : [limit]));
-      return rows as OutboxRow[];
+      return (status ? q.outboxByStatus.all(status, limit) : q.outboxAll.all(limit)) as OutboxRow[];
     },
     async counts(): Promise<StoreCounts> {
       const outbox: Record<OutboxStatus, number> = { pending: 0, inflight: 0, sent: 0, failed: 0 };
