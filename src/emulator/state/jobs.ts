@@ -58,6 +58,8 @@ export class JobStore {
     };
     this.byId.set(job.id, job);
     this.later(this.delayMs / 2, () => {
+      // Timers of different durations can fire out of order on a busy loop: never move a finished job back.
+      if (job.status !== 'queued') return;
       job.status = 'processing';
       job.started_at = new Date().toISOString();
     });
