@@ -112,5 +112,8 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   };
 }
 
-export type { RelayConfig, RelayConfigInput } from './config.js';
-export type { RelayStore } from './store/types.js';
+export { loadConfigFile, parseConfig, ConfigError, type RelayConfig, type RelayConfigInput } from './config.js';
+export { openDatabase } from './store/db.js';
+export { createSqliteStore } from './store/sqlite.js';
+export type { RelayStore, StoredProfile, OutboxRow, StoreCounts } from './store/types.js';
+export type { ForwarderStats } from './forwarder.js';
