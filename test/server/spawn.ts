@@ -20,7 +20,9 @@ export function spawnRelay(args: string[], env: Record<string, string | undefine
   });
   let out = '';
   let resolveUrl: (url: string) => void;
-  const url = new Promise<string>((resolve) => (resolveUrl = resolve));
+  let rejectUrl: (err: Error) => void;
+  const url = new Promise<string>((resolve, reject) => ((resolveUrl = resolve), (rejectUrl = reject)));
+  url.catch(() => {}); // only awaited by tests that expect a running server
   const onData = (chunk: Buffer) => {
     out += chunk.toString();
     const match = /serving on (http:\/\/\S+)/.exec(out);
@@ -28,7 +30,12 @@ export function spawnRelay(args: string[], env: Record<string, string | undefine
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      rejectUrl(new Error(`klaviyo-relay exited (${code}) before listening:\n${out}`));
+      resolve(code);
+    }),
+  );
   return { child, output: () => out, url, exited };
 }
 
