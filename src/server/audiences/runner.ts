@@ -75,9 +75,20 @@ interface Inflight {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+
+/** How long an import job may stay unfinished before the run gives up (it is resumed by the next run). */
+const MAX_JOB_WAIT_MS = 30 * 60_000;
 
 const hashPayload = (listId: string, json: string) => hash('sha1', `${listId}\n${json}`, 'base64url');
 
@@ -144,9 +155,11 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
 
     async function pollUntilDone(jobId: string) {
       let wait = opts.pollIntervalMs ?? 500;
+      const deadline = Date.now() + MAX_JOB_WAIT_MS;
       for (;;) {
         const job = await calls.getImportJob(klaviyo, jobId, signal);
         if (job.status === 'complete' || job.status === 'cancelled') return job;
+        if (Date.now() > deadline) throw new Error(`import job ${jobId} is still ${job.status} after ${MAX_JOB_WAIT_MS / 60_000} minutes; the next run picks it up`);
         await sleep(wait, signal);
         wait = Math.min(wait * 1.5, opts.pollMaxMs ?? 10_000);
       }
@@ -181,14 +194,12 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
         // the next run sends them again (an idempotent upsert) rather than trusting an unconfirmed import.
         if (unattributed > 0 || failed.size < status.failed) for (const m of job.members) failed.add(m.key);
       }
-      const accepted = job.members.filter((m) => !failed.has(m.key));
-      counts.imported += accepted.length;
-      const failedCount = job.members.length - accepted.length;
-      if (failedCount) {
-        counts.failed += failedCount;
+      counts.imported += job.members.length - failed.size;
+      if (failed.size) {
+        counts.failed += failed.size;
         partial = true;
       }
-      state.commitJob(job.jobId, accepted, seenRun, [...job.stale, ...job.members.filter((m) => failed.has(m.key)).map((m) => m.key)]);
+      state.commitJob(job.jobId, [...failed], seenRun, [...job.stale, ...failed]);
       opts.onEvent?.({ type: 'job-committed', jobId: job.jobId });
       reportProgress();
     }
@@ -201,7 +212,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
         jobIds.push(job.jobId);
         await finishJob({ jobId: job.jobId, members: job.members, stale: [] }, 0).catch((err) => {
           if (!(err instanceof KlaviyoError && err.status === 404)) throw err;
-          state.commitJob(job.jobId, [], 0, []); // expired in Klaviyo: drop it; the members are simply sent again
+          state.commitJob(job.jobId, job.members.map((m) => m.key), 0, []); // expired in Klaviyo: drop it; the members are simply sent again
         });
       }
     }

@@ -90,10 +90,15 @@ export function audienceState(db: Db, audience: string) {
   const getMember = db.prepare<[string, string], MemberState>(
     'SELECT hash, email, phone_number, external_id FROM audience_members WHERE audience = ? AND member_key = ?',
   );
-  const touch = db.prepare('UPDATE audience_members SET seen_run = ? WHERE audience = ? AND member_key = ?');
-  const upsert = db.prepare(`
+  const touch = db.prepare('UPDATE audience_members SET seen_run = ? WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))');
+  // Confirmed members come straight from the in-flight job's JSON, minus the ones Klaviyo rejected: one
+  // statement per job instead of one per member.
+  const commitFromJob = db.prepare(`
     INSERT INTO audience_members (audience, member_key, hash, email, phone_number, external_id, consented_at, consent_pending, seen_run)
-    VALUES (@audience, @key, @hash, @email, @phone_number, @external_id, @consented_at, @consent, @run)
+    SELECT ?, m.value ->> 'key', m.value ->> 'hash', m.value ->> 'email', m.value ->> 'phone_number', m.value ->> 'external_id',
+      m.value ->> 'consented_at', coalesce(m.value ->> 'consent', 0), ?
+    FROM audience_inflight_jobs j, json_each(j.members) m
+    WHERE j.job_id = ? AND (m.value ->> 'key') NOT IN (SELECT value FROM json_each(?))
     ON CONFLICT (audience, member_key) DO UPDATE SET hash = excluded.hash, email = excluded.email,
       phone_number = excluded.phone_number, external_id = excluded.external_id, consented_at = excluded.consented_at,
       consent_pending = max(consent_pending, excluded.consent_pending), seen_run = excluded.seen_run`);
@@ -117,9 +122,9 @@ export function audienceState(db: Db, audience: string) {
     },
 
     /** Mark unchanged members as still in the source, in one transaction per batch. */
-    touchMany: tx(db, (keys: string[], run: number) => {
-      for (const key of keys) touch.run(run, audience, key);
-    }),
+    touchMany: (keys: string[], run: number) => {
+      if (keys.length) touch.run(run, audience, JSON.stringify(keys));
+    },
 
     /** Record a job Klaviyo accepted, so a killed run can fold in its result instead of importing again. */
     recordInflight: (jobId: string, listId: string, members: SentMember[]) =>
@@ -131,15 +136,13 @@ export function audienceState(db: Db, audience: string) {
         .all(audience)
         .map((r) => ({ jobId: r.job_id, listId: r.list_id, members: JSON.parse(r.members) as SentMember[] })),
 
-    /** Fold a confirmed job into the diff state: accepted members get their hash, the job leaves the in-flight set. */
-    commitJob: tx(db, (jobId: string, accepted: SentMember[], run: number, touched: string[]) => {
-      for (const m of accepted) {
-        upsert.run({
-          audience, key: m.key, hash: m.hash, email: m.email ?? null, phone_number: m.phone_number ?? null,
-          external_id: m.external_id ?? null, consented_at: m.consented_at ?? null, consent: m.consent ? 1 : 0, run,
-        });
-      }
-      for (const key of touched) touch.run(run, audience, key);
+    /**
+     * Fold a confirmed job into the diff state: its members except `rejected` get the hash Klaviyo accepted,
+     * `touched` are marked as seen, and the job leaves the in-flight set, all in one transaction.
+     */
+    commitJob: tx(db, (jobId: string, rejected: string[], run: number, touched: string[]) => {
+      commitFromJob.run(audience, run, jobId, JSON.stringify(rejected));
+      if (touched.length) touch.run(run, audience, JSON.stringify(touched));
       deleteJob.run(jobId);
     }),
 
