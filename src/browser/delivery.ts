@@ -135,7 +135,8 @@ export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: Hook
     await Promise.all(Array.from({ length: lanes }, lane));
   }
 
-  const owed = (entries: OutboxEntry[], dest: Destination) => entries.filter((e) => owes(e, dest) && !busy.has(tag(dest, e)));
+  // An entry not routed yet (stored before the workflow config arrived) waits: its route decides where it goes.
+  const owed = (entries: OutboxEntry[], dest: Destination) => entries.filter((e) => e.event.route && owes(e, dest) && !busy.has(tag(dest, e)));
 
   return {
     blockedUntil,

@@ -19,8 +19,8 @@ export function withFlushLock(kv: KV, tab: string, fn: () => Promise<void>): Pro
 
 export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
   const now = Date.now();
-  await kv.update<Lease>(NAME, (l) => (!l || l.until < now || l.owner == tab ? { owner: tab, until: now + LEASE_MS } : l));
-  if ((await kv.get<Lease>(NAME))?.owner != tab) return false;
+  const lease = await kv.update<Lease>(NAME, (l) => (!l || l.until < now || l.owner == tab ? { owner: tab, until: now + LEASE_MS } : l));
+  if (lease?.owner != tab) return false;
   const mine = (until?: number) => (l?: Lease) => (l?.owner == tab ? (until ? { owner: tab, until } : undefined) : l);
   // A long flush (a big outbox on a slow network) renews its lease so no other tab starts sending the same events.
   const renew = setInterval(() => kv.update(NAME, mine(Date.now() + LEASE_MS)), LEASE_MS / 3);

@@ -1,6 +1,7 @@
 // The durable outbox: one IndexedDB key per event (`e:<unique_id>`), written before any network attempt.
 // An entry lists each destination it still owes; it is deleted only when every one has answered 2xx (or dropped it).
 import type { KV } from './storage.js';
+import type { RelayEvent, Route } from '../shared/wire.js';
 import type { Destination, HookInfo, OutboxEntry } from './types.js';
 
 const PREFIX = 'e:';
@@ -16,6 +17,12 @@ export interface Outbox {
   save(entry: OutboxEntry): Promise<boolean>;
   /** Re-reads the store (other tabs write to it), drops expired entries and applies the cap; oldest first. */
   load(): Promise<OutboxEntry[]>;
+  /**
+   * Gives a route to entries stored before the workflow config was known (their `event.route` is unset). Each is
+   * routed in one atomic read-modify-write, so when two tabs race the first one wins and no delivery state is
+   * overwritten. Resolves with the stored entries, routed, leaving out any already gone.
+   */
+  route(entries: OutboxEntry[], routeOf: (event: RelayEvent) => Route): Promise<OutboxEntry[]>;
   /** Drops everything (consent denied). */
   clear(reason: string): Promise<void>;
 }
@@ -66,6 +73,17 @@ export function createOutbox(
     },
     save,
     load,
+    route: (entries, routeOf) =>
+      Promise.all(
+        entries.map((e) =>
+          e.event.route
+            ? e
+            : kv.update<OutboxEntry>(key(e), (old) => {
+                if (old && !old.event.route && (old.event.route = routeOf(old.event)) == 'client') old.to.klaviyo = false;
+                return old;
+              }).then((stored) => (stored ? live.set(e.event.unique_id, stored) : live.delete(e.event.unique_id), stored)),
+        ),
+      ).then((routed) => routed.filter((e): e is OutboxEntry => !!e)),
     async clear(reason) {
       await Promise.all((await load()).map((e) => drop(e, reason)));
     },

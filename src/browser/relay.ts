@@ -1,5 +1,6 @@
 // createRelay(): the public API. Calls are checked synchronously (bad input warns at the call site), then run in
-// order once the snippet is ready: storage opened, identity restored, workflow config in force.
+// order once storage is open and identity restored. Events go into the outbox at once; one tracked before the
+// workflow config is known (a first visit waits up to 3 s for it) is stored unrouted and routed when the config lands.
 import { DEFAULT_KLAVIYO_URL } from '../shared/revision.js';
 import type { RelayEvent, RelayProfile } from '../shared/wire.js';
 import { parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
@@ -41,7 +42,14 @@ export function createRelay(initial?: RelayOptions): RelayApi {
   let profile: RelayProfile = {};
   let consented = false;
   let booted: Promise<void> | undefined;
+  /** Storage open and identity restored: calls run. */
+  let loaded = false;
+  /** The workflow config is in force too: routes are known, flushes run, ready callbacks fire. */
   let ready = false;
+  /** No config is awaited from the companion server (none asked for, or it has answered or timed out). */
+  let routable = false;
+  /** This tab's entries stored before the config was known; routed (and reported `queued`) once it is. */
+  const early: OutboxEntry[] = [];
   /** Original time of a call replayed from the stub queue. */
   let stamp: number | undefined;
   let lastAt = 0;
@@ -53,7 +61,8 @@ export function createRelay(initial?: RelayOptions): RelayApi {
   let pageWatched = false;
   let layerBridged = false;
 
-  const whenReady = (fn: () => void) => (ready ? fn() : backlog.push(fn));
+  const whenLoaded = (fn: () => void) => (loaded ? fn() : backlog.push(fn));
+  const routeOf = (event: RelayEvent) => routeFor(workflow, event.type == 'identify' ? IDENTIFY_EVENT : event.name!, !!opts.endpoint);
   const target = (): Target => ({
     publicKey: opts.publicKey!,
     klaviyoUrl: trim(opts.klaviyoUrl || DEFAULT_KLAVIYO_URL),
@@ -96,6 +105,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
   // ---- outbox and flushing ----
 
   function enqueue(event: RelayEvent) {
+    if (!event.route && (routable || inlineWorkflow)) event.route = routeOf(event);
     const to: OutboxEntry['to'] = {};
     if (event.route == 'client') to.klaviyo = false;
     else if (event.route == 'server' && !opts.endpoint)
@@ -103,7 +113,10 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     if (opts.endpoint) to.relay = false;
     if (!Object.keys(to).length) return; // `off` without an endpoint goes nowhere
     lastAt = Math.max(Date.now(), lastAt + 1e-3);
-    outbox.add({ event, to, attempts: 0, at: lastAt }).then(() => hooks.emit('queued', { event }));
+    const entry: OutboxEntry = { event, to, attempts: 0, at: lastAt };
+    // Unrouted (only ever with an endpoint, so the store copy is owed either way): reported once routed.
+    if (!event.route) return early.push(entry), void outbox.add(entry);
+    outbox.add(entry).then(() => hooks.emit('queued', { event }));
     schedule(500);
   }
 
@@ -128,7 +141,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     return (flushing = (async () => {
       // Consent is checked again here, not only at capture: a denial in another tab or a later call wins.
       if (syncConsent() && navigator.onLine !== false)
-        await withFlushLock(kv, tabId, async () => delivery.send(await outbox.load(), target()));
+        await withFlushLock(kv, tabId, async () => delivery.send(await outbox.route(await outbox.load(), routeOf), target()));
     })()
       .finally(() => (flushing = undefined))
       .then(reschedule)
@@ -138,10 +151,8 @@ export function createRelay(initial?: RelayOptions): RelayApi {
   // ---- capture ----
 
   function capture(event: Omit<RelayEvent, 'route' | 'profile'>) {
-    whenReady(() => {
-      const identify = event.type == 'identify';
-      const full = { ...event, profile: identify ? JSON.parse(JSON.stringify(profile)) : identifiers(profile) } as RelayEvent;
-      full.route = routeFor(workflow, identify ? IDENTIFY_EVENT : event.name!, !!opts.endpoint);
+    whenLoaded(() => {
+      const full = { ...event, profile: event.type == 'identify' ? JSON.parse(JSON.stringify(profile)) : identifiers(profile) } as RelayEvent;
       consented ? enqueue(full) : held.push(full);
     });
   }
@@ -169,21 +180,24 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     delivery = createDelivery(outbox, hooks.emit);
     const marker = readCookie(CONSENT_COOKIE);
     consented = marker ? marker == '1' : !opts.requireConsent;
-    // Without consent IndexedDB is not even opened (opening creates the database).
-    const [stored] = await Promise.all([
-      consented && kv.get<RelayProfile>(PROFILE_KEY),
-      consented && outbox.load(),
+    const config =
       opts.endpoint && !inlineWorkflow &&
-        loadRemoteWorkflow(consented && kv, trim(opts.endpoint), opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf)),
-    ]);
+      loadRemoteWorkflow(consented && kv, trim(opts.endpoint), opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf) && (routable = true));
+    routable = !config;
+    // Without consent IndexedDB is not even opened (opening creates the database).
+    const [stored] = await Promise.all([consented && kv.get<RelayProfile>(PROFILE_KEY), consented && outbox.load()]);
     profile = { ...stored, anonymous_id: readCookie(ID_COOKIE) || (stored && stored.anonymous_id) || uuid() };
     const kx = kxFromUrl(location.href);
     if (kx) profile._kx = kx;
     persistIdentity();
-    ready = true;
+    loaded = true;
     if (opts.autoPage !== false) (stamp = loadedAt), api.page(), (stamp = undefined);
     backlog.splice(0).forEach((fn) => fn());
     enableFeatures();
+    await config;
+    routable = ready = true;
+    held.forEach((e) => (e.route ||= routeOf(e)));
+    outbox.route(early.splice(0), routeOf).then((routed) => routed.forEach(({ event }) => hooks.emit('queued', { event })));
     addEventListener('online', () => (delivery.online(), runFlush()));
     addEventListener('pagehide', () => consented && delivery.send([...outbox.live.values()], target(), true));
     document.addEventListener('visibilitychange', () => runFlush());
@@ -207,7 +221,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
       for (const k in o) if ((o as any)[k] !== undefined) (opts as any)[k] = (o as any)[k];
       if (o.workflow !== undefined && applyWorkflow(o.workflow)) inlineWorkflow = true;
       if (opts.publicKey && !booted) booted = boot().catch((e) => report('init', e));
-      if (ready) enableFeatures();
+      if (loaded) enableFeatures();
     },
     track(name, properties, o) {
       const problem = checkName(name);
@@ -222,7 +236,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
       const checked = checkProperties(traits);
       if ('error' in checked || !traits) return warn(`identify() ignored: ${'error' in checked ? checked.error : 'traits are missing'}`);
       const time = timeOf(undefined);
-      whenReady(() => {
+      whenLoaded(() => {
         mergeTraits(profile, checked.ok).forEach((p) => warn('identify(): ' + p + '; left out'));
         persistIdentity();
         capture({ type: 'identify', time, unique_id: uuid() });
@@ -235,14 +249,14 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     },
     consent(choice) {
       if (typeof choice?.granted != 'boolean') return warn('consent() needs {granted: true|false}');
-      whenReady(() => {
+      whenLoaded(() => {
         writeCookie(CONSENT_COOKIE, choice.granted ? '1' : '0', opts.cookieDomain);
         applyConsent(choice.granted);
         runFlush();
       });
     },
     reset() {
-      whenReady(() => {
+      whenLoaded(() => {
         profile = { anonymous_id: uuid() };
         persistIdentity();
       });
@@ -254,7 +268,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     },
     // Events held for consent are listed too, owing nothing yet, so a QA tester sees why they wait.
     pending: async () =>
-      (!ready ? [] : consented ? await outbox.load() : held.map((event) => ({ event, to: {}, attempts: 0, error: 'waiting for consent' }))).map(
+      (!loaded ? [] : consented ? await outbox.load() : held.map((event) => ({ event, to: {}, attempts: 0, error: 'waiting for consent' }))).map(
         ({ event: e, to, attempts, error }): PendingItem => ({
           unique_id: e.unique_id, name: e.name, type: e.type || 'track', route: e.route, attempts, time: e.time, error,
           destinations: Object.fromEntries(Object.entries(to).map(([d, sent]) => [d, sent ? 'sent' : 'pending'])),

@@ -9,8 +9,8 @@ export interface KV {
   put(key: string, value: unknown): Promise<boolean>;
   /** Every value whose key starts with `prefix`; IndexedDB is authoritative (other tabs write there too). */
   list<T>(prefix: string): Promise<T[]>;
-  /** Atomic read-modify-write (one readwrite transaction), for the cross-tab lease. */
-  update<T>(key: string, fn: (old: T | undefined) => T | undefined): Promise<void>;
+  /** Atomic read-modify-write (one readwrite transaction) across tabs; resolves with the value now stored. */
+  update<T>(key: string, fn: (old: T | undefined) => T | undefined): Promise<T | undefined>;
   readonly memoryOnly: boolean;
 }
 
@@ -77,19 +77,25 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
           }
           return [...mem].filter(([k]) => mine(k)).map(([, v]) => v as T);
         }),
-    update: <T>(key: string, fn: (old: T | undefined) => T | undefined) =>
-      commit.then(() =>
-        idb
-          ? tx('readwrite', (s) => {
-              const req = s.get(key);
-              req.onsuccess = () => {
-                const next = fn(req.result);
-                next === undefined ? s.delete(key) : s.put(next, key);
-              };
-              return promisifyRequest(s.transaction);
-            }).then(() => {}, (e) => void fail(e))
-          : void mem.set(key, fn(mem.get(key) as T | undefined)),
-      ),
+    update: <T>(key: string, fn: (old: T | undefined) => T | undefined) => {
+      const inMemory = () => {
+        const next = fn(mem.get(key) as T | undefined);
+        next === undefined ? mem.delete(key) : mem.set(key, next);
+        return next;
+      };
+      return commit.then(() => {
+        if (!idb) return inMemory();
+        let next: T | undefined;
+        return tx('readwrite', (s) => {
+          const req = s.get(key);
+          req.onsuccess = () => {
+            next = fn(req.result);
+            next === undefined ? s.delete(key) : s.put(next, key);
+          };
+          return promisifyRequest(s.transaction);
+        }).then(() => (next === undefined ? mem.delete(key) : mem.set(key, next), next), (e) => (fail(e), inMemory()));
+      });
+    },
   };
   return kv;
 }

@@ -50,7 +50,8 @@ export interface PendingItem {
   unique_id: string;
   name?: string;
   type: 'track' | 'identify';
-  route: Route;
+  /** Absent while the entry waits for the first workflow config (first visit, up to 3 s). */
+  route?: Route;
   destinations: Partial<Record<Destination, 'pending' | 'sent'>>;
   attempts: number;
   time: string;

@@ -59,6 +59,27 @@ describe('outbox', () => {
     await box.save(e);
     expect(await box.load()).toEqual([]);
   });
+
+  it('routes an entry stored before the config once, atomically: a second tab routing it later keeps the first result', async () => {
+    const limits = () => ({ cap: 10, ttl: 1e9 });
+    const tabA = createOutbox(openKV('t', () => {}), () => {}, limits);
+    const tabB = createOutbox(openKV('t', () => {}), () => {}, limits);
+    const unrouted = (): OutboxEntry => {
+      const e = entry('u', 1, { relay: false });
+      delete (e.event as any).route;
+      return e;
+    };
+    await tabA.add(unrouted());
+    const [routedByB] = await tabB.route(await tabB.load(), () => 'client');
+    expect(routedByB).toMatchObject({ event: { route: 'client' }, to: { klaviyo: false, relay: false } });
+    routedByB.to.klaviyo = true; // B delivered the Klaviyo copy
+    await tabB.save(routedByB);
+    const [routedByA] = await tabA.route([unrouted()], () => 'server');
+    expect(routedByA).toMatchObject({ event: { route: 'client' }, to: { klaviyo: true, relay: false } });
+    routedByB.to.relay = true;
+    await tabB.save(routedByB);
+    expect(await tabA.route([unrouted()], () => 'server')).toEqual([]);
+  });
 });
 
 describe('IndexedDB unavailable', () => {
@@ -76,6 +97,7 @@ describe('IndexedDB unavailable', () => {
     expect(warn.mock.calls.filter((c) => /IndexedDB is unavailable/.test(c[0]))).toHaveLength(1);
     expect(hooks.dropped).toMatchObject([{ reason: 'cap', event: { name: 'One' } }]);
     expect((await api.pending()).map((p) => p.name)).toEqual(['Two', 'Three']);
+    await vi.waitFor(() => expect(sent).toHaveLength(2)); // the load-time flush tried both, offline
     state.respond = () => new Response(null, { status: 202 });
     window.dispatchEvent(new Event('online'));
     await vi.waitFor(async () => expect(await api.pending()).toEqual([]));

@@ -7,8 +7,9 @@ import { createRelay } from '../../src/browser/index.js';
 import type { RelayOptions } from '../../src/browser/types.js';
 
 const base: RelayOptions = { publicKey: 'ABC123', klaviyoUrl: 'https://k.test', autoPage: false };
-const idbKeys = (): Promise<IDBValidKey[]> =>
-  new Promise((ok) => {
+/** The snippet's IndexedDB keys; [] while the database does not exist (opening it here would create it store-less). */
+const idbKeys = async (): Promise<IDBValidKey[]> =>
+  !(await indexedDB.databases()).some((d) => d.name == 'klaviyo-relay') ? [] : new Promise((ok) => {
     indexedDB.open('klaviyo-relay').onsuccess = (ev: any) => {
       const db = ev.target.result;
       if (!db.objectStoreNames.contains('kv')) return ok([]);
@@ -227,6 +228,44 @@ describe('workflow config', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
     expect(Date.now() - started).toBeLessThan(4500);
     await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.route)).toEqual(['server']));
+  });
+
+  it('events tracked before the config arrives are in IndexedDB at once; a page closed then is delivered by the next load, once', async () => {
+    let configUp = false;
+    const { sent } = freshBrowser((r) =>
+      r.url.includes('/v1/config')
+        ? configUp ? json({ workflow: { events: { 'Viewed Product': 'client' } } }) : new Promise<Response>(() => {})
+        : r.url.includes('/v1/events') ? json({ accepted: r.body.events.length, rejected: [] }, 202) : new Response(null, { status: 202 }),
+    );
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const started = Date.now();
+    const first = createRelay({ ...base, endpoint });
+    first.track('Viewed Product', { n: 1 });
+    first.identify({ email: 'ada@example.com' });
+    first.track('Signed Up');
+    // Committed long before the first visit's 3 s wait for the config ends; nothing sent yet.
+    await vi.waitFor(async () => expect((await idbKeys()).filter((k) => String(k).startsWith('e:'))).toHaveLength(3), { timeout: 1000 });
+    expect(sent.filter((r) => !r.url.includes('/v1/config'))).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(1500);
+
+    // The tab is closed here (its memory is gone); the next page load gets the config and delivers.
+    configUp = true;
+    const second = createRelay({ ...base, endpoint });
+    await isReady(second);
+    await second.flush();
+    await vi.waitFor(async () => expect(await second.pending()).toEqual([]));
+    const delivered = () => ({
+      klaviyo: sent.filter((r) => r.url.startsWith('https://k.test/')).map((r) => r.body.data.attributes.metric.data.attributes.name),
+      relay: sent.filter((r) => r.url.endsWith('/v1/events')).flatMap((r) => r.body.events.map((e: any) => `${e.name ?? e.type}:${e.route}`)),
+    });
+    const expected = { klaviyo: ['Viewed Product'], relay: ['Viewed Product:client', 'identify:server', 'Signed Up:server'] };
+    expect(delivered()).toEqual(expected);
+    expect(Date.now() - started).toBeLessThan(2900); // the first page's own wait had not even ended
+
+    // Had the first page lived on, it finds nothing left to send once its wait ends.
+    await isReady(first);
+    await first.flush();
+    expect(delivered()).toEqual(expected);
   });
 
   it('an invalid config from the server is not cached and the built-in default applies', async () => {
