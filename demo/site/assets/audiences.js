@@ -91,6 +91,11 @@
 
   // ---- logs, refreshed while a run is going ----
   function showLogs(name, problem) {
+    if (name != selected) {
+      // Another audience: never show the previous one's rows while its own load.
+      $('[data-logs]').innerHTML = '<tr><td class="muted">Loading…</td></tr>';
+      $('[data-members]').innerHTML = '';
+    }
     selected = name;
     $('[data-log-panel]').hidden = false;
     $('[data-log-name]').textContent = name;
