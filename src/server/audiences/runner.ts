@@ -13,6 +13,7 @@ import { LIMITS, importProfileEntry, importEnvelopeBytes, memberChannels, type C
 import { audienceState, type AudienceState, type SentMember, type LeftMember } from './store.js';
 import { emptyCounts, MAX_LOGGED_ERRORS, type Counts, type MemberError, type RunStatus } from './runs.js';
 import * as calls from './klaviyo-calls.js';
+import { releaseMemory } from './memory.js';
 
 export interface RunOptions {
   db: Db;
@@ -201,6 +202,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       }
       state.commitJob(job.jobId, [...failed], seenRun, [...job.stale, ...failed]);
       opts.onEvent?.({ type: 'job-committed', jobId: job.jobId });
+      releaseMemory();
       reportProgress();
     }
 
