@@ -69,6 +69,7 @@ interface Pending {
 }
 interface Inflight {
   jobId: string;
+  submittedAt: number;
   members: SentMember[];
   /** Keys whose import failed but who are still in the source (their old state stays; they are not "left"). */
   stale: string[];
@@ -154,8 +155,11 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     // Import job lifecycle: submit (recorded as in flight), poll with sleeps, fetch errors, commit confirmed members.
     const inflight: Inflight[] = [];
 
-    async function pollUntilDone(jobId: string) {
+    async function pollUntilDone(jobId: string, submittedAt: number) {
       let wait = opts.pollIntervalMs ?? 500;
+      // A job is never done the instant it is accepted: the first read waits until it is `wait` old, so a
+      // pipelined job (already older) is read at once and a lone one costs one read, not several.
+      await sleep(Math.max(0, submittedAt + wait - Date.now()), signal);
       const deadline = Date.now() + MAX_JOB_WAIT_MS;
       for (;;) {
         const job = await calls.getImportJob(klaviyo, jobId, signal);
@@ -167,7 +171,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     }
 
     async function finishJob(job: Inflight, seenRun = runId) {
-      const status = await pollUntilDone(job.jobId);
+      const status = await pollUntilDone(job.jobId, job.submittedAt);
       const failed = new Set<string>();
       if (status.status === 'cancelled') {
         for (const m of job.members) failed.add(m.key);
@@ -212,7 +216,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       for (const job of state.inflight()) {
         if (job.listId !== listId) continue;
         jobIds.push(job.jobId);
-        await finishJob({ jobId: job.jobId, members: job.members, stale: [] }, 0).catch((err) => {
+        await finishJob({ jobId: job.jobId, submittedAt: 0, members: job.members, stale: [] }, 0).catch((err) => {
           if (!(err instanceof KlaviyoError && err.status === 404)) throw err;
           state.commitJob(job.jobId, job.members.map((m) => m.key), 0, []); // expired in Klaviyo: drop it; the members are simply sent again
         });
@@ -256,7 +260,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       state.recordInflight(jobId, listId!, members);
       jobIds.push(jobId);
       opts.onEvent?.({ type: 'job-submitted', jobId });
-      inflight.push({ jobId, members, stale });
+      inflight.push({ jobId, submittedAt: Date.now(), members, stale });
       while (inflight.length > maxInflight) await finishJob(inflight.shift()!);
     }
 
