@@ -96,6 +96,17 @@ describe('segment rules over the store', () => {
   it('binds every value as a parameter (no injection through names or values)', () => {
     const q = segmentQuery({ all: [{ event: "x'); DROP TABLE profiles; --", where: { "a'b": { eq: "'" } } }, { trait: "t'", eq: "'" }] }, NOW);
     expect(q.sql).not.toContain('DROP');
-    expect([...db.prepare(q.sql).iterate(...q.params)]).toEqual([]);
+    expect(db.prepare(q.sql).all(0, ...q.params)).toEqual([]);
+  });
+
+  it('pages through large segments in id order without holding a cursor open', () => {
+    for (let i = 0; i < 25; i++) profile({ email: `bulk${i}@x.co`, properties: { plan: 'bulk' } });
+    const seen: string[] = [];
+    for (const m of streamSegment(db, { trait: 'plan', eq: 'bulk' }, NOW, 10)) {
+      // A write between reads, as the sync does: it must not trip over an open statement.
+      db.prepare('UPDATE profiles SET updated_at = updated_at WHERE id = ?').run(m.profile_id);
+      seen.push(m.email as string);
+    }
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `bulk${i}@x.co`));
   });
 });

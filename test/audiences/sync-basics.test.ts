@@ -169,3 +169,28 @@ describe('diff and removals', () => {
     expect(again.counts.removed).toBe(0);
   });
 });
+
+describe('segment sources', () => {
+  it('syncs a segment larger than one page and one diff batch, then removes members who no longer match', async () => {
+    const now = Date.now();
+    const insert = h.db.prepare(`INSERT INTO profiles (email, external_id, first_name, properties, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    h.db.transaction(() => {
+      for (let i = 0; i < 1200; i++) insert.run(`seg${i}@example.com`, null, `S${i}`, JSON.stringify({ plan: i % 4 === 0 ? 'free' : 'gold' }), now, now, now);
+    })();
+    const def = {
+      name: 'gold', source: { type: 'segment', rules: { trait: 'plan', eq: 'gold' } }, list: { create: 'Gold' },
+      mapping: [{ from: 'email', to: 'email' }, { from: 'first_name', to: 'first_name' }, { from: 'plan', to: 'properties.plan' }],
+    };
+    const first = await h.sync(def);
+    expect(first.status).toBe('success');
+    expect(first.counts).toMatchObject({ read: 900, imported: 900 });
+    expect(h.emu.state.listMembers(first.list_id!)).toHaveLength(900);
+
+    h.db.prepare(`UPDATE profiles SET properties = '{"plan":"free"}' WHERE id <= 100`).run();
+    h.db.prepare(`UPDATE profiles SET first_name = 'Renamed' WHERE id BETWEEN 1101 AND 1110`).run();
+    const second = await h.sync(def);
+    // Ids 1..100 held 75 gold members; ids 1101..1110 hold 7 gold ones (every 4th is free).
+    expect(second.counts).toMatchObject({ read: 825, removed: 75, imported: 7, unchanged: 818 });
+    expect(h.emu.state.listMembers(first.list_id!)).toHaveLength(825);
+  });
+});

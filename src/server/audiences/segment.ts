@@ -1,5 +1,5 @@
 // Segment sources: rules (all/any/not, event counts in a time window with property filters, traits) compiled to
-// one SQL query over the core store (profiles, events), streamed row by row with better-sqlite3's iterate().
+// one SQL query over the core store (profiles, events), streamed in keyset pages.
 // Members are stitched profiles with their traits, identifiers and computed fields.
 import type { Db } from '../store/db.js';
 import { parseDuration } from '../../shared/duration.js';
@@ -112,14 +112,14 @@ export function compileRule(rule: RuleNode, params: unknown[] = [], now = Date.n
   return { sql, params };
 }
 
-/** The full member query: matching profiles with computed fields, in id order. */
-export function segmentQuery(rule: RuleNode, now = Date.now()): CompiledSql {
+/** The member query for one page: matching profiles after `afterId`, with computed fields, in id order. */
+export function segmentQuery(rule: RuleNode, now = Date.now(), pageSize = 1000): CompiledSql {
   const where = compileRule(rule, [], now);
   return {
     sql: `SELECT p.*,
         (SELECT max(time) FROM events e WHERE e.profile_id = p.id) AS last_event_time,
         (SELECT count(*) FROM events e WHERE e.profile_id = p.id) AS event_count
-      FROM profiles p WHERE ${where.sql} ORDER BY p.id`,
+      FROM profiles p WHERE p.id > ? AND ${where.sql} ORDER BY p.id LIMIT ${Math.max(1, Math.trunc(pageSize))}`,
     params: where.params,
   };
 }
@@ -140,10 +140,21 @@ export function profileToMember(row: ProfileRow): SourceMember {
   return member;
 }
 
-/** Stream the segment's members; the cursor holds one row at a time. */
-export function* streamSegment(db: Db, rule: RuleNode, now = Date.now()): Generator<SourceMember> {
-  const q = segmentQuery(rule, now);
-  for (const row of db.prepare(q.sql).iterate(...q.params)) yield profileToMember(row as ProfileRow);
+/**
+ * Stream the segment's members a page at a time (keyset on the profile id). Pages rather than one open cursor:
+ * the sync writes its state on the same connection while it reads, and better-sqlite3 refuses a write while a
+ * cursor is open. Memory stays at one page whatever the segment's size.
+ */
+export function* streamSegment(db: Db, rule: RuleNode, now = Date.now(), pageSize = 1000): Generator<SourceMember> {
+  const q = segmentQuery(rule, now, pageSize);
+  const page = db.prepare(q.sql);
+  let afterId = 0;
+  for (;;) {
+    const rows = page.all(afterId, ...q.params) as ProfileRow[];
+    for (const row of rows) yield profileToMember(row);
+    if (rows.length < pageSize) return;
+    afterId = rows[rows.length - 1].id;
+  }
 }
 
 /** Segment members are keyed by their stitched store profile, so a changed email is a change, not a new member. */
