@@ -6,8 +6,7 @@ import type { TrackOptions } from './types.js';
 type Obj = Record<string, any>;
 export type Mapped = [name: string, properties: Obj, options: TrackOptions];
 
-const categories = (i: Obj) => [1, 2, 3, 4, 5].map((n) => i['item_category' + (n > 1 ? n : '')]).filter(Boolean);
-const unique = <T>(xs: T[]) => [...new Set(xs)];
+const unique = <T>(xs: T[]) => [...new Set(xs.filter(Boolean))];
 
 /** One GA4 item as a Klaviyo `Items` entry. */
 export function klaviyoItem(i: Obj): Obj {
@@ -21,55 +20,41 @@ export function klaviyoItem(i: Obj): Obj {
     RowTotal: i.price * quantity,
     ProductURL: i.item_url || i.url,
     ImageURL: i.image_url || i.item_image,
-    ProductCategories: categories(i),
+    ProductCategories: unique(['', 2, 3, 4, 5].map((n) => i['item_category' + n])),
   };
 }
 
 /** Maps one GA4 ecommerce event to a Klaviyo track call, or undefined for events we leave alone. */
 export function mapGa4(event: string, ecommerce: Obj | undefined, href: string, now = Date.now()): Mapped | undefined {
   const ec = ecommerce || {};
-  const items: Obj[] = (ec.items || []).map(klaviyoItem);
-  const value = ec.value ?? items.reduce((sum, i) => sum + (i.RowTotal || 0), 0);
-  const options: TrackOptions = { value, valueCurrency: ec.currency };
-  const names = items.map((i) => i.ProductName);
-  const cats = unique(items.flatMap((i) => i.ProductCategories));
-  const first = items[0] || {};
-  if (event == 'view_item')
-    return ['Viewed Product', {
-      ProductName: first.ProductName, ProductID: first.ProductID, SKU: first.SKU, Categories: first.ProductCategories,
-      ImageURL: first.ImageURL, URL: first.ProductURL || href, Brand: ec.items?.[0]?.item_brand, Price: first.ItemPrice,
-    }, options];
-  if (event == 'add_to_cart')
-    return ['Added to Cart', {
-      $value: value, AddedItemProductName: first.ProductName, AddedItemProductID: first.ProductID, AddedItemSKU: first.SKU,
-      AddedItemCategories: first.ProductCategories, AddedItemImageURL: first.ImageURL, AddedItemURL: first.ProductURL,
-      AddedItemPrice: first.ItemPrice, AddedItemQuantity: first.Quantity, ItemNames: names, CheckoutURL: ec.checkout_url,
-      Items: items,
-    }, options];
+  const raw: Obj[] = ec.items || [];
+  const items = raw.map(klaviyoItem);
+  const $value = ec.value ?? items.reduce((sum, i) => sum + (i.RowTotal || 0), 0);
+  const options: TrackOptions = { value: $value, valueCurrency: ec.currency };
+  const f = items[0] || {};
+  // The first item as Viewed Product names it; Added to Cart prefixes the same fields with `AddedItem`.
+  const product: Obj = { ProductName: f.ProductName, ProductID: f.ProductID, SKU: f.SKU, Categories: f.ProductCategories, ImageURL: f.ImageURL, URL: f.ProductURL, Price: f.ItemPrice };
+  const cart = { $value, ItemNames: items.map((i) => i.ProductName), Items: items };
+  const Categories = unique(items.flatMap((i) => i.ProductCategories));
+  if (event == 'view_item') return ['Viewed Product', { ...product, URL: f.ProductURL || href, Brand: raw[0]?.item_brand }, options];
+  if (event == 'add_to_cart') {
+    product.Quantity = f.Quantity;
+    for (const k in product) (cart as Obj)['AddedItem' + k] = product[k];
+    return ['Added to Cart', { ...cart, CheckoutURL: ec.checkout_url }, options];
+  }
   if (event == 'begin_checkout')
-    return ['Started Checkout', {
-      $event_id: String(ec.checkout_id || ec.cart_id || now), $value: value, ItemNames: names,
-      CheckoutURL: ec.checkout_url || href, Categories: cats, Items: items,
-    }, options];
+    return ['Started Checkout', { ...cart, $event_id: String(ec.checkout_id || ec.cart_id || now), CheckoutURL: ec.checkout_url || href, Categories }, options];
   if (event == 'purchase')
     return ['Placed Order', {
-      $value: value, OrderId: ec.transaction_id, Categories: cats, ItemNames: names,
-      Brands: unique((ec.items || []).map((i: Obj) => i.item_brand).filter(Boolean)), DiscountCode: ec.coupon,
-      DiscountValue: ec.discount, Items: items,
+      ...cart, OrderId: ec.transaction_id, Categories, Brands: unique(raw.map((i) => i.item_brand)), DiscountCode: ec.coupon, DiscountValue: ec.discount,
     }, { ...options, uniqueId: ec.transaction_id && String(ec.transaction_id) }];
-}
-
-/** GTM `{event, ecommerce}` or gtag `['event', name, params]` (an Arguments object) → [event, ecommerce]. */
-function read(entry: any): [string, Obj | undefined] | undefined {
-  if (entry && entry[0] == 'event' && typeof entry[1] == 'string') return [entry[1], entry[2]];
-  if (entry && typeof entry.event == 'string') return [entry.event, entry.ecommerce];
 }
 
 export function bridgeDataLayer(win: Window & { dataLayer?: unknown[] }, track: (...call: Mapped) => void) {
   const layer = (win.dataLayer = win.dataLayer || []);
-  const handle = (entry: unknown) => {
-    const found = read(entry);
-    const mapped = found && mapGa4(found[0], found[1], win.location.href);
+  // GTM `{event, ecommerce}` or gtag `['event', name, params]` (an Arguments object).
+  const handle = (e: any) => {
+    const mapped: Mapped | undefined = e && (e[0] == 'event' ? mapGa4(e[1], e[2], location.href) : mapGa4(e.event, e.ecommerce, location.href));
     if (mapped) track(...mapped);
   };
   layer.forEach(handle);

@@ -21,12 +21,6 @@ export interface Target {
   endpoint?: string;
 }
 
-interface Answer {
-  status: number;
-  retryAfter?: string | null;
-  body?: any;
-}
-
 const byteLength = (s: string) => new Blob([s]).size;
 
 /** The Client API request for one event: a track to `/client/events`, an identify to `/client/profiles`. */
@@ -61,22 +55,21 @@ export function toBatches(entries: OutboxEntry[]): OutboxEntry[][] {
   return out;
 }
 
-const errorDetail = (a: Answer) =>
-  a.body?.errors?.[0]?.detail || a.body?.error || (a.status ? 'HTTP ' + a.status : String(a.body || 'network error'));
-
 export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: HookInfo) => void) {
-  const blockedUntil: Record<Destination, number> = { klaviyo: 0, relay: 0 };
-  const failures: Record<Destination, number> = { klaviyo: 0, relay: 0 };
-  const lastStatus: Record<Destination, number> = { klaviyo: 0, relay: 0 };
+  const perDestination = () => ({ klaviyo: 0, relay: 0 });
+  const blockedUntil = perDestination();
+  const failures = perDestination();
+  /** The last answer's status; 0 = a network error, which `online` may lift early. */
+  const lastStatus = perDestination();
   const busy = new Set<string>();
   let keepaliveBytes = 0;
 
   const open = (dest: Destination) => Date.now() >= blockedUntil[dest];
-  const tag = (dest: Destination, e: OutboxEntry) => dest + e.event.unique_id;
 
   /**
    * Starts the request synchronously (pagehide relies on that). While the page is hidden it asks for keepalive when
    * the 64 KB budget allows; `mustKeepalive` (pagehide) skips what the budget cannot carry, as it would be cancelled.
+   * Resolves once the outbox has committed the answer on each entry (before the flush lock is freed).
    */
   function post(dest: Destination, entries: OutboxEntry[], req: ReturnType<typeof relayRequest>, mustKeepalive: boolean) {
     let size = mustKeepalive || document.visibilityState == 'hidden' ? byteLength(req.body) : 0;
@@ -85,41 +78,42 @@ export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: Hook
       size = 0;
     }
     keepaliveBytes += size;
-    entries.forEach((e) => busy.add(tag(dest, e)));
+    const tags = entries.map((e) => dest + e.event.unique_id);
+    tags.map((t) => busy.add(t));
     return fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: !!size })
       .then(
-        async (r): Promise<Answer> => ({ status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.json().catch(() => 0) }),
-        (err): Answer => ({ status: 0, body: err?.message }),
+        async (r) => [r.status, r.headers.get('retry-after'), await r.json().catch(() => 0)] as const,
+        (err) => [0, null, err?.message] as const,
       )
-      .then((answer) => {
+      .then(([status, retryAfter, body]) => {
         keepaliveBytes -= size;
-        entries.forEach((e) => busy.delete(tag(dest, e)));
-        return settle(dest, entries, answer);
+        tags.map((t) => busy.delete(t));
+        const outcome = classify(status);
+        const detail = body?.errors?.[0]?.detail || body?.error || (status ? 'HTTP ' + status : String(body || 'network error'));
+        const retry = outcome == 'retry';
+        lastStatus[dest] = status;
+        failures[dest] = retry ? failures[dest] + 1 : 0;
+        if (retry) {
+          // The whole endpoint waits, not only these events (pinned detail 6).
+          const waitMs = retryDelay(failures[dest], status, retryAfter);
+          blockedUntil[dest] = Math.max(blockedUntil[dest], Date.now() + waitMs);
+          emit('retry', { destination: dest, status, waitMs, reason: detail, attempts: failures[dest] });
+        }
+        // A 2xx batch answer may still reject single events by index.
+        const rejected: { index: number; error: string }[] = (outcome == 'ok' && body?.rejected) || [];
+        return Promise.all(
+          entries.map((e, i) => {
+            e.attempts++;
+            if (retry) e.error = detail;
+            else {
+              const why = outcome == 'drop' ? detail : rejected.find((r) => r.index == i)?.error;
+              e.to[dest] = true;
+              emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status, reason: why });
+            }
+            return outbox.save(e);
+          }),
+        );
       });
-  }
-
-  /** Records the answer on each entry; resolves once the outbox has committed it (before the flush lock is freed). */
-  function settle(dest: Destination, entries: OutboxEntry[], a: Answer): Promise<unknown> {
-    const outcome = classify(a.status);
-    lastStatus[dest] = a.status;
-    if (outcome == 'retry') {
-      const waitMs = retryDelay(++failures[dest], a.status, a.retryAfter);
-      blockedUntil[dest] = Math.max(blockedUntil[dest], Date.now() + waitMs);
-      emit('retry', { destination: dest, status: a.status, waitMs, reason: errorDetail(a), attempts: failures[dest] });
-      return Promise.all(entries.map((e) => (e.attempts++, (e.error = errorDetail(a)), outbox.save(e))));
-    }
-    failures[dest] = 0;
-    const rejected = new Map<number, string>();
-    if (dest == 'relay' && outcome == 'ok') for (const r of a.body?.rejected || []) rejected.set(r.index, r.error);
-    return Promise.all(
-      entries.map((e, i) => {
-        const why = outcome == 'drop' ? errorDetail(a) : rejected.get(i);
-        e.to[dest] = true;
-        e.attempts++;
-        emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status: a.status, reason: why });
-        return outbox.save(e);
-      }),
-    );
   }
 
   /**
@@ -136,7 +130,7 @@ export function createDelivery(outbox: Outbox, emit: (hook: HookName, info: Hook
   }
 
   // An entry not routed yet (stored before the workflow config arrived) waits: its route decides where it goes.
-  const owed = (entries: OutboxEntry[], dest: Destination) => entries.filter((e) => e.event.route && owes(e, dest) && !busy.has(tag(dest, e)));
+  const owed = (entries: OutboxEntry[], dest: Destination) => entries.filter((e) => e.event.route && owes(e, dest) && !busy.has(dest + e.event.unique_id));
 
   return {
     blockedUntil,

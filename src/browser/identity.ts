@@ -21,12 +21,13 @@ export const readCookie = (name: string) => Cookies.get(name);
 export const writeCookie = (name: string, value: string, domain?: string) => Cookies.set(name, value, cookieAttributes(domain));
 export const removeCookie = (name: string, domain?: string) => Cookies.remove(name, { domain: domain || undefined });
 
-export const uuid = (): string =>
-  crypto.randomUUID
-    ? crypto.randomUUID()
-    : '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
-        (+c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (+c / 4)))).toString(16),
-      );
+/** crypto.randomUUID needs a secure context; a blob URL ends in a random (v4) UUID on plain http too. */
+export const uuid = (): string => {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const url = URL.createObjectURL(new Blob());
+  URL.revokeObjectURL(url);
+  return url.slice(-36);
+};
 
 /** `_kx` from the landing URL (Klaviyo appends it to email links). */
 export const kxFromUrl = (href: string) => new URL(href).searchParams.get('_kx') || undefined;
@@ -39,18 +40,12 @@ export function mergeTraits(profile: RelayProfile, traits: Record<string, unknow
   const problems: string[] = [];
   const p = profile as Record<string, unknown>;
   for (const k in traits) {
-    let v = traits[k];
-    if (v == null || v === '') continue;
-    if (k == 'email' && !isEmail(v)) {
-      problems.push(`email ${JSON.stringify(v)} is not an email address`);
-      continue;
-    }
-    if (k == 'phone_number' && !(v = toE164(v))) {
-      problems.push(`phone_number ${JSON.stringify(traits[k])} is not E.164 (+ and country code)`);
-      continue;
-    }
-    if (STANDARD.includes(k)) p[k] = v;
-    else if (k != 'anonymous_id') p.properties = { ...p.properties as object, [k]: v };
+    const raw = traits[k];
+    const v = k == 'phone_number' ? toE164(raw) : k != 'email' || isEmail(raw) ? raw : undefined;
+    if (raw == null || raw === '' || k == 'anonymous_id') continue;
+    if (v === undefined) problems.push(`${k} ${JSON.stringify(raw)} is not ${k == 'email' ? 'an email address' : 'E.164 (+ and country code)'}`);
+    else if (STANDARD.includes(k)) p[k] = v;
+    else p.properties = { ...p.properties as object, [k]: v };
   }
   return problems;
 }

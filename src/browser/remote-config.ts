@@ -16,18 +16,17 @@ interface Cached {
  */
 export async function loadRemoteWorkflow(kv: KV | false, endpoint: string, publicKey: string, apply: (wf: unknown) => boolean) {
   const key = 'c:' + endpoint;
-  const cached = kv ? await kv.get<Cached>(key) : undefined;
+  const cached = kv && (await kv.get<Cached>(key));
   if (cached) apply(cached.workflow);
   const revalidated = fetch(`${endpoint}/v1/config?key=${encodeURIComponent(publicKey)}`, {
-    headers: cached?.etag ? { 'if-none-match': cached.etag } : {},
+    headers: cached && cached.etag ? { 'if-none-match': cached.etag } : {},
   })
     .then(async (r) => {
       if (r.status == 304) return;
-      if (!r.ok) throw Error('HTTP ' + r.status);
-      const { workflow } = await r.json();
+      const { workflow } = r.ok ? await r.json() : Promise.reject(Error('HTTP ' + r.status));
       if (apply(workflow) && kv) kv.put(key, { etag: r.headers.get('etag'), workflow });
     })
-    .catch((e) => console.warn(`klaviyo-relay: could not load ${endpoint}/v1/config (${e.message}); using the ${cached ? 'cached' : 'built-in'} workflow`));
-  // First visit: wait for the server's toggles, but never hold events in memory for long on a slow endpoint.
+    .catch((e) => console.warn(`klaviyo-relay: ${endpoint}/v1/config failed (${e.message}); using the ${cached ? 'cached' : 'built-in'} workflow`));
+  // First visit: wait for the server's toggles, but never hold routing back for long on a slow endpoint.
   if (!cached) await Promise.race([revalidated, new Promise((ok) => setTimeout(ok, FIRST_LOAD_WAIT_MS))]);
 }

@@ -8,10 +8,8 @@ export const MAX_EVENT_CHARS = 5e5;
 
 export type Checked<T> = { ok: T } | { error: string };
 
-export function checkName(name: unknown): string | undefined {
-  if (typeof name != 'string' || !name.trim()) return 'the event name must be a non-empty string';
-  if (name.length > MAX_NAME) return `the event name is longer than ${MAX_NAME} characters`;
-}
+export const checkName = (name: unknown): string | undefined =>
+  typeof name == 'string' && name.trim() && name.length <= MAX_NAME ? undefined : `the event name must be a string of 1 to ${MAX_NAME} characters`;
 
 /**
  * A plain object within Klaviyo's limits, deep-copied through JSON: later mutation by the page cannot change a queued
@@ -19,19 +17,18 @@ export function checkName(name: unknown): string | undefined {
  */
 export function checkProperties(props: unknown): Checked<Record<string, unknown>> {
   if (props == null) return { ok: {} };
-  if (typeof props != 'object' || Array.isArray(props)) return { error: 'properties must be a plain object' };
-  if (Object.keys(props).length > MAX_PROPERTIES) return { error: `more than ${MAX_PROPERTIES} properties` };
-  let json: string;
+  let error = typeof props != 'object' || Array.isArray(props) ? 'properties must be a plain object' : Object.keys(props).length > MAX_PROPERTIES && `more than ${MAX_PROPERTIES} properties`;
   try {
-    json = JSON.stringify(props, (_, v) => {
-      if (typeof v == 'string' && v.length > MAX_STRING) throw Error(`a string property is longer than ${MAX_STRING} characters`);
+    const json = error || JSON.stringify(props, (_, v) => {
+      if (v?.length > MAX_STRING && typeof v == 'string') throw Error(`a string property is longer than ${MAX_STRING} characters`);
       return v;
     });
+    if (!error && json.length > MAX_EVENT_CHARS) error = `properties exceed ${MAX_EVENT_CHARS} characters of JSON`;
+    return error ? { error } : { ok: JSON.parse(json) };
   } catch (e) {
-    return { error: /circular|cyclic/i.test(String(e)) ? 'properties are cyclic' : (e as Error).message };
+    // Cyclic structures and BigInts land here, with the engine's own explanation.
+    return { error: 'properties cannot be sent: ' + (e as Error).message };
   }
-  if (json.length > MAX_EVENT_CHARS) return { error: `properties exceed ${MAX_EVENT_CHARS} characters of JSON` };
-  return { ok: JSON.parse(json) };
 }
 
 /** E.164: `+`, then 7–15 digits; spaces, dots, dashes and brackets are tolerated and removed. */

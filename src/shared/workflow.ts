@@ -18,32 +18,30 @@ export interface Workflow {
 export type WorkflowResult = { ok: true; workflow: Workflow } | { ok: false; error: string };
 
 const isRoute = (v: unknown): v is Route => v === 'client' || v === 'server' || v === 'off';
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /** Reduce one toggle to a route, or explain why it is invalid. */
 export function toggleToRoute(name: string, toggle: unknown): Route | string {
   if (isRoute(toggle)) return toggle;
-  if (toggle && typeof toggle === 'object') {
-    const { client, server } = toggle as Record<string, unknown>;
-    if (typeof client === 'boolean' && typeof server === 'boolean' && Object.keys(toggle).length === 2) {
-      if (client && server) return `event "${name}" is enabled both client and server side; it would be sent twice`;
-      return client ? 'client' : server ? 'server' : 'off';
-    }
+  if (isObject(toggle)) {
+    const { client, server } = toggle;
+    if (typeof client === 'boolean' && typeof server === 'boolean' && Object.keys(toggle).length === 2)
+      return client && server ? `event "${name}" is enabled both ways; it would be sent twice` : client ? 'client' : server ? 'server' : 'off';
   }
   return `event "${name}" has an unknown mode ${JSON.stringify(toggle)}; use "client", "server", "off" or {client, server}`;
 }
 
 /** Validate a whole workflow config. Any invalid entry rejects it whole. */
 export function parseWorkflow(input: unknown): WorkflowResult {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) return { ok: false, error: 'workflow must be an object' };
-  const { default: def, events, ...rest } = input as Record<string, unknown>;
-  const extra = Object.keys(rest)[0];
-  if (extra) return { ok: false, error: `workflow has an unknown field "${extra}"` };
-  if (def !== undefined && !isRoute(def)) return { ok: false, error: `workflow default ${JSON.stringify(def)} is not "client", "server" or "off"` };
-  if (events !== undefined && (!events || typeof events !== 'object' || Array.isArray(events))) return { ok: false, error: 'workflow.events must be an object' };
+  const { default: def, events = {}, ...rest } = isObject(input) ? input : { x: 0 };
+  const problem = (error: string): WorkflowResult => ({ ok: false, error });
+  if (!isObject(input) || !isObject(events)) return problem('workflow and workflow.events must be objects');
+  for (const extra in rest) return problem(`workflow has an unknown field "${extra}"`);
+  if (def !== undefined && !isRoute(def)) return problem(`workflow default ${JSON.stringify(def)} is not "client", "server" or "off"`);
   const out: Record<string, Route> = {};
-  for (const name in events as object) {
-    const r = toggleToRoute(name, (events as Record<string, unknown>)[name]);
-    if (!isRoute(r)) return { ok: false, error: r };
+  for (const name in events) {
+    const r = toggleToRoute(name, events[name]);
+    if (!isRoute(r)) return problem(r);
     out[name] = r;
   }
   return { ok: true, workflow: def ? { default: def, events: out } : { events: out } };

@@ -4,6 +4,7 @@ import { describe, it, expect, vi, afterEach } from 'vitest';
 import Cookies from 'js-cookie';
 import { freshBrowser, isReady, json, recordHooks } from './helpers.js';
 import { createRelay } from '../../src/browser/index.js';
+import { uuid } from '../../src/browser/identity.js';
 import type { RelayOptions } from '../../src/browser/types.js';
 
 const base: RelayOptions = { publicKey: 'ABC123', klaviyoUrl: 'https://k.test', autoPage: false };
@@ -104,6 +105,18 @@ describe('identity', () => {
     expect(hooks.queued[1].event.profile).toMatchObject({ first_name: 'Ada', properties: { plan: 'gold' } });
     expect(warn.mock.calls.map((c) => c[0]).join('\n')).toMatch(/phone_number "555-0006".*\n.*email "not-an-email"/);
     history.replaceState(null, '', '/');
+  });
+
+  it('ids are UUIDs on plain http too, where crypto.randomUUID is missing (not a secure context)', async () => {
+    const real = crypto.randomUUID;
+    Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+    try {
+      const ids = new Set(Array.from({ length: 50 }, () => uuid()));
+      expect(ids.size).toBe(50);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    } finally {
+      Object.defineProperty(crypto, 'randomUUID', { value: real, configurable: true });
+    }
   });
 
   it('reset() starts a new anonymous id and forgets the traits', async () => {
