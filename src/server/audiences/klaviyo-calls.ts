@@ -10,6 +10,9 @@ import {
 
 export type ListSpec = AudienceDefinition['list'];
 
+/** A Klaviyo 4xx other than 408/429: final. The affected members are logged and the run goes on, partial. */
+export const isFinal4xx = (err: unknown): err is KlaviyoError => err instanceof KlaviyoError && !err.retryable;
+
 export interface ResolvedList {
   id?: string;
   name?: string;

@@ -1,0 +1,161 @@
+// The import job lifecycle of a run (SPEC §3 step 6 and the resume rule): submit a chunk, record it as in
+// flight the moment Klaviyo accepts it, poll it with sleeps, fetch its import errors, and only then fold the
+// accepted members into the diff state. A run killed in between finds the job on its next start and folds it in
+// instead of importing it again.
+import { KlaviyoError } from '../klaviyo-client.js';
+import * as calls from './klaviyo-calls.js';
+import type { importProfileEntry } from './payloads.js';
+import { releaseMemory } from './memory.js';
+import type { RunScope } from './run-recorder.js';
+import { sleep } from './sleep.js';
+import type { SentMember } from './store.js';
+
+/** How long an import job may stay unfinished before the run gives up (it is resumed by the next run). */
+const MAX_JOB_WAIT_MS = 30 * 60_000;
+
+export interface ImporterOptions extends RunScope {
+  /** Jobs kept in flight while the next chunk is built. */
+  maxInflight: number;
+  /** First wait between polls of a job; grows to pollMaxMs. */
+  pollIntervalMs?: number;
+  pollMaxMs?: number;
+  onEvent?: (e: { type: 'job-submitted' | 'job-committed'; jobId: string }) => void;
+}
+
+interface Inflight {
+  jobId: string;
+  submittedAt: number;
+  members: SentMember[];
+  /** Keys still in the source whose import failed: their old state stays and they are not "left". */
+  stale: string[];
+}
+
+/** Profile `index` from a Klaviyo error pointer such as `/data/attributes/profiles/data/12/attributes/email`. */
+export const pointerIndex = (pointer?: string) => {
+  const m = /\/profiles\/data\/(\d+)/.exec(pointer ?? '');
+  return m ? Number(m[1]) : undefined;
+};
+
+export function createImporter(o: ImporterOptions) {
+  const { klaviyo, state, rec, signal } = o;
+  const inflight: Inflight[] = [];
+
+  async function pollUntilDone(jobId: string, submittedAt: number) {
+    let wait = o.pollIntervalMs ?? 500;
+    // A job is never done the instant it is accepted: the first read waits until it is `wait` old, so a
+    // pipelined job (already older) is read at once and a lone one costs one read, not several.
+    await sleep(Math.max(0, submittedAt + wait - Date.now()), signal);
+    const deadline = Date.now() + MAX_JOB_WAIT_MS;
+    for (;;) {
+      const job = await calls.getImportJob(klaviyo, jobId, signal);
+      if (job.status === 'complete' || job.status === 'cancelled') return job;
+      if (Date.now() > deadline) throw new Error(`import job ${jobId} is still ${job.status} after ${MAX_JOB_WAIT_MS / 60_000} minutes; the next run picks it up`);
+      await sleep(wait, signal);
+      wait = Math.min(wait * 1.5, o.pollMaxMs ?? 10_000);
+    }
+  }
+
+  /** Members Klaviyo reported import errors for, each logged with Klaviyo's detail. */
+  async function rejectedMembers(job: Inflight, reported: number): Promise<Set<string>> {
+    const failed = new Set<string>();
+    const byIdentifier = new Map<string, string>();
+    for (const m of job.members) {
+      if (m.external_id) byIdentifier.set(`x:${m.external_id}`, m.key);
+      if (m.email) byIdentifier.set(`e:${m.email}`, m.key);
+      if (m.phone_number) byIdentifier.set(`p:${m.phone_number}`, m.key);
+    }
+    let unattributed = 0;
+    for (const e of await calls.getImportErrors(klaviyo, job.jobId, signal)) {
+      const p = e.payload ?? {};
+      const key =
+        (p.external_id && byIdentifier.get(`x:${p.external_id}`)) ||
+        (p.email && byIdentifier.get(`e:${String(p.email).toLowerCase()}`)) ||
+        (p.phone_number && byIdentifier.get(`p:${p.phone_number}`)) ||
+        job.members[pointerIndex(e.pointer) ?? -1]?.key;
+      if (key) failed.add(key);
+      else unattributed++;
+      rec.error({ stage: 'import', jobId: job.jobId, member: key, detail: e.detail });
+    }
+    // An error we cannot tie to a member means we cannot know who was accepted: nobody's state moves, so the
+    // next run sends them again (an idempotent upsert) rather than trusting an unconfirmed import.
+    if (unattributed > 0 || failed.size < reported) for (const m of job.members) failed.add(m.key);
+    return failed;
+  }
+
+  async function finish(job: Inflight, seenRun = o.runId) {
+    const status = await pollUntilDone(job.jobId, job.submittedAt);
+    let failed = new Set<string>();
+    if (status.status === 'cancelled') {
+      failed = new Set(job.members.map((m) => m.key));
+      rec.error({ stage: 'import', jobId: job.jobId, detail: `import job ${job.jobId} was cancelled by Klaviyo; its ${job.members.length} members are sent again on the next run` });
+    } else if (status.failed > 0) {
+      failed = await rejectedMembers(job, status.failed);
+    }
+    rec.counts.imported += job.members.length - failed.size;
+    rec.failed(failed.size);
+    state.commitJob(job.jobId, [...failed], seenRun, [...job.stale, ...failed]);
+    o.onEvent?.({ type: 'job-committed', jobId: job.jobId });
+    releaseMemory();
+    rec.report();
+  }
+
+  return {
+    /**
+     * Jobs Klaviyo accepted in a run that died are folded in, never imported again. Their members get
+     * seen_run 0: they count as present only once this run's source shows them again.
+     */
+    async resume() {
+      for (const job of state.inflight()) {
+        if (job.listId !== o.listId) continue;
+        rec.jobIds.push(job.jobId);
+        await finish({ jobId: job.jobId, submittedAt: 0, members: job.members, stale: [] }, 0).catch((err) => {
+          if (!(err instanceof KlaviyoError && err.status === 404)) throw err;
+          // Expired in Klaviyo: drop the record; its members are simply sent again.
+          state.commitJob(job.jobId, job.members.map((m) => m.key), 0, []);
+        });
+      }
+    },
+
+    /** Send one chunk. A job Klaviyo rejects (4xx) is logged per member; when its errors point at single
+     * profiles, those are dropped and the rest is sent once more (never a retry loop). */
+    async submit(chunk: ReturnType<typeof importProfileEntry>[], chunkMembers: SentMember[], stale: string[]) {
+      if (!chunk.length) return;
+      let entries = chunk;
+      let members = chunkMembers;
+      let jobId: string | undefined;
+      for (let attempt = 0; attempt < 2 && !jobId; attempt++) {
+        try {
+          jobId = await calls.submitImportJob(klaviyo, entries, o.listId, signal);
+        } catch (err) {
+          if (!calls.isFinal4xx(err)) throw err;
+          const bad = new Set(err.errors.map((e) => pointerIndex(e.source?.pointer)).filter((i): i is number => i !== undefined));
+          const blamed = attempt === 0 && bad.size > 0 && bad.size < entries.length ? bad : new Set(entries.map((_, i) => i));
+          rec.failed(blamed.size);
+          for (const i of blamed) {
+            rec.error({ stage: 'import', member: members[i].key, detail: err.errors.find((e) => pointerIndex(e.source?.pointer) === i)?.detail ?? err.detail });
+          }
+          stale.push(...members.filter((_, i) => blamed.has(i)).map((m) => m.key));
+          entries = entries.filter((_, i) => !blamed.has(i));
+          members = members.filter((_, i) => !blamed.has(i));
+          if (!entries.length) break;
+        }
+      }
+      if (!jobId) {
+        if (stale.length) state.commitJob('', [], o.runId, stale);
+        return;
+      }
+      state.recordInflight(jobId, o.listId, members);
+      rec.jobIds.push(jobId);
+      o.onEvent?.({ type: 'job-submitted', jobId });
+      inflight.push({ jobId, submittedAt: Date.now(), members, stale });
+      while (inflight.length > o.maxInflight) await finish(inflight.shift()!);
+    },
+
+    /** Wait for every job in flight and fold it in. */
+    async drain() {
+      while (inflight.length) await finish(inflight.shift()!);
+    },
+  };
+}
+
+export type Importer = ReturnType<typeof createImporter>;
