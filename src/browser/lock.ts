@@ -12,7 +12,7 @@ interface Lease {
 
 /** Runs `fn` if this tab gets the flush lock now; resolves false (without waiting) when another tab holds it. */
 export function withFlushLock(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
-  const locks = typeof navigator != 'undefined' && navigator.locks;
+  const locks = navigator.locks;
   if (locks) return locks.request(NAME, { ifAvailable: true }, (lock) => lock && fn().then(() => true)).then(Boolean);
   return withLease(kv, tab, fn);
 }

@@ -28,7 +28,6 @@ export interface Outbox {
 }
 
 export const owes = (entry: OutboxEntry, dest: Destination) => entry.to[dest] === false;
-const done = (entry: OutboxEntry) => !owes(entry, 'klaviyo') && !owes(entry, 'relay');
 const byAge = (a: OutboxEntry, b: OutboxEntry) => a.at - b.at;
 
 export function createOutbox(
@@ -38,24 +37,17 @@ export function createOutbox(
 ): Outbox {
   const live = new Map<string, OutboxEntry>();
   const key = (e: OutboxEntry) => PREFIX + e.event.unique_id;
-  const drop = (e: OutboxEntry, reason: string) => {
-    live.delete(e.event.unique_id);
-    dropped({ event: e.event, reason });
-    return kv.put(key(e), undefined);
+  /** Stores `value` as the entry's record in both views; undefined deletes it. */
+  const put = (e: OutboxEntry, value?: OutboxEntry) => {
+    value ? live.set(e.event.unique_id, value) : live.delete(e.event.unique_id);
+    return kv.put(key(e), value);
   };
+  const drop = (e: OutboxEntry, reason: string) => (dropped({ event: e.event, reason }), put(e));
   const evictOverCap = () => {
-    if (live.size <= limits().cap) return;
-    const sorted = [...live.values()].sort(byAge);
-    for (let i = 0; i < sorted.length - limits().cap; i++) drop(sorted[i], 'cap');
+    const { cap } = limits();
+    if (live.size > cap) [...live.values()].sort(byAge).slice(0, -cap).map((e) => drop(e, 'cap'));
   };
-  const save = (e: OutboxEntry) => {
-    if (done(e)) {
-      live.delete(e.event.unique_id);
-      return kv.put(key(e), undefined);
-    }
-    live.set(e.event.unique_id, e);
-    return kv.put(key(e), e);
-  };
+  const save = (e: OutboxEntry) => put(e, Object.values(e.to).includes(false) ? e : undefined);
   async function load() {
     const stored = await kv.list<OutboxEntry>(PREFIX);
     const oldest = Date.now() - limits().ttl;

@@ -145,7 +145,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     })()
       .finally(() => (flushing = undefined))
       .then(reschedule)
-      .catch((e) => hooks.emit('error', { reason: String(e) })));
+      .catch((e) => report('flush', e)));
   }
 
   // ---- capture ----
@@ -202,16 +202,8 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     addEventListener('pagehide', () => consented && delivery.send([...outbox.live.values()], target(), true));
     document.addEventListener('visibilitychange', () => runFlush());
     runFlush();
-    readyCallbacks.splice(0).forEach(callReady);
+    readyCallbacks.splice(0).forEach((cb) => api.ready(cb));
   }
-
-  const callReady = (cb: (api: RelayApi) => void) => {
-    try {
-      cb(api);
-    } catch (e) {
-      report('ready', e);
-    }
-  };
 
   // ---- the public methods (each wrapped by `guard` below) ----
 
@@ -264,7 +256,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     flush: () => runFlush(),
     on: (hook, cb) => hooks.on(hook, cb),
     ready(cb) {
-      ready ? callReady(cb) : readyCallbacks.push(cb);
+      ready ? cb(api) : readyCallbacks.push(cb);
     },
     // Events held for consent are listed too, owing nothing yet, so a QA tester sees why they wait.
     pending: async () =>

@@ -11,91 +11,62 @@ export interface KV {
   list<T>(prefix: string): Promise<T[]>;
   /** Atomic read-modify-write (one readwrite transaction) across tabs; resolves with the value now stored. */
   update<T>(key: string, fn: (old: T | undefined) => T | undefined): Promise<T | undefined>;
-  readonly memoryOnly: boolean;
 }
 
 export function openKV(dbName: string, onFallback: (reason: string) => void): KV {
-  const mem = new Map<string, unknown>();
-  let idb: UseStore | undefined;
+  const mem = new Map<string, any>();
+  // idb-keyval opens the database lazily: a missing `indexedDB` shows up as the first transaction's failure.
+  let idb: UseStore | undefined = createStore(dbName, 'kv');
   let batch: Map<string, unknown> | undefined;
-  let commit: Promise<boolean> = Promise.resolve(true);
-  const fail = (e: unknown): false => {
-    if (idb) onFallback(String((e as Error)?.message || e));
-    idb = undefined;
-    return false;
-  };
-  // Runs one transaction; a synchronous throw (no indexedDB global) becomes a rejection.
-  const tx = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => T | PromiseLike<T>) =>
-    new Promise<T>((ok) => ok(idb!(mode, fn)));
-  try {
-    idb = createStore(dbName, 'kv');
-  } catch (e) {
-    fail(e);
-  }
+  let commit: Promise<unknown> = Promise.resolve();
+  const memPut = (key: string, value: unknown) => (value === undefined ? mem.delete(key) : mem.set(key, value));
+  /** Runs one transaction after the pending writes; undefined when in memory (or once IndexedDB has just failed). */
+  const tx = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => T | PromiseLike<T>): Promise<T | undefined> =>
+    commit.then(() => idb && idb(mode, fn)).catch((e): undefined => {
+      if (idb) onFallback(String(e?.message || e));
+      idb = undefined;
+    });
   const range = (prefix: string) => IDBKeyRange.bound(prefix, prefix + '\uffff');
+  const mine = (prefix: string) => (k: string) => !k.indexOf(prefix);
 
-  const kv: KV = {
-    get memoryOnly() {
-      return !idb;
-    },
-    get: <T>(key: string) =>
-      commit.then(() => (idb ? tx('readonly', (s) => promisifyRequest(s.get(key))).catch(fail) : 0)).then((v) =>
-        idb ? (v as T | undefined) : (mem.get(key) as T | undefined),
-      ),
+  return {
+    get: (key) => tx('readonly', (s) => promisifyRequest(s.get(key))).then((v) => (idb ? v : mem.get(key))),
     put(key, value) {
-      value === undefined ? mem.delete(key) : mem.set(key, value);
+      memPut(key, value);
       if (!batch) {
         const writes = (batch = new Map());
-        commit = commit.then(() => {
+        commit = tx('readwrite', (s) => {
           batch = undefined;
-          if (!idb) return false;
-          return tx('readwrite', (s) => {
-            writes.forEach((v, k) => (v === undefined ? s.delete(k) : s.put(v, k)));
-            return promisifyRequest(s.transaction);
-          }).then(() => true, fail);
-        });
+          writes.forEach((v, k) => (v === undefined ? s.delete(k) : s.put(v, k)));
+          return promisifyRequest(s.transaction);
+        }).then(() => (batch = undefined, !!idb));
       }
       batch.set(key, value);
-      return commit;
+      return commit as Promise<boolean>;
     },
-    list: <T>(prefix: string) =>
-      commit
-        .then(() =>
-          idb &&
-          tx('readonly', (s) => {
-            const keys = s.getAllKeys(range(prefix));
-            return promisifyRequest(s.getAll(range(prefix))).then((values) => [keys.result, values]);
-          }).catch(fail),
-        )
-        .then((found) => {
-          const mine = (k: string) => !k.indexOf(prefix);
-          // IndexedDB wins, except for writes still waiting in the next batch (they are newer).
-          const settled = (k: string) => !batch?.has(k);
-          if (found) {
-            [...mem.keys()].filter(mine).filter(settled).forEach((k) => mem.delete(k));
-            found[0].forEach((k, i) => settled(k as string) && mem.set(k as string, found[1][i]));
-          }
-          return [...mem].filter(([k]) => mine(k)).map(([, v]) => v as T);
-        }),
-    update: <T>(key: string, fn: (old: T | undefined) => T | undefined) => {
-      const inMemory = () => {
-        const next = fn(mem.get(key) as T | undefined);
-        next === undefined ? mem.delete(key) : mem.set(key, next);
-        return next;
-      };
-      return commit.then(() => {
-        if (!idb) return inMemory();
-        let next: T | undefined;
-        return tx('readwrite', (s) => {
-          const req = s.get(key);
-          req.onsuccess = () => {
-            next = fn(req.result);
-            next === undefined ? s.delete(key) : s.put(next, key);
-          };
-          return promisifyRequest(s.transaction);
-        }).then(() => (next === undefined ? mem.delete(key) : mem.set(key, next), next), (e) => (fail(e), inMemory()));
-      });
+    list: (prefix) =>
+      tx('readonly', (s) => {
+        const keys = s.getAllKeys(range(prefix));
+        return promisifyRequest(s.getAll(range(prefix))).then((values) => [keys.result as string[], values] as const);
+      }).then((found) => {
+        // IndexedDB wins, except for writes still waiting in the next batch (they are newer).
+        const settled = (k: string) => !batch?.has(k);
+        if (found) {
+          [...mem.keys()].filter(mine(prefix)).filter(settled).forEach((k) => mem.delete(k));
+          found[0].forEach((k, i) => settled(k) && mem.set(k, found[1][i]));
+        }
+        return [...mem.keys()].filter(mine(prefix)).map((k) => mem.get(k));
+      }),
+    update(key, fn) {
+      let next: any;
+      return tx('readwrite', (s) => {
+        const req = s.get(key);
+        req.onsuccess = () => {
+          next = fn(req.result);
+          next === undefined ? s.delete(key) : s.put(next, key);
+        };
+        return promisifyRequest(s.transaction);
+      }).then(() => (memPut(key, idb ? next : (next = fn(mem.get(key)))), next));
     },
   };
-  return kv;
 }

@@ -5,58 +5,47 @@ import type { RelayEvent, RelayProfile } from './wire.js';
 
 type Attrs = Record<string, unknown>;
 
+/** A JSON:API resource object wrapped in `data`. */
+const data = <A>(type: string, attributes: A) => ({ data: { type, attributes } });
+
 /** Profile attributes with empty fields left out (Klaviyo treats null as "clear this field"). */
 export function profileAttributes(profile: RelayProfile, withAnonymousId = true): Attrs {
   const out: Attrs = {};
   for (const key in profile) {
     const v = (profile as Attrs)[key];
-    if (v === undefined || v === null || v === '') continue;
-    if (key === 'anonymous_id' && !withAnonymousId) continue;
-    if (typeof v === 'object' && !Object.keys(v as object).length) continue;
-    out[key] = v;
+    if (v != null && v !== '' && (withAnonymousId || key != 'anonymous_id') && (typeof v != 'object' || Object.keys(v as object).length)) out[key] = v;
   }
   return out;
 }
 
-const metric = (name: string) => ({ data: { type: 'metric', attributes: { name } } });
-
 /** The event's own attributes, shared by the single and bulk event shapes. */
 function eventAttributes(ev: RelayEvent): Attrs {
-  const a: Attrs = { properties: ev.properties || {}, time: ev.time, unique_id: ev.unique_id, metric: metric(ev.name || '') };
+  const a: Attrs = { properties: ev.properties || {}, time: ev.time, unique_id: ev.unique_id, metric: data('metric', { name: ev.name || '' }) };
   if (ev.value !== undefined) a.value = ev.value;
   if (ev.value_currency) a.value_currency = ev.value_currency;
   return a;
 }
 
+const profileData = (profile: RelayProfile, withAnonymousId?: boolean) => data('profile', profileAttributes(profile, withAnonymousId));
+
 /** `POST /client/events` and `POST /api/events` (EventCreateQueryV2). */
-export function eventBody(ev: RelayEvent) {
-  const attributes = eventAttributes(ev);
-  attributes.profile = { data: { type: 'profile', attributes: profileAttributes(ev.profile) } };
-  return { data: { type: 'event', attributes } };
-}
+export const eventBody = (ev: RelayEvent) => data('event', { ...eventAttributes(ev), profile: profileData(ev.profile) });
 
 /** `POST /client/profiles` (OnsiteProfileCreateQuery): a client-side identify. */
-export function clientProfileBody(profile: RelayProfile) {
-  return { data: { type: 'profile', attributes: profileAttributes(profile) } };
-}
+export const clientProfileBody = (profile: RelayProfile) => profileData(profile);
 
 /** `POST /api/profile-import` (ProfileUpsertQuery): a server-side identify. Server profiles have no anonymous_id. */
-export function profileImportBody(profile: RelayProfile) {
-  return { data: { type: 'profile', attributes: profileAttributes(profile, false) } };
-}
+export const profileImportBody = (profile: RelayProfile) => profileData(profile, false);
 
 /** One `event-bulk-create` entry: one profile with its events. */
-export function bulkEntry(profile: RelayProfile, events: RelayEvent[]) {
-  return {
-    type: 'event-bulk-create',
-    attributes: {
-      profile: { data: { type: 'profile', attributes: profileAttributes(profile) } },
-      events: { data: events.map((ev) => ({ type: 'event', attributes: eventAttributes(ev) })) },
-    },
-  };
-}
+export const bulkEntry = (profile: RelayProfile, events: RelayEvent[]) => ({
+  type: 'event-bulk-create',
+  attributes: {
+    profile: profileData(profile),
+    events: { data: events.map((ev) => ({ type: 'event', attributes: eventAttributes(ev) })) },
+  },
+});
 
 /** `POST /api/event-bulk-create-jobs` (EventsBulkCreateJob). */
-export function eventBulkJobBody(entries: ReturnType<typeof bulkEntry>[]) {
-  return { data: { type: 'event-bulk-create-job', attributes: { 'events-bulk-create': { data: entries } } } };
-}
+export const eventBulkJobBody = (entries: ReturnType<typeof bulkEntry>[]) =>
+  data('event-bulk-create-job', { 'events-bulk-create': { data: entries } });
