@@ -2,7 +2,7 @@
 // diff them against what Klaviyo confirmed before, import the new and changed ones in job-sized chunks
 // (import-jobs.ts), apply consent (consent.ts), remove members who left (removals.ts). The diff state only moves
 // when Klaviyo confirmed a job, so a killed run resumes without re-importing. Dry runs stop before any write.
-import { hash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Db } from '../store/db.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
@@ -61,7 +61,11 @@ type Entry = ReturnType<typeof importProfileEntry>;
 /** A mapped, valid member waiting for its diff. */
 type Mapped = { key: string; attributes: ProfileAttributes; consentedAt?: string; json: string; hash: string };
 
-const hashPayload = (listId: string, json: string) => hash('sha1', `${listId}\n${json}`, 'base64url');
+/** Hash of what Klaviyo was sent for a member (one-shot crypto.hash where Node has it: ≥ 20.12). */
+const hashPayload: (listId: string, json: string) => string =
+  typeof crypto.hash === 'function'
+    ? (listId, json) => crypto.hash('sha1', `${listId}\n${json}`, 'base64url')
+    : (listId, json) => crypto.createHash('sha1').update(`${listId}\n${json}`).digest('base64url');
 
 /** Members diffed per state query. */
 const DIFF_BATCH = 500;
