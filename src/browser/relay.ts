@@ -216,28 +216,28 @@ export function createRelay(initial?: RelayOptions): RelayApi {
       if (loaded) enableFeatures();
     },
     track(name, properties, o) {
-      const problem = checkName(name);
       const props = checkProperties(properties);
-      if (problem || 'error' in props) return warn(`track(${JSON.stringify(String(name).slice(0, 40))}) ignored: ${problem || (props as { error: string }).error}`);
-      const event: Omit<RelayEvent, 'route' | 'profile'> = { type: 'track', name, properties: props.ok, time: timeOf(o?.time), unique_id: o?.uniqueId || uuid() };
+      const problem = checkName(name) || (typeof props == 'string' && props);
+      if (problem) return warn(`track(${JSON.stringify(String(name).slice(0, 40))}) ignored: ${problem}`);
+      const event: Omit<RelayEvent, 'route' | 'profile'> = { type: 'track', name, properties: props as {}, time: timeOf(o?.time), unique_id: o?.uniqueId || uuid() };
       if (typeof o?.value == 'number' && isFinite(o.value)) event.value = o.value;
       if (o?.valueCurrency) event.value_currency = o.valueCurrency;
       capture(event);
     },
     identify(traits) {
-      const checked = checkProperties(traits);
-      if ('error' in checked || !traits) return warn(`identify() ignored: ${'error' in checked ? checked.error : 'traits are missing'}`);
+      const checked = traits ? checkProperties(traits) : 'traits are missing';
+      if (typeof checked == 'string') return warn('identify() ignored: ' + checked);
       const time = timeOf(undefined);
       whenLoaded(() => {
-        mergeTraits(profile, checked.ok).forEach((p) => warn('identify(): ' + p + '; left out'));
+        mergeTraits(profile, checked).forEach((p) => warn('identify(): ' + p + '; left out'));
         persistIdentity();
         capture({ type: 'identify', time, unique_id: uuid() });
       });
     },
     page(properties) {
       const props = checkProperties(properties);
-      if ('error' in props) return warn('page() ignored: ' + props.error);
-      methods.track(PAGE_EVENT, { URL: location.href, Path: location.pathname, Title: document.title, Referrer: document.referrer, ...props.ok });
+      if (typeof props == 'string') return warn('page() ignored: ' + props);
+      methods.track(PAGE_EVENT, { URL: location.href, Path: location.pathname, Title: document.title, Referrer: document.referrer, ...props });
     },
     consent(choice) {
       if (typeof choice?.granted != 'boolean') return warn('consent() needs {granted: true|false}');

@@ -6,28 +6,25 @@ export const MAX_PROPERTIES = 400;
 export const MAX_STRING = 1e5;
 export const MAX_EVENT_CHARS = 5e5;
 
-export type Checked<T> = { ok: T } | { error: string };
-
 export const checkName = (name: unknown): string | undefined =>
   typeof name == 'string' && name.trim() && name.length <= MAX_NAME ? undefined : `the event name must be a string of 1 to ${MAX_NAME} characters`;
 
 /**
  * A plain object within Klaviyo's limits, deep-copied through JSON: later mutation by the page cannot change a queued
- * event, and IndexedDB never meets a value it cannot clone (functions, DOM nodes).
+ * event, and IndexedDB never meets a value it cannot clone (functions, DOM nodes). A string is the reason to refuse it.
  */
-export function checkProperties(props: unknown): Checked<Record<string, unknown>> {
-  if (props == null) return { ok: {} };
+export function checkProperties(props: unknown): Record<string, unknown> | string {
+  if (props == null) return {};
   let error = typeof props != 'object' || Array.isArray(props) ? 'properties must be a plain object' : Object.keys(props).length > MAX_PROPERTIES && `more than ${MAX_PROPERTIES} properties`;
   try {
     const json = error || JSON.stringify(props, (_, v) => {
       if (v?.length > MAX_STRING && typeof v == 'string') throw Error(`a string property is longer than ${MAX_STRING} characters`);
       return v;
     });
-    if (!error && json.length > MAX_EVENT_CHARS) error = `properties exceed ${MAX_EVENT_CHARS} characters of JSON`;
-    return error ? { error } : { ok: JSON.parse(json) };
+    return error || (json.length > MAX_EVENT_CHARS ? `properties exceed ${MAX_EVENT_CHARS} characters of JSON` : JSON.parse(json));
   } catch (e) {
     // Cyclic structures and BigInts land here, with the engine's own explanation.
-    return { error: 'properties cannot be sent: ' + (e as Error).message };
+    return 'properties cannot be sent: ' + (e as Error).message;
   }
 }
 
