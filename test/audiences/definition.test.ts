@@ -67,5 +67,10 @@ describe('sync definition validation', () => {
     expect(parseDefinition({ ...base, source: { type: 'segment', rules } }).source).toEqual({ type: 'segment', rules });
     expect(errorOf({ ...base, source: { type: 'segment', rules: { all: [{ event: 'X', within: 'soon' }] } } })).toMatch(/source\.rules/);
     expect(errorOf({ ...base, source: { type: 'ftp', path: 'x' } })).toMatch(/source\.type/);
+    // Errors name the part of the rule that is wrong.
+    const segment = (rules: unknown) => ({ ...base, source: { type: 'segment', rules } });
+    expect(errorOf(segment({ any: [{ not: { event: 'X', count: { gte: 'two' } } }] }))).toMatch(/- source\.rules\.any\[0\]\.not\.count\.gte: .*expected number/);
+    expect(errorOf(segment({ trait: 'plan', equals: 'gold' }))).toMatch(/- source\.rules: Unrecognized key: "equals"/);
+    expect(errorOf(segment({ segment: 'vip' }))).toMatch(/- source\.rules: a rule is \{"all": \[rules\]\}, \{"any"/);
   });
 });

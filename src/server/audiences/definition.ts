@@ -41,15 +41,33 @@ export type RuleNode =
   | z.infer<typeof eventCondition>
   | z.infer<typeof traitCondition>;
 
+const RULE_SHAPES =
+  'a rule is {"all": [rules]}, {"any": [rules]}, {"not": rule}, an event condition {"event", "count"?, "within"?, "where"?} or a trait condition {"trait", "eq" | "contains" | "exists"}';
+
+/** The schema for one rule node, chosen by its key so an error names the part that is wrong, not "invalid input". */
+function ruleShape(value: unknown): z.ZodType | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if ('all' in value) return z.strictObject({ all: z.array(ruleSchema).min(1) });
+  if ('any' in value) return z.strictObject({ any: z.array(ruleSchema).min(1) });
+  if ('not' in value) return z.strictObject({ not: ruleSchema });
+  if ('event' in value) return eventCondition;
+  if ('trait' in value) return traitCondition;
+  return undefined;
+}
+
 export const ruleSchema: z.ZodType<RuleNode> = z.lazy(() =>
-  z.union([
-    z.strictObject({ all: z.array(ruleSchema).min(1) }),
-    z.strictObject({ any: z.array(ruleSchema).min(1) }),
-    z.strictObject({ not: ruleSchema }),
-    eventCondition,
-    traitCondition,
-  ]),
-);
+  z.unknown().transform((value, ctx) => {
+    const shape = ruleShape(value);
+    if (!shape) {
+      ctx.addIssue({ code: 'custom', message: RULE_SHAPES });
+      return z.NEVER;
+    }
+    const result = shape.safeParse(value);
+    if (result.success) return result.data as RuleNode;
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return z.NEVER;
+  }),
+) as unknown as z.ZodType<RuleNode>;
 
 export const audienceDefinitionSchema = z
   .strictObject({
