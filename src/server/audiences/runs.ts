@@ -116,5 +116,7 @@ export function createLease(db: Db, audience: string, ttlMs = 60_000) {
       }).immediate(),
     renew: () => db.prepare('UPDATE audience_leases SET expires_at = ? WHERE audience = ? AND owner = ?').run(Date.now() + ttlMs, audience, owner),
     release: () => db.prepare('DELETE FROM audience_leases WHERE audience = ? AND owner = ?').run(audience, owner),
+    /** When the current holder's lease lapses unless renewed. */
+    heldUntil: () => db.prepare('SELECT expires_at FROM audience_leases WHERE audience = ?').pluck().get(audience) as number | undefined,
   };
 }

@@ -19,8 +19,11 @@ export interface SyncEnvironment {
 }
 
 export class SyncAlreadyRunning extends Error {
-  constructor(readonly audience: string, readonly runId?: number) {
-    super(`a sync of "${audience}" is already running${runId ? ` (run ${runId})` : ''}`);
+  constructor(readonly audience: string, readonly runId?: number, elsewhereUntil?: number) {
+    super(
+      `a sync of "${audience}" is already running${runId ? ` (run ${runId})` : ''}` +
+        (elsewhereUntil ? ` in another process; if that process died, its lease lapses at ${new Date(elsewhereUntil).toISOString()}` : ''),
+    );
     this.name = 'SyncAlreadyRunning';
   }
 }
@@ -83,7 +86,7 @@ export function startRun(env: SyncEnvironment, definition: AudienceDefinition, o
   const lease = createLease(env.db, definition.name);
   if (!lease.acquire()) {
     const other = logs.list(definition.name, 1)[0];
-    throw new SyncAlreadyRunning(definition.name, other?.status === 'running' ? other.id : undefined);
+    throw new SyncAlreadyRunning(definition.name, other?.status === 'running' ? other.id : undefined, lease.heldUntil());
   }
   // The lease was free, so any row still "running" belongs to a process that died.
   logs.closeAbandoned(definition.name);
