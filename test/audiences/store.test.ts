@@ -38,8 +38,14 @@ describe('audience diff state', () => {
     s.touchMany(['m1', 'm3'], 2);
     expect(s.leftMembers(2, 10).map((m) => m.member_key)).toEqual(['m2']);
     expect(s.countLeft(2)).toBe(1);
-    s.forgetMembers(['m2']);
+    s.markLeft(['m2']);
     expect(s.countMembers()).toBe(2);
+    expect(s.leftMembers(2, 10)).toEqual([]);
+    expect(s.get('m2')).toMatchObject({ left_at: expect.any(Number) });
+    // Coming back (a confirmed import) puts the member on the list again.
+    s.recordInflight('J2', 'L1', [member('m2')]);
+    s.commitJob('J2', [], 3, []);
+    expect(s.get('m2')!.left_at).toBeNull();
   });
 
   it('keeps audiences apart and starts fresh when the list changes', () => {

@@ -74,6 +74,27 @@ describe('consent: subscribed', () => {
     expect(h.profileByEmail('person4@example.com')!.first_name).toBe('Renamed');
   });
 
+  it('a member who left, unsubscribed in Klaviyo and came back rejoins the list but is not subscribed again', async () => {
+    const d = def({ consent: 'subscribed' });
+    h.writeCsv('members.csv', people(0, 5));
+    await h.sync(d);
+    await flush();
+    h.writeCsv('members.csv', people(0, 4));
+    const left = await h.sync(d);
+    expect(left.counts.removed).toBe(1);
+    await klaviyoPost('/api/profile-subscription-bulk-delete-jobs', {
+      data: { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: [{ type: 'profile', attributes: { email: 'person4@example.com', subscriptions: { email: { marketing: { consent: 'UNSUBSCRIBED' } } } } }] } } },
+    });
+    await flush();
+    h.writeCsv('members.csv', people(0, 5));
+    const back = await h.sync(d);
+    await flush();
+    expect(back.counts).toMatchObject({ imported: 1, unchanged: 4, subscribed: 0 });
+    expect(h.emu.state.listMembers(back.list_id!).map((p) => p.email)).toContain('person4@example.com');
+    expect(consentOf('person4@example.com')).toBe('UNSUBSCRIBED');
+    expect(subscribedEmails().filter((e) => e === 'person4@example.com')).toHaveLength(1);
+  });
+
   it('double opt-in lists leave new members pending until they confirm', async () => {
     h.writeCsv('members.csv', people(0, 4));
     const log = await h.sync(def({ consent: 'subscribed', list: { create: 'Double', optInProcess: 'double_opt_in' } }));

@@ -46,7 +46,11 @@ export async function applyConsent({ def, klaviyo, state, rec, listId, signal }:
   }
 }
 
-/** Whether a member owes a consent call: new to the list, or a selected channel's identifier changed. */
+/**
+ * Whether a member owes a consent call: never synced by this audience before, or a selected channel's
+ * identifier changed. A member who left the list and came back is not new: whatever they did in Klaviyo
+ * meanwhile (e.g. unsubscribe) stands.
+ */
 export function owesConsent(
   def: AudienceDefinition,
   before: { email: string | null; phone_number: string | null } | undefined,

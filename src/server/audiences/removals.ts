@@ -35,7 +35,7 @@ export async function removeLeftMembers({ klaviyo, state, rec, listId, runId, si
       await calls.removeFromList(klaviyo, listId, [...new Set([...ids.values()].flat())], signal);
       // Members Klaviyo has no profile for are not on the list either: they are just forgotten.
       rec.counts.removed += ids.size;
-      state.forgetMembers(left.map((m) => m.member_key));
+      state.markLeft(left.map((m) => m.member_key));
     } catch (err) {
       if (!calls.isFinal4xx(err)) throw err;
       rec.failed(left.length);

@@ -193,8 +193,9 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       const unchanged: string[] = [];
       for (const m of items) {
         const before = known.get(m.key);
-        if (before) matchedExisting++;
-        if (before && before.hash === m.hash) unchanged.push(m.key);
+        if (before && before.left_at === null) matchedExisting++;
+        // A member who left and came back is sent again (to rejoin the list), whatever its hash.
+        if (before && before.left_at === null && before.hash === m.hash) unchanged.push(m.key);
         else await queue(m, before);
       }
       counts.unchanged += unchanged.length;

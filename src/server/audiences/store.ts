@@ -40,6 +40,9 @@ const MIGRATIONS = [
   CREATE INDEX audience_runs_audience ON audience_runs(audience, id);
   CREATE TABLE audience_leases (audience TEXT PRIMARY KEY, owner TEXT NOT NULL, run_id INTEGER, expires_at INTEGER NOT NULL);
   `,
+  // Members removed from the list are remembered (left_at set) rather than deleted: if they come back they are
+  // added to the list again, but a subscribe call never goes out a second time for the same address.
+  `ALTER TABLE audience_members ADD COLUMN left_at INTEGER;`,
 ];
 
 /** A transaction as a plain function (keeps better-sqlite3's Transaction type out of declarations). */
@@ -54,6 +57,8 @@ export function migrateAudiences(db: Db): void {
 
 export interface MemberState {
   hash: string;
+  /** Set when the member was removed from the list (it left the source). */
+  left_at: number | null;
   email: string | null;
   phone_number: string | null;
   external_id: string | null;
@@ -88,7 +93,7 @@ export interface LeftMember {
 /** Prepared statements over the audience tables, scoped to one audience. */
 export function audienceState(db: Db, audience: string) {
   const getMember = db.prepare<[string, string], MemberState>(
-    'SELECT hash, email, phone_number, external_id FROM audience_members WHERE audience = ? AND member_key = ?',
+    'SELECT hash, email, phone_number, external_id, left_at FROM audience_members WHERE audience = ? AND member_key = ?',
   );
   const touch = db.prepare('UPDATE audience_members SET seen_run = ? WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))');
   // Confirmed members come straight from the in-flight job's JSON, minus the ones Klaviyo rejected: one
@@ -101,14 +106,14 @@ export function audienceState(db: Db, audience: string) {
     WHERE j.job_id = ? AND (m.value ->> 'key') NOT IN (SELECT value FROM json_each(?))
     ON CONFLICT (audience, member_key) DO UPDATE SET hash = excluded.hash, email = excluded.email,
       phone_number = excluded.phone_number, external_id = excluded.external_id, consented_at = excluded.consented_at,
-      consent_pending = max(consent_pending, excluded.consent_pending), seen_run = excluded.seen_run`);
+      consent_pending = max(consent_pending, excluded.consent_pending), seen_run = excluded.seen_run, left_at = NULL`);
   const insertJob = db.prepare('INSERT INTO audience_inflight_jobs (job_id, audience, list_id, members, created_at) VALUES (?, ?, ?, ?, ?)');
   const deleteJob = db.prepare('DELETE FROM audience_inflight_jobs WHERE job_id = ?');
   const clearPending = db.prepare('UPDATE audience_members SET consent_pending = 0 WHERE audience = ? AND member_key = ?');
-  const deleteMember = db.prepare('DELETE FROM audience_members WHERE audience = ? AND member_key = ?');
+  const markLeft = db.prepare('UPDATE audience_members SET left_at = ?, consent_pending = 0 WHERE audience = ? AND member_key = ?');
 
   const getMany = db.prepare<[string, string], MemberState & { member_key: string }>(
-    'SELECT member_key, hash, email, phone_number, external_id FROM audience_members WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))',
+    'SELECT member_key, hash, email, phone_number, external_id, left_at FROM audience_members WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))',
   );
 
   return {
@@ -159,16 +164,19 @@ export function audienceState(db: Db, audience: string) {
     /** Up to `limit` members on the list that this run's source no longer contains. */
     leftMembers: (run: number, limit: number) =>
       db
-        .prepare<[string, number, number], LeftMember>('SELECT member_key, email, phone_number, external_id FROM audience_members WHERE audience = ? AND seen_run <> ? ORDER BY member_key LIMIT ?')
+        .prepare<[string, number, number], LeftMember>('SELECT member_key, email, phone_number, external_id FROM audience_members WHERE audience = ? AND seen_run <> ? AND left_at IS NULL ORDER BY member_key LIMIT ?')
         .all(audience, run, limit),
 
     countLeft: (run: number) =>
-      (db.prepare('SELECT count(*) FROM audience_members WHERE audience = ? AND seen_run <> ?').pluck().get(audience, run) as number),
+      (db.prepare('SELECT count(*) FROM audience_members WHERE audience = ? AND seen_run <> ? AND left_at IS NULL').pluck().get(audience, run) as number),
 
-    countMembers: () => db.prepare('SELECT count(*) FROM audience_members WHERE audience = ?').pluck().get(audience) as number,
+    /** Members currently on the list. */
+    countMembers: () => db.prepare('SELECT count(*) FROM audience_members WHERE audience = ? AND left_at IS NULL').pluck().get(audience) as number,
 
-    forgetMembers: tx(db, (keys: string[]) => {
-      for (const key of keys) deleteMember.run(audience, key);
+    /** Removed from the list: remembered as having left, so a return is not a fresh consent. */
+    markLeft: tx(db, (keys: string[]) => {
+      const now = Date.now();
+      for (const key of keys) markLeft.run(now, audience, key);
     }),
 
     /** The list id resolved for this list spec before, if any. */
