@@ -48,6 +48,8 @@
       order.unshift(ev.unique_id);
       if (order.length > 80) delete events[order.pop()];
     }
+    // An entry first seen before the workflow config arrived has no route yet; fill it in once known.
+    if (!row.route) row.route = ev.route || route;
     return row;
   }
 
