@@ -24,6 +24,8 @@ export default [
     // <script> tag and tag-manager build: installs window.klaviyoRelay and replays the stub queue.
     input: 'src/browser/iife.ts',
     output: { file: 'dist/klaviyo-relay.min.js', format: 'iife', plugins: [minify] },
+    // iife.ts exports a helper for its unit tests only; the page gets window.klaviyoRelay, not a named bundle export.
+    onwarn: (warning, warn) => warning.code === 'MISSING_NAME_OPTION_FOR_IIFE_EXPORT' || warn(warning),
     plugins: [resolve({ browser: true }), ts(false)],
   },
   {
