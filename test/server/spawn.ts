@@ -1,6 +1,7 @@
 // Run the built CLI (`bin/klaviyo-relay.mjs` → dist/node) as a child process, capturing everything it prints.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { waitFor as waitForCondition } from '../support/wait-for.js';
 
 const BIN = fileURLToPath(new URL('../../bin/klaviyo-relay.mjs', import.meta.url));
 
@@ -40,11 +41,5 @@ export function spawnRelay(args: string[], env: Record<string, string | undefine
 }
 
 export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return waitForCondition(check, { timeoutMs, what });
 }
