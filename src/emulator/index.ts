@@ -4,8 +4,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createAdminRoutes } from './admin.js';
 import { FaultRules, type FaultRule } from './faults.js';
 import type { Handler } from './handlers/context.js';
+import { accountHandlers } from './handlers/accounts.js';
 import { eventHandlers } from './handlers/events.js';
 import { listHandlers } from './handlers/lists.js';
+import { metricHandlers } from './handlers/metrics.js';
 import { profileHandlers } from './handlers/profiles.js';
 import { subscriptionHandlers } from './handlers/subscriptions.js';
 import { OpenApiSpec } from './openapi.js';
@@ -84,8 +86,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const keys = { privateKey: opts.privateKey ?? (process.env.KLAVIYO_PRIVATE_KEY || undefined), publicKey: opts.publicKey ?? (process.env.KLAVIYO_PUBLIC_KEY || undefined) };
   if (opts.snapshotFile) loadSnapshot(opts.snapshotFile, state);
 
-  const ctx = { state, spec };
-  const handlers: Record<string, Handler> = { ...eventHandlers(ctx), ...profileHandlers(ctx), ...subscriptionHandlers(ctx), ...listHandlers(ctx) };
+  const ctx = { state, spec, keys };
+  const handlers: Record<string, Handler> = {
+    ...accountHandlers(ctx), ...eventHandlers(ctx), ...metricHandlers(ctx), ...profileHandlers(ctx), ...subscriptionHandlers(ctx), ...listHandlers(ctx),
+  };
   const reset = () => {
     state.reset();
     log.clear();

@@ -207,6 +207,22 @@ export class OpenApiSpec {
     if (fn(body)) return [];
     return dedupe(fn.errors ?? []).map((e) => ({ pointer: pointerOf(e), detail: describe(e) }));
   }
+
+  /** Check a response document against the spec's schema for that status (tests of the sandbox's own answers). */
+  validateResponse(operationId: string, status: number, body: unknown): BodyError[] {
+    const op = this.operation(operationId);
+    const responses = this.raw.paths[op.path][op.method.toLowerCase()].responses ?? {};
+    const schema = (responses[String(status)] ?? responses[`${String(status)[0]}XX`])?.content?.['application/vnd.api+json']?.schema;
+    if (!schema) return [{ pointer: '/', detail: `the spec declares no JSON:API response ${status} for ${operationId}` }];
+    const key = `response ${operationId} ${status}`;
+    let fn = this.validators.get(key);
+    if (!fn) {
+      fn = this.ajv.compile(schema.$ref ? { $ref: schema.$ref.replace('#/', 'spec#/') } : toJsonSchema(schema, this.closed));
+      this.validators.set(key, fn);
+    }
+    if (fn(body)) return [];
+    return dedupe(fn.errors ?? []).map((e) => ({ pointer: pointerOf(e), detail: describe(e) }));
+  }
 }
 
 /** anyOf branches produced by `nullable` repeat every error; keep the most specific ones. */

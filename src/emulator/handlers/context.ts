@@ -1,7 +1,9 @@
 // What every endpoint handler receives, and the small helpers they share.
 import { ApiError, invalid } from '../errors.js';
+import type { AccountProfile } from './accounts.js';
 import type { OpenApiSpec, Operation } from '../openapi.js';
 import type { ParsedQuery } from '../query.js';
+import type { KeyConfig } from '../keys.js';
 import type { EmulatorState } from '../state/index.js';
 import { hasIdentifier, identityProblems, normalizeIdentity, type Identity } from '../state/profiles.js';
 
@@ -26,6 +28,9 @@ export type Handler = (req: HandlerRequest) => HandlerResult;
 export interface HandlerContext {
   state: EmulatorState;
   spec: OpenApiSpec;
+  keys: KeyConfig;
+  /** Who the account says it is on GET /api/accounts. */
+  account?: AccountProfile;
 }
 
 export const accepted = (): HandlerResult => ({ status: 202 });

@@ -69,6 +69,20 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
       return { status: created ? 201 : 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: wantsSubscriptions(req) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
     },
 
+    update_profile: (req) => {
+      const data = req.body.data;
+      if (data.id !== req.params.id) throw new ApiError(409, 'conflict', `The id in the body ('${data.id}') does not match the id in the URL ('${req.params.id}').`, { pointer: '/data/id' });
+      const profile = state.profiles.get(req.params.id);
+      if (!profile) throw notFound(`A profile with id '${req.params.id}' does not exist.`);
+      const attrs = data.attributes ?? {};
+      const bytes = Buffer.byteLength(JSON.stringify(req.body));
+      if (bytes > MAX_PROFILE_BYTES) throw invalid(`The profile is ${bytes} bytes; at most ${MAX_PROFILE_BYTES} bytes (100 KB).`, { pointer: '/data' });
+      const problems = identityProblems(normalizeIdentity(attrs));
+      if (problems.length) throw invalid(problems[0][1], { pointer: `/data/attributes/${problems[0][0]}` });
+      state.profiles.patch(profile, attrs, data.meta ?? undefined);
+      return { status: 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: wantsSubscriptions(req) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
+    },
+
     get_profiles: (req) => {
       const conditions = lowerEmailConditions(req);
       let profiles = state.profiles.all().filter((p) => matches(conditions, (f) => profileField(p, f)));

@@ -63,6 +63,14 @@ export function identityProblems(identity: Identity): Array<[string, string]> {
   return out;
 }
 
+/** The identifiers a server profile write (import or PATCH) may set; anonymous_id is the client API's. */
+const PATCHABLE_IDENTIFIERS = ['external_id', 'email', 'phone_number'] as const;
+
+/** Klaviyo's answer when a write's identifiers already sit on another profile. */
+function duplicateProfile(key: Identifier | 'id', owner: Profile): ApiError {
+  return new ApiError(409, 'duplicate_profile', `A profile already exists with one of these identifiers (${key}).`, { pointer: key === 'id' ? '/data/id' : `/data/attributes/${key}` }, {}, { duplicate_profile_id: owner.id });
+}
+
 const neverSubscribed = (): ChannelConsent => ({ consent: 'NEVER_SUBSCRIBED' });
 
 export class ProfileStore {
@@ -116,7 +124,7 @@ export class ProfileStore {
     let profile = found[0]?.profile;
     const conflict = found.find((m) => m.profile !== profile);
     if (conflict && strict) {
-      throw new ApiError(409, 'duplicate_profile', `A profile already exists with one of these identifiers (${conflict.key}).`, { pointer: conflict.key === 'id' ? '/data/id' : `/data/attributes/${conflict.key}` }, {}, { duplicate_profile_id: conflict.profile.id });
+      throw duplicateProfile(conflict.key, conflict.profile);
     }
     const now = new Date().toISOString();
     const created = !profile;
@@ -144,6 +152,32 @@ export class ProfileStore {
     this.applyAttributes(profile, update.attributes ?? {}, update.meta);
     profile.updated = now;
     return { profile, created };
+  }
+
+  /**
+   * PATCH semantics: a field sent as null (or '') is cleared, one left out is unchanged. An identifier that belongs
+   * to another profile → 409 duplicate_profile naming it, checked before anything changes.
+   */
+  patch(profile: Profile, attrs: Record<string, any>, meta?: Record<string, any>): void {
+    const identity = normalizeIdentity(attrs);
+    for (const key of PATCHABLE_IDENTIFIERS) {
+      const v = identity[key];
+      const owner = v === undefined ? undefined : this.find(key, v);
+      if (owner && owner !== profile) throw duplicateProfile(key, owner);
+    }
+    for (const key of PATCHABLE_IDENTIFIERS) {
+      if (!(key in attrs)) continue;
+      if (profile[key] !== undefined) this.index[key].delete(profile[key]!);
+      const v = identity[key];
+      if (v === undefined) delete profile[key];
+      else {
+        profile[key] = v;
+        this.index[key].set(v, profile.id);
+      }
+    }
+    this.applyAttributes(profile, attrs, meta);
+    if (attrs.properties === null) profile.properties = {};
+    profile.updated = new Date().toISOString();
   }
 
   private applyAttributes(profile: Profile, attrs: Record<string, any>, meta?: Record<string, any>): void {
