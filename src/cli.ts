@@ -3,7 +3,8 @@ const USAGE = `Usage: klaviyo-relay <command> [options]
 
 Commands:
   serve [--config FILE]                 run the companion server
-  sync <name> [--dry-run] [--config FILE]  run one audience sync now
+  sync <name> [--dry-run] [--force] [--config FILE]
+                                        run one audience sync now (--force: even when the audience is disabled)
   logs <name> [--json] [--config FILE]  print an audience's sync logs, newest first
   emulator [--port 4010]                run the local Klaviyo sandbox
 

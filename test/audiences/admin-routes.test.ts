@@ -89,6 +89,16 @@ describe('admin audience routes', () => {
     expect(got.definition.list).toEqual({ create: 'Overridden' });
   });
 
+  it('Instant Sync of a disabled audience answers 409 saying so, sends nothing and logs no run; a dry run still works', async () => {
+    const before = emu.requests.length;
+    const res = await admin('/audiences/from-config/sync', { method: 'POST' });
+    expect(res.status).toBe(409);
+    expect((await res.json()).error).toMatch(/"from-config" is disabled/);
+    expect(emu.requests.length).toBe(before);
+    expect((await (await admin('/audiences/from-config/logs')).json()).logs).toHaveLength(0);
+    expect((await admin('/audiences/from-config/sync?dry_run=true', { method: 'POST' })).status).toBe(200);
+  });
+
   it('Instant Sync runs a segment into the list, refuses an overlapping run, and logs it', async () => {
     expect((await admin('/audiences/shoe-lovers', { method: 'PUT', body: JSON.stringify(segmentDef) })).status).toBe(200);
 

@@ -22,7 +22,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'relay-cli-'));
   writeFileSync(join(dir, 'relay.config.json'), JSON.stringify({
     publicKey: 'ABC123',
-    audiences: [audience('newsletter'), audience('subscribers', { consent: 'subscribed' }), audience('broken', { list: { id: 'MISSING' } })],
+    audiences: [
+      audience('newsletter'), audience('subscribers', { consent: 'subscribed' }), audience('broken', { list: { id: 'MISSING' } }),
+      audience('paused', { enabled: false }),
+    ],
   }));
   const rows = people(0, 40);
   const csv = ['id,email,first_name', ...rows.map((r) => `${r.id},${r.email},${r.first_name}`)].join('\n');
@@ -76,7 +79,7 @@ describe('klaviyo-relay sync', () => {
 
   it('names unknown audiences, config errors and a missing key', async () => {
     expect(await runSync(['nope', ...config])).toBe(1);
-    expect(out.join('\n')).toMatch(/No audience named "nope".*Known: broken, newsletter, subscribers/);
+    expect(out.join('\n')).toMatch(/No audience named "nope".*Known: broken, newsletter, paused, subscribers/);
     const bad = join(dir, 'bad.config.json');
     writeFileSync(bad, JSON.stringify({ publicKey: 'ABC123', audiences: [audience('x', { consent: 'never_subscribed', subscription: ['sms'] })] }));
     expect(await runSync(['x', '--config', bad])).toBe(1);
@@ -85,6 +88,17 @@ describe('klaviyo-relay sync', () => {
     expect(await runSync(['newsletter', ...config])).toBe(1);
     expect(out.join('\n')).toMatch(/KLAVIYO_PRIVATE_KEY is not set/);
     expect(await runSync([...config])).toBe(1);
+  });
+  it('refuses a disabled audience unless --force; --help documents --force', async () => {
+    const before = emu.requests.length;
+    expect(await runSync(['paused', ...config])).toBe(1);
+    expect(out.join('\n')).toMatch(/"paused" is disabled.*--force/);
+    expect(emu.requests.length).toBe(before);
+    expect(await runSync(['paused', '--force', ...config])).toBe(0);
+    expect(out.join('\n')).toMatch(/success .*read=40/);
+    out = [];
+    expect(await runSync(['--help'])).toBe(0);
+    expect(out.join('\n')).toMatch(/--force\s+sync even when the audience is disabled/);
   });
 });
 

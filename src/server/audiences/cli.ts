@@ -7,10 +7,12 @@ import { openDatabase } from '../store/db.js';
 import { definitionRegistry } from './definitions.js';
 import { createRateLimiter } from './rate-limiter.js';
 import { COUNT_NAMES, runLogStore, type RunLog } from './runs.js';
-import { dryRun, startRun, SyncAlreadyRunning } from './sync.js';
+import { disabledMessage, dryRun, startRun, SyncAlreadyRunning } from './sync.js';
 import type { RunResult } from './runner.js';
 
-const SYNC_USAGE = 'Usage: klaviyo-relay sync <name> [--dry-run] [--config FILE]';
+const SYNC_USAGE = `Usage: klaviyo-relay sync <name> [--dry-run] [--force] [--config FILE]
+  --dry-run  show what would be sent; sends only GET requests and saves nothing
+  --force    sync even when the audience is disabled (its Status is off); without it a disabled audience is refused`;
 const LOGS_USAGE = 'Usage: klaviyo-relay logs <name> [--json] [--limit N] [--config FILE]';
 
 /** Exit codes: 0 success, 2 partial, 1 failed (pinned detail 13). */
@@ -55,7 +57,7 @@ function open(name: string, configPath: string | undefined) {
 const formatCounts = (counts: Record<string, number>) => COUNT_NAMES.map((n) => `${n}=${counts[n] ?? 0}`).join(' ');
 
 export async function runSync(args: string[]): Promise<number> {
-  const parsed = parse(args, SYNC_USAGE, { 'dry-run': { type: 'boolean' } });
+  const parsed = parse(args, SYNC_USAGE, { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' } });
   if (!parsed) return 1;
   if ('help' in parsed) {
     console.log(SYNC_USAGE);
@@ -65,6 +67,10 @@ export async function runSync(args: string[]): Promise<number> {
   if (!opened) return 1;
   const { env, config, configDir, db, definition } = opened;
   try {
+    if (!definition.enabled && !parsed.values['dry-run'] && !parsed.values.force) {
+      console.error(`${disabledMessage(definition.name)}, or run it anyway with --force.`);
+      return 1;
+    }
     if (!env.privateKey) {
       console.error('KLAVIYO_PRIVATE_KEY is not set: set it in the environment to sync audiences.');
       return 1;

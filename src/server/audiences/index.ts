@@ -7,7 +7,7 @@ import type { KlaviyoClient } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
 import { audienceDefinitionSchema } from './definition.js';
 import { definitionRegistry, type DefinitionRegistry } from './definitions.js';
-import { currentRun, dryRun, rateLimited, startRun, SyncAlreadyRunning, type SyncEnvironment } from './sync.js';
+import { currentRun, disabledMessage, dryRun, rateLimited, startRun, SyncAlreadyRunning, type SyncEnvironment } from './sync.js';
 import { runLogStore } from './runs.js';
 import { parseDuration } from '../../shared/duration.js';
 
@@ -28,7 +28,7 @@ export interface AudienceContext {
 }
 
 export { parseDefinition, DefinitionError } from './definitions.js';
-export { startRun, dryRun, SyncAlreadyRunning } from './sync.js';
+export { startRun, dryRun, SyncAlreadyRunning, disabledMessage } from './sync.js';
 export type { RunLog } from './runs.js';
 
 type Issue = { field: string; message: string };
@@ -103,6 +103,8 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
   app.post<{ Params: { name: string }; Querystring: { wait?: string; dry_run?: string } }>('/audiences/:name/sync', async (req, reply) => {
     const entry = registry.get(req.params.name);
     if (!entry) return reply.code(404).send(notFound(req.params.name));
+    // The Status toggle is the operator's off switch: Instant Sync must not bypass it (a dry run sends nothing).
+    if (!entry.definition.enabled && !isTrue(req.query.dry_run)) return reply.code(409).send({ error: disabledMessage(entry.definition.name) });
     if (!env.klaviyo) return reply.code(503).send({ error: 'KLAVIYO_PRIVATE_KEY is not set: audience syncs cannot reach Klaviyo' });
     if (isTrue(req.query.dry_run)) {
       const result = await dryRun(env, entry.definition);

@@ -18,6 +18,10 @@ export interface SyncEnvironment {
   tuning?: Pick<RunOptions, 'maxInflightJobs' | 'maxProfilesPerJob' | 'pollIntervalMs' | 'pollMaxMs' | 'onEvent' | 'sampleSize'>;
 }
 
+/** Why a sync of a disabled audience is refused (admin route 409, CLI without --force). */
+export const disabledMessage = (audience: string) =>
+  `audience "${audience}" is disabled: turn its Status on (or set "enabled": true) to sync it`;
+
 export class SyncAlreadyRunning extends Error {
   constructor(readonly audience: string, readonly runId?: number, elsewhereUntil?: number) {
     super(
