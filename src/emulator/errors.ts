@@ -1,4 +1,5 @@
-// Klaviyo's error document: `{errors:[{id, status, code, title, detail, source:{pointer|parameter}}]}`.
+// Klaviyo's error document: `{errors:[{id, status, code, title, detail, source:{pointer|parameter}}]}`; every error
+// carries a source, the document root when no field is to blame.
 import { randomUUID } from 'node:crypto';
 
 export interface ErrorSource {
@@ -12,9 +13,12 @@ export interface ErrorItem {
   code: string;
   title: string;
   detail: string;
-  source?: ErrorSource;
+  source: ErrorSource;
   meta?: Record<string, unknown>;
 }
+
+/** Where Klaviyo points an error that concerns no particular field (401, 403, 429, 5xx…): the document root. */
+export const DOCUMENT_SOURCE: ErrorSource = { pointer: '/data/' };
 
 const TITLES: Record<number, string> = {
   400: 'Invalid input.',
@@ -32,8 +36,7 @@ const TITLES: Record<number, string> = {
 };
 
 export function errorItem(status: number, code: string, detail: string, source?: ErrorSource, meta?: Record<string, unknown>): ErrorItem {
-  const item: ErrorItem = { id: randomUUID(), status, code, title: TITLES[status] ?? 'Error.', detail };
-  if (source) item.source = source;
+  const item: ErrorItem = { id: randomUUID(), status, code, title: TITLES[status] ?? 'Error.', detail, source: source ?? { ...DOCUMENT_SOURCE } };
   if (meta) item.meta = meta;
   return item;
 }

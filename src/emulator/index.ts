@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createAdminRoutes } from './admin.js';
+import { errorItem } from './errors.js';
 import { FaultRules, type FaultRule } from './faults.js';
 import type { Handler } from './handlers/context.js';
 import { accountHandlers } from './handlers/accounts.js';
@@ -47,6 +48,8 @@ export interface EmulatorOptions {
   faults?: FaultRule[];
   /** A preloaded spec (saves parsing stable.json again when a test starts many emulators). */
   spec?: OpenApiSpec;
+  /** Epoch ms now, for rate-limit windows and event-time limits; tests inject one. Default Date.now. */
+  clock?: () => number;
 }
 
 export interface Emulator {
@@ -82,11 +85,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const faults = new FaultRules();
   for (const rule of opts.faults ?? []) faults.add(rule);
   const log = new RequestLog();
-  const limiter = opts.rateLimits === false ? undefined : new RateLimiter();
+  const clock = opts.clock ?? Date.now;
+  const limiter = opts.rateLimits === false ? undefined : new RateLimiter(clock);
   const keys = { privateKey: opts.privateKey ?? (process.env.KLAVIYO_PRIVATE_KEY || undefined), publicKey: opts.publicKey ?? (process.env.KLAVIYO_PUBLIC_KEY || undefined) };
   if (opts.snapshotFile) loadSnapshot(opts.snapshotFile, state);
 
-  const ctx = { state, spec, keys };
+  const ctx = { state, spec, keys, clock };
   const handlers: Record<string, Handler> = {
     ...accountHandlers(ctx), ...eventHandlers(ctx), ...metricHandlers(ctx), ...profileHandlers(ctx), ...subscriptionHandlers(ctx), ...listHandlers(ctx),
   };
@@ -113,7 +117,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     listener(req, res).catch((err) => {
       // Never let one request take the sandbox down (e.g. an oversize admin body).
       console.error('[emulator]', err);
-      send(res, 500, { errors: [{ status: 500, code: 'error', title: 'A server error occurred.', detail: String((err as Error)?.message ?? err) }] });
+      send(res, 500, { errors: [errorItem(500, 'error', String((err as Error)?.message ?? err))] });
     });
   });
   const sockets = new Set<Socket>();

@@ -7,7 +7,7 @@ import type { Handler } from './handlers/context.js';
 import type { KeyConfig } from './keys.js';
 import type { OpenApiSpec } from './openapi.js';
 import { parseQuery } from './query.js';
-import type { RateLimiter } from './rate-limit.js';
+import { rateLimitHeaders, type RateLimiter } from './rate-limit.js';
 import type { RequestLog } from './request-log.js';
 import type { RouteTable } from './routes.js';
 import { MAX_PAYLOAD_BYTES } from './handlers/profiles.js';
@@ -29,7 +29,7 @@ export interface PipelineDeps {
 
 const CLIENT_CORS = {
   'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': 'Retry-After',
+  'Access-Control-Expose-Headers': 'Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset',
 };
 
 const JSON_API = 'application/vnd.api+json';
@@ -98,6 +98,8 @@ export function createListener(deps: PipelineDeps) {
     let operationId: string | undefined;
     let body: unknown;
     let raw = '';
+    // Klaviyo reports the steady window on every answer that was not itself rate limited.
+    let rateHeaders: Record<string, string> = {};
     try {
       const rule = faults.size ? faults.pick(method, path) : undefined;
       if (rule) {
@@ -119,9 +121,9 @@ export function createListener(deps: PipelineDeps) {
 
       // Read first, so even a rejected request shows its body in the log.
       if (method !== 'GET' && method !== 'HEAD') raw = await readBody(req);
-      const key = authenticate(operation, query, req.headers.authorization, keys);
+      authenticate(operation, query, req.headers.authorization, keys);
       checkRevision(req.headers.revision as string | undefined, deps.revision);
-      limiter?.take(operation, key);
+      rateHeaders = rateLimitHeaders(limiter?.take(operation));
       const parsedQuery = parseQuery(spec, operation, query);
       if (raw.length || (operation.bodyRequired && method !== 'GET')) {
         checkContentType(req.headers['content-type']);
@@ -132,12 +134,12 @@ export function createListener(deps: PipelineDeps) {
       const result = handler({ operation, params, query: parsedQuery, body, baseUrl: `http://${host}`, path });
       if (query.size) applySparseFieldsets(result.body, query);
       log.add({ time: Date.now(), method, path, operationId, status: result.status, body: loggable(body, raw) });
-      send(res, result.status, result.body, { ...cors, ...result.headers });
+      send(res, result.status, result.body, { ...cors, ...rateHeaders, ...result.headers });
     } catch (err) {
       const apiErr = err instanceof ApiError ? err : new ApiError(500, 'error', `Sandbox error: ${(err as Error)?.message ?? err}`);
       if (!(err instanceof ApiError)) console.error('[emulator]', err);
       log.add({ time: Date.now(), method, path, operationId, status: apiErr.status, error: apiErr.errors.map((e) => e.detail + (e.source?.pointer ? ` (${e.source.pointer})` : e.source?.parameter ? ` (${e.source.parameter})` : '')).join('; '), body: loggable(body, raw) });
-      send(res, apiErr.status, { errors: apiErr.errors }, { ...cors, ...apiErr.headers });
+      send(res, apiErr.status, { errors: apiErr.errors }, { ...cors, ...rateHeaders, ...apiErr.headers });
     }
   };
 }

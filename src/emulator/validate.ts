@@ -5,7 +5,7 @@ import type { OpenApiSpec, Operation } from './openapi.js';
 
 const REVISION = /^(\d{4}-\d{2}-\d{2})(\.[A-Za-z0-9_-]+)?$/;
 
-/** The caller's key, which also scopes its rate limits. */
+/** Refuses a caller without this account's key (public on /client/*, private on /api/*). */
 export function authenticate(op: Operation, query: URLSearchParams, authorization: string | undefined, keys: KeyConfig): string {
   return op.path.startsWith('/client/') ? checkPublicKey(query.get('company_id'), keys) : checkPrivateKey(authorization, keys);
 }

@@ -31,7 +31,7 @@ describe('POST /client/events', () => {
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
     const res = await call(em, 'POST', '/client/events', { body: clientEvent('X', { anonymous_id: 'a' }) });
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
-    expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After');
+    expect(res.headers.get('access-control-expose-headers')).toContain('Retry-After');
   });
 
   it('keeps only the first event for a repeated unique_id on the same profile and metric', async () => {

@@ -27,7 +27,7 @@ describe('fault injection', () => {
     const res = await call(em, 'POST', '/client/events', { body: ev() });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('7');
-    expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After');
+    expect(res.headers.get('access-control-expose-headers')).toContain('Retry-After');
   });
 
   it('only matches its method and path prefix', async () => {
@@ -111,13 +111,14 @@ describe('admin API', () => {
 describe('rate limits', () => {
   it('answers 429 with Retry-After past the published burst (event-bulk-create: 10/s)', async () => {
     const body = (i: number) => ({ data: { type: 'event-bulk-create', attributes: { profile: { data: { type: 'profile', attributes: { anonymous_id: `a${i}` } } }, events: { data: [{ type: 'event', attributes: { properties: {}, metric: { data: { type: 'metric', attributes: { name: 'X' } } } } }] } } } });
-    // Fired at once, so no token refills in between: 10 pass, the rest are throttled.
-    const responses = await Promise.all(Array.from({ length: 16 }, (_, i) => call(em, 'POST', '/client/event-bulk-create', { body: body(i) })));
+    // A frozen clock keeps all 16 in one burst window: 10 pass, the rest are throttled.
+    const frozen = await start({ clock: () => Date.UTC(2026, 10, 28, 10, 0, 0, 200) });
+    const responses = await Promise.all(Array.from({ length: 16 }, (_, i) => call(frozen, 'POST', '/client/event-bulk-create', { body: body(i) }))).finally(() => frozen.close());
     const throttled = responses.filter((r) => r.status === 429);
-    expect(responses.filter((r) => r.status === 202).length).toBeGreaterThanOrEqual(10);
-    expect(throttled.length).toBeGreaterThanOrEqual(4);
+    expect(responses.filter((r) => r.status === 202).length).toBe(10);
+    expect(throttled.length).toBe(6);
     expect(throttled[0].json.errors[0].code).toBe('throttled');
-    expect(throttled[0].headers.get('access-control-expose-headers')).toBe('Retry-After');
+    expect(throttled[0].headers.get('access-control-expose-headers')).toContain('Retry-After');
     const retryAfter = throttled[0].headers.get('retry-after');
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
   });

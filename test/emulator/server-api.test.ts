@@ -194,7 +194,7 @@ describe('profile bulk import jobs', () => {
     }
     expect(job.attributes).toMatchObject({ status: 'complete', total_count: 4, completed_count: 2, failed_count: 2 });
     const errors = (await call(em, 'GET', `/api/profile-bulk-import-jobs/${id}/import-errors`)).json.data;
-    expect(errors.map((e: any) => e.attributes.source.pointer)).toEqual(['/data/attributes/profiles/data/1/attributes/email', '/data/attributes/profiles/data/2/attributes/email']);
+    expect(errors.map((e: any) => e.attributes.source.pointer)).toEqual(['/data/attributes/profiles/data/1/attributes/email', '/data/attributes/profiles/data/2/attributes']);
     expect(errors[1].attributes.code).toBe('duplicate_profile');
     expect(errors[0].attributes.original_payload).toEqual(profiles[1]);
     expect(em.state.listMembers(list.id).map((p) => p.email ?? p.phone_number)).toEqual(['one@b.co', '+15005550009']);

@@ -29,6 +29,8 @@ export interface HandlerContext {
   state: EmulatorState;
   spec: OpenApiSpec;
   keys: KeyConfig;
+  /** Epoch ms now (injectable for tests). */
+  clock: () => number;
   /** Who the account says it is on GET /api/accounts. */
   account?: AccountProfile;
 }

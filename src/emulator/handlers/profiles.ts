@@ -42,7 +42,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
     const problems = identityProblems(identity);
     if (problems.length) return fail('invalid', problems[0][1], `${pointer}/attributes/${problems[0][0]}`);
     try {
-      const { profile } = state.profiles.upsert(identity, { attributes: entry.attributes, meta: entry.meta }, true);
+      const { profile } = state.profiles.upsert(identity, { attributes: entry.attributes, meta: entry.meta }, 'import');
       for (const id of listIds) {
         const list = state.lists.get(id);
         if (list) state.lists.addMember(list, profile.id);
@@ -58,14 +58,14 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
     create_client_profile: (req) => {
       const data = req.body.data;
       const identity = requireIdentity(data.attributes, data.id, '/data/attributes', state);
-      state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta });
+      state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta }, 'client');
       return accepted();
     },
 
     create_or_update_profile: (req) => {
       const data = req.body.data;
       const identity = requireIdentity(data.attributes, data.id, '/data/attributes');
-      const { profile, created } = state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta }, true);
+      const { profile, created } = state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta }, 'import');
       return { status: created ? 201 : 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: wantsSubscriptions(req) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
     },
 

@@ -24,7 +24,9 @@ export function profileResource(p: Profile, baseUrl: string, opts: { subscriptio
   if (opts.joinedAt) attributes.joined_group_at = opts.joinedAt;
   if (opts.subscriptions) {
     attributes.subscriptions = {
-      email: { marketing: { can_receive_email_marketing: p.subscriptions.email.marketing.consent === 'SUBSCRIBED', ...consentView(p.subscriptions.email.marketing) } },
+      // Email marketing is implicit: anyone not suppressed (unsubscribed) can receive it, NEVER_SUBSCRIBED included.
+      // SMS needs an explicit subscription.
+      email: { marketing: { can_receive_email_marketing: p.subscriptions.email.marketing.consent !== 'UNSUBSCRIBED', ...consentView(p.subscriptions.email.marketing), suppression: emailSuppression(p.subscriptions.email.marketing) } },
       sms: { marketing: { can_receive_sms_marketing: p.subscriptions.sms.marketing.consent === 'SUBSCRIBED', ...consentView(p.subscriptions.sms.marketing) } },
     };
   }
@@ -38,6 +40,10 @@ export function profileResource(p: Profile, baseUrl: string, opts: { subscriptio
     },
     links: { self: `${baseUrl}/api/profiles/${p.id}` },
   };
+}
+
+function emailSuppression(c: { consent: string; timestamp?: string }) {
+  return c.consent === 'UNSUBSCRIBED' ? [{ reason: 'UNSUBSCRIBE', timestamp: c.timestamp ?? new Date(0).toISOString() }] : [];
 }
 
 function consentView(c: { consent: string; timestamp?: string; method?: string }) {

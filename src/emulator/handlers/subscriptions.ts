@@ -40,7 +40,7 @@ export function subscriptionHandlers(ctx: HandlerContext): Record<string, Handle
       const channels = channelsOf(profileData.attributes, pointer, true);
       const list = listOf(ctx, data.relationships.list, '/data/relationships/list/data/id');
       const { subscriptions: _s, ...attributes } = profileData.attributes;
-      const { profile } = state.profiles.upsert(identity, { attributes, meta: profileData.attributes.meta ?? profileData.meta });
+      const { profile } = state.profiles.upsert(identity, { attributes, meta: profileData.attributes.meta ?? profileData.meta }, 'client');
       subscribe(consentCtx, profile, channels, list, { method: `client subscription${data.attributes.custom_source ? ` (${data.attributes.custom_source})` : ''}` });
       return accepted();
     },

@@ -31,6 +31,8 @@ export interface Profile {
   updated: string;
 }
 
+export type UpsertMode = 'import' | 'server' | 'client';
+
 export const IDENTIFIERS = ['external_id', 'email', 'phone_number', 'anonymous_id'] as const;
 export type Identifier = (typeof IDENTIFIERS)[number];
 export type Identity = Partial<Record<Identifier | 'id', string>>;
@@ -68,7 +70,8 @@ const PATCHABLE_IDENTIFIERS = ['external_id', 'email', 'phone_number'] as const;
 
 /** Klaviyo's answer when a write's identifiers already sit on another profile. */
 function duplicateProfile(key: Identifier | 'id', owner: Profile): ApiError {
-  return new ApiError(409, 'duplicate_profile', `A profile already exists with one of these identifiers (${key}).`, { pointer: key === 'id' ? '/data/id' : `/data/attributes/${key}` }, {}, { duplicate_profile_id: owner.id });
+  // Klaviyo points at the attributes as a whole and names the profile that holds the identifier in meta.
+  return new ApiError(409, 'duplicate_profile', `A profile already exists with one of these identifiers (${key}).`, { pointer: key === 'id' ? '/data/id' : '/data/attributes' }, {}, { duplicate_profile_id: owner.id });
 }
 
 const neverSubscribed = (): ChannelConsent => ({ consent: 'NEVER_SUBSCRIBED' });
@@ -116,14 +119,16 @@ export class ProfileStore {
 
   /**
    * Creates or updates the profile an identity resolves to.
-   * strict (server profile writes): identifiers that belong to different profiles → 409 duplicate_profile.
-   * loose (events, client calls): the highest-priority match wins and identifiers owned elsewhere stay there.
+   * 'import' (server profile writes): identifiers that belong to different profiles → 409 duplicate_profile.
+   * 'server' (server events, consent jobs): the highest-priority match wins and identifiers owned elsewhere stay there.
+   * 'client' (/client/*): as 'server', and an identifier the profile already has is never changed; the client API
+   * answers 202 and ignores the new value, as Klaviyo documents.
    */
-  upsert(identity: Identity, update: { attributes?: Record<string, any>; meta?: Record<string, any> } = {}, strict = false): { profile: Profile; created: boolean } {
+  upsert(identity: Identity, update: { attributes?: Record<string, any>; meta?: Record<string, any> } = {}, mode: UpsertMode = 'server'): { profile: Profile; created: boolean } {
     const found = this.matches(identity);
     let profile = found[0]?.profile;
     const conflict = found.find((m) => m.profile !== profile);
-    if (conflict && strict) {
+    if (conflict && mode === 'import') {
       throw duplicateProfile(conflict.key, conflict.profile);
     }
     const now = new Date().toISOString();
@@ -143,6 +148,7 @@ export class ProfileStore {
     for (const key of IDENTIFIERS) {
       const v = identity[key];
       if (v === undefined || profile[key] === v) continue;
+      if (mode === 'client' && profile[key] !== undefined) continue;
       const owner = this.find(key, v);
       if (owner && owner !== profile) continue; // loose mode: the identifier stays with its owner
       if (profile[key] !== undefined) this.index[key].delete(profile[key]!);
