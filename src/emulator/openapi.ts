@@ -212,7 +212,9 @@ export class OpenApiSpec {
   validateResponse(operationId: string, status: number, body: unknown): BodyError[] {
     const op = this.operation(operationId);
     const responses = this.raw.paths[op.path][op.method.toLowerCase()].responses ?? {};
-    const schema = (responses[String(status)] ?? responses[`${String(status)[0]}XX`])?.content?.['application/vnd.api+json']?.schema;
+    let response = responses[String(status)] ?? responses[`${String(status)[0]}XX`];
+    if (response?.$ref) response = this.raw.components.responses?.[String(response.$ref).split('/').pop()!];
+    const schema = response?.content?.['application/vnd.api+json']?.schema;
     if (!schema) return [{ pointer: '/', detail: `the spec declares no JSON:API response ${status} for ${operationId}` }];
     const key = `response ${operationId} ${status}`;
     let fn = this.validators.get(key);

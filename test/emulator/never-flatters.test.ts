@@ -119,7 +119,7 @@ describe('unsubscribe scope', () => {
     await until(jobsDone);
     expect(em.state.listMembers(news)).toHaveLength(0);
     expect(em.state.listMembers(vip).map((p) => p.email)).toEqual(['m@example.com']);
-    expect(await subscriptions('m@example.com')).toMatchObject({ consent: 'SUBSCRIBED', can_receive_email_marketing: true });
+    expect(await subscriptions('m@example.com')).toMatchObject({ consent: 'SUBSCRIBED', can_receive_email_marketing: true, list_suppressions: [{ list_id: news, reason: 'USER_SUPPRESSED' }] });
 
     expect((await unsubscribe('m@example.com')).status).toBe(202);
     await until(jobsDone);

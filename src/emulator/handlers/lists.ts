@@ -5,7 +5,7 @@ import { defaultPageSize } from '../query.js';
 import type { List } from '../state/lists.js';
 import type { Profile } from '../state/profiles.js';
 import { limit, noContent, paginate, type Handler, type HandlerContext } from './context.js';
-import { lowerEmailConditions, profileField } from './profiles.js';
+import { lowerEmailConditions, profileField, subscriptionsOption } from './profiles.js';
 import { listResource, profileResource } from './resources.js';
 
 export const MAX_PROFILES_PER_LIST_CALL = 1000;
@@ -62,8 +62,8 @@ export function listHandlers(ctx: HandlerContext): Record<string, Handler> {
       let rows = members(list, lowerEmailConditions(req));
       if (req.query.sort === '-joined_group_at') rows = rows.reverse();
       const { page, links } = paginate(rows, req, req.query.pageSize ?? defaultPageSize(spec, req.operation));
-      const subs = (req.query.raw.get('additional-fields[profile]') ?? '').split(',').includes('subscriptions');
-      return { status: 200, body: { data: page.map((r) => profileResource(r.profile, req.baseUrl, { subscriptions: subs, joinedAt: r.joined })), links } };
+      const subscriptions = subscriptionsOption(req, state);
+      return { status: 200, body: { data: page.map((r) => profileResource(r.profile, req.baseUrl, { subscriptions, joinedAt: r.joined })), links } };
     },
 
     get_profile_ids_for_list: (req) => {

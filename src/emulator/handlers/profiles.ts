@@ -5,6 +5,7 @@ import { matches } from '../filter.js';
 import type { ImportError } from '../state/jobs.js';
 import { hasIdentifier, identityProblems, normalizeIdentity, type Profile } from '../state/profiles.js';
 import { defaultPageSize } from '../query.js';
+import type { EmulatorState } from '../state/index.js';
 import { accepted, limit, paginate, requireIdentity, type Handler, type HandlerContext, type HandlerRequest } from './context.js';
 import { importJobResource, profileResource } from './resources.js';
 
@@ -13,6 +14,9 @@ export const MAX_PROFILE_BYTES = 100 * 1024;
 export const MAX_PAYLOAD_BYTES = 5 * 1024 * 1024;
 
 const wantsSubscriptions = (req: HandlerRequest) => (req.query.raw.get('additional-fields[profile]') ?? '').split(',').includes('subscriptions');
+
+/** profileResource's `subscriptions` option: the account's lists when the request asked for subscriptions. */
+export const subscriptionsOption = (req: HandlerRequest, state: EmulatorState) => wantsSubscriptions(req) && { lists: state.lists.all() };
 
 /** Reads a profile field for filtering; emails compare case-insensitively. */
 export function profileField(p: Profile, field: string): unknown {
@@ -66,7 +70,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
       const data = req.body.data;
       const identity = requireIdentity(data.attributes, data.id, '/data/attributes');
       const { profile, created } = state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta }, 'import');
-      return { status: created ? 201 : 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: wantsSubscriptions(req) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
+      return { status: created ? 201 : 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: subscriptionsOption(req, state) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
     },
 
     update_profile: (req) => {
@@ -80,7 +84,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
       const problems = identityProblems(normalizeIdentity(attrs));
       if (problems.length) throw invalid(problems[0][1], { pointer: `/data/attributes/${problems[0][0]}` });
       state.profiles.patch(profile, attrs, data.meta ?? undefined);
-      return { status: 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: wantsSubscriptions(req) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
+      return { status: 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: subscriptionsOption(req, state) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
     },
 
     get_profiles: (req) => {
@@ -93,7 +97,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
         profiles = profiles.sort((a, b) => String(profileField(a, key) ?? '').localeCompare(String(profileField(b, key) ?? '')) * dir);
       }
       const { page, links } = paginate(profiles, req, req.query.pageSize ?? defaultPageSize(spec, req.operation));
-      return { status: 200, body: { data: page.map((p) => profileResource(p, req.baseUrl, { subscriptions: wantsSubscriptions(req) })), links } };
+      return { status: 200, body: { data: page.map((p) => profileResource(p, req.baseUrl, { subscriptions: subscriptionsOption(req, state) })), links } };
     },
 
     bulk_import_profiles: (req) => {

@@ -3,7 +3,11 @@ import type { Job } from '../state/jobs.js';
 import type { List } from '../state/lists.js';
 import type { Profile } from '../state/profiles.js';
 
-export function profileResource(p: Profile, baseUrl: string, opts: { subscriptions?: boolean; joinedAt?: string } = {}) {
+/**
+ * A profile as Klaviyo returns it. `subscriptions` (asked for with additional-fields[profile]=subscriptions) carries
+ * the account's lists, so list-level unsubscribes show as the email channel's `list_suppressions`.
+ */
+export function profileResource(p: Profile, baseUrl: string, opts: { subscriptions?: { lists: List[] } | false; joinedAt?: string } = {}) {
   const attributes: Record<string, unknown> = {
     email: p.email ?? null,
     phone_number: p.phone_number ?? null,
@@ -26,7 +30,7 @@ export function profileResource(p: Profile, baseUrl: string, opts: { subscriptio
     attributes.subscriptions = {
       // Email marketing is implicit: anyone not suppressed (unsubscribed) can receive it, NEVER_SUBSCRIBED included.
       // SMS needs an explicit subscription.
-      email: { marketing: { can_receive_email_marketing: p.subscriptions.email.marketing.consent !== 'UNSUBSCRIBED', ...consentView(p.subscriptions.email.marketing), suppression: emailSuppression(p.subscriptions.email.marketing) } },
+      email: { marketing: { can_receive_email_marketing: p.subscriptions.email.marketing.consent !== 'UNSUBSCRIBED', ...consentView(p.subscriptions.email.marketing), suppression: emailSuppression(p.subscriptions.email.marketing), list_suppressions: listSuppressions(p, opts.subscriptions.lists) } },
       sms: { marketing: { can_receive_sms_marketing: p.subscriptions.sms.marketing.consent === 'SUBSCRIBED', ...consentView(p.subscriptions.sms.marketing) } },
     };
   }
@@ -44,6 +48,13 @@ export function profileResource(p: Profile, baseUrl: string, opts: { subscriptio
 
 function emailSuppression(c: { consent: string; timestamp?: string }) {
   return c.consent === 'UNSUBSCRIBED' ? [{ reason: 'UNSUBSCRIBE', timestamp: c.timestamp ?? new Date(0).toISOString() }] : [];
+}
+
+function listSuppressions(p: Profile, lists: List[]) {
+  return lists.flatMap((l) => {
+    const at = l.unsubscribed.get(p.id);
+    return at ? [{ list_id: l.id, reason: 'USER_SUPPRESSED', timestamp: at }] : [];
+  });
 }
 
 function consentView(c: { consent: string; timestamp?: string; method?: string }) {
