@@ -74,6 +74,21 @@ describe('409 duplicate_profile', () => {
   });
 });
 
+describe('one profile is at most 100 KB', () => {
+  // https://developers.klaviyo.com/en/reference/create_or_update_profile and .../update_profile: "The maximum allowed
+  // payload size is 100KB."
+  it('profile-import and PATCH refuse a larger profile with a 400 pointing at /data', async () => {
+    const big = { notes: 'x'.repeat(100 * 1024) };
+    const res = await importProfile({ email: 'big@example.com', properties: big });
+    expect(res.status).toBe(400);
+    expect(res.json.errors[0]).toMatchObject({ code: 'invalid', source: { pointer: '/data' }, detail: expect.stringMatching(/100 KB/) });
+    const id = (await importProfile({ email: 'big@example.com' })).json.data.id;
+    const patch = await call(em, 'PATCH', `/api/profiles/${id}`, { body: { data: { type: 'profile', id, attributes: { properties: big } } } });
+    expect(patch.status).toBe(400);
+    expect(em.state.profiles()[0].properties).toEqual({});
+  });
+});
+
 describe('the client API never changes an existing identifier', () => {
   // https://developers.klaviyo.com/en/reference/create_client_profile: "Attempts to do so via client-side endpoints
   // will return a 202, however the identifier field(s) will not be updated."

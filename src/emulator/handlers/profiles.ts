@@ -19,6 +19,12 @@ const wantsSubscriptions = (req: HandlerRequest) => (req.query.raw.get('addition
 export const subscriptionsOption = (req: HandlerRequest, state: EmulatorState) => wantsSubscriptions(req) && { lists: state.lists.all() };
 
 /** Reads a profile field for filtering; emails compare case-insensitively. */
+/** Klaviyo's 100 KB ceiling for one profile (profile-import and PATCH payloads, each bulk import entry). */
+function checkProfileSize(value: unknown, pointer: string, what: string): void {
+  const bytes = Buffer.byteLength(JSON.stringify(value));
+  if (bytes > MAX_PROFILE_BYTES) throw invalid(`${what} is ${bytes} bytes; at most ${MAX_PROFILE_BYTES} bytes (100 KB) per profile.`, { pointer });
+}
+
 export function profileField(p: Profile, field: string): unknown {
   if (field === 'id') return p.id;
   if (field === 'created' || field === 'updated') return p[field];
@@ -68,6 +74,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
 
     create_or_update_profile: (req) => {
       const data = req.body.data;
+      checkProfileSize(req.body, '/data', 'The profile');
       const identity = requireIdentity(data.attributes, data.id, '/data/attributes');
       const { profile, created } = state.profiles.upsert(identity, { attributes: data.attributes, meta: data.meta }, 'import');
       return { status: created ? 201 : 200, body: { data: profileResource(profile, req.baseUrl, { subscriptions: subscriptionsOption(req, state) }), links: { self: `${req.baseUrl}/api/profiles/${profile.id}` } } };
@@ -79,8 +86,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
       const profile = state.profiles.get(req.params.id);
       if (!profile) throw notFound(`A profile with id '${req.params.id}' does not exist.`);
       const attrs = data.attributes ?? {};
-      const bytes = Buffer.byteLength(JSON.stringify(req.body));
-      if (bytes > MAX_PROFILE_BYTES) throw invalid(`The profile is ${bytes} bytes; at most ${MAX_PROFILE_BYTES} bytes (100 KB).`, { pointer: '/data' });
+      checkProfileSize(req.body, '/data', 'The profile');
       const problems = identityProblems(normalizeIdentity(attrs));
       if (problems.length) throw invalid(problems[0][1], { pointer: `/data/attributes/${problems[0][0]}` });
       state.profiles.patch(profile, attrs, data.meta ?? undefined);
@@ -105,10 +111,7 @@ export function profileHandlers(ctx: HandlerContext): Record<string, Handler> {
       const entries: any[] = data.attributes.profiles.data;
       const base = '/data/attributes/profiles/data';
       limit(entries, MAX_PROFILES_PER_IMPORT, base, 'profiles');
-      entries.forEach((e, i) => {
-        const bytes = Buffer.byteLength(JSON.stringify(e));
-        if (bytes > MAX_PROFILE_BYTES) throw invalid(`Profile ${i} is ${bytes} bytes; at most ${MAX_PROFILE_BYTES} bytes (100 KB) per profile.`, { pointer: `${base}/${i}` });
-      });
+      entries.forEach((e, i) => checkProfileSize(e, `${base}/${i}`, `Profile ${i}`));
       const listIds: string[] = (data.relationships?.lists?.data ?? []).map((l: any, i: number) => state.lists.require(l.id, `/data/relationships/lists/data/${i}/id`).id);
       const job = state.jobs.submit('profile-bulk-import-job', entries.length, listIds, () => {
         const errors = entries.map((e, i) => importOne(e, i, listIds)).filter((e): e is ImportError => !!e);
