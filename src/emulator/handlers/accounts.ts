@@ -6,15 +6,8 @@ import type { Handler, HandlerContext } from './context.js';
 /** The public key the sandbox reports when none is configured (it then accepts any well-formed one). */
 export const DEFAULT_PUBLIC_KEY = 'SANDBX';
 
-export interface AccountProfile {
-  organizationName: string;
-  senderName: string;
-  senderEmail: string;
-  websiteUrl: string;
-}
-
 /** A believable storefront, so the doctor and the console show a named account. */
-export const DEFAULT_ACCOUNT: AccountProfile = {
+const ACCOUNT = {
   organizationName: 'Sandbox Outfitters',
   senderName: 'Sandbox Outfitters',
   senderEmail: 'hello@sandbox-outfitters.example',
@@ -23,17 +16,16 @@ export const DEFAULT_ACCOUNT: AccountProfile = {
 
 export function accountHandlers(ctx: HandlerContext): Record<string, Handler> {
   const publicKey = ctx.keys.publicKey ?? DEFAULT_PUBLIC_KEY;
-  const account = ctx.account ?? DEFAULT_ACCOUNT;
   const resource = (baseUrl: string) => ({
     type: 'account',
     id: publicKey,
     attributes: {
       test_account: false,
       contact_information: {
-        default_sender_name: account.senderName,
-        default_sender_email: account.senderEmail,
-        website_url: account.websiteUrl,
-        organization_name: account.organizationName,
+        default_sender_name: ACCOUNT.senderName,
+        default_sender_email: ACCOUNT.senderEmail,
+        website_url: ACCOUNT.websiteUrl,
+        organization_name: ACCOUNT.organizationName,
         street_address: { address1: '125 Summer Street', address2: 'Floor 6', city: 'Boston', region: 'MA', country: 'US', zip: '02110' },
       },
       industry: 'Apparel & Accessories',

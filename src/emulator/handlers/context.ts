@@ -1,6 +1,5 @@
 // What every endpoint handler receives, and the small helpers they share.
 import { ApiError, invalid } from '../errors.js';
-import type { AccountProfile } from './accounts.js';
 import type { OpenApiSpec, Operation } from '../openapi.js';
 import type { ParsedQuery } from '../query.js';
 import type { KeyConfig } from '../keys.js';
@@ -31,8 +30,6 @@ export interface HandlerContext {
   keys: KeyConfig;
   /** Epoch ms now (injectable for tests). */
   clock: () => number;
-  /** Who the account says it is on GET /api/accounts. */
-  account?: AccountProfile;
 }
 
 export const accepted = (): HandlerResult => ({ status: 202 });
