@@ -19,17 +19,32 @@ const minify = terser({
   format: { comments: false },
 });
 
+/**
+ * Build variants from one source, as Plausible builds its tracker: each <script> variant replaces
+ * src/browser/build-flags.ts with its own constants, and rollup drops the code a `false` flag makes unreachable.
+ */
+const buildFlags = (flags) => ({
+  name: 'build-flags',
+  resolveId: (source) => (source == './build-flags.js' ? '\0build-flags' : null),
+  load: (id) => (id == '\0build-flags' ? Object.entries(flags).map(([k, v]) => `export const ${k} = ${v};`).join('\n') : null),
+});
+
+/** A <script>/tag-manager build: installs window.klaviyoRelay and replays the stub queue. */
+const scriptVariant = (file, flags) => ({
+  input: 'src/browser/iife.ts',
+  output: { file, format: 'iife', plugins: [minify] },
+  // iife.ts exports a helper for its unit tests only; the page gets window.klaviyoRelay, not a named bundle export.
+  onwarn: (warning, warn) => warning.code === 'MISSING_NAME_OPTION_FOR_IIFE_EXPORT' || warn(warning),
+  plugins: [buildFlags(flags), resolve({ browser: true }), ts(false)],
+});
+
 export default [
+  // The core, for every <script> site.
+  scriptVariant('dist/klaviyo-relay.min.js', { WITH_DATA_LAYER: false }),
+  // The core plus the GA4 dataLayer bridge, for tag-manager sites.
+  scriptVariant('dist/klaviyo-relay.gtm.min.js', { WITH_DATA_LAYER: true }),
   {
-    // <script> tag and tag-manager build: installs window.klaviyoRelay and replays the stub queue.
-    input: 'src/browser/iife.ts',
-    output: { file: 'dist/klaviyo-relay.min.js', format: 'iife', plugins: [minify] },
-    // iife.ts exports a helper for its unit tests only; the page gets window.klaviyoRelay, not a named bundle export.
-    onwarn: (warning, warn) => warning.code === 'MISSING_NAME_OPTION_FOR_IIFE_EXPORT' || warn(warning),
-    plugins: [resolve({ browser: true }), ts(false)],
-  },
-  {
-    // Bundler build: `import { createRelay } from 'klaviyo-relay'`.
+    // Bundler build, with everything: `import { createRelay } from 'klaviyo-relay'`.
     input: 'src/browser/index.ts',
     output: { file: 'dist/klaviyo-relay.mjs', format: 'es' },
     external: ['idb-keyval', 'js-cookie'],

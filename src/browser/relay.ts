@@ -5,6 +5,7 @@ import { DEFAULT_KLAVIYO_URL } from '../shared/revision.js';
 import type { RelayEvent, RelayProfile } from '../shared/wire.js';
 import { parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
 import { watchHistory } from './autopage.js';
+import { WITH_DATA_LAYER } from './build-flags.js';
 import { bridgeDataLayer } from './datalayer.js';
 import { createDelivery, type Target } from './delivery.js';
 import { createHooks } from './hooks.js';
@@ -164,7 +165,11 @@ export function createRelay(initial?: RelayOptions): RelayApi {
 
   function enableFeatures() {
     if (opts.autoPage !== false && !pageWatched) (pageWatched = true), watchHistory(() => api.page());
-    if (opts.dataLayer && !layerBridged) (layerBridged = true), bridgeDataLayer(window, api.track);
+    if (opts.dataLayer && !layerBridged) {
+      layerBridged = true;
+      if (WITH_DATA_LAYER) bridgeDataLayer(window, api.track);
+      else warn('dataLayer needs klaviyo-relay.gtm.min.js; this build has no dataLayer bridge');
+    }
   }
 
   async function boot() {
