@@ -32,6 +32,21 @@ export const uuid = (): string => {
 /** `_kx` from the landing URL (Klaviyo appends it to email links). */
 export const kxFromUrl = (href: string) => new URL(href).searchParams.get('_kx') || undefined;
 
+/** A trait as the profile keeps it: phone numbers in E.164; undefined for a malformed email or phone. */
+const normalize = (k: string, raw: unknown) => (k == 'phone_number' ? toE164(raw) : k != 'email' || isEmail(raw) ? raw : undefined);
+
+/**
+ * Whether identify() traits name someone other than the person this profile holds: an email (case-insensitive, as
+ * Klaviyo compares them), phone number or external id different from the one already held. Klaviyo's Client API
+ * never changes an existing profile's identifiers, so merging a second person here would be silent and permanent.
+ */
+export function namesAnotherPerson(profile: RelayProfile, traits: Record<string, unknown>): boolean {
+  return (['email', 'phone_number', 'external_id'] as const).some((k) => {
+    const next = normalize(k, traits[k]);
+    return profile[k] != null && next != null && next !== '' && String(next).toLowerCase() != String(profile[k]).toLowerCase();
+  });
+}
+
 /**
  * Merges identify() traits into a profile. Returns the problems found; a malformed email or phone is left out
  * (Klaviyo would reject the whole request), the rest is kept.
@@ -41,7 +56,7 @@ export function mergeTraits(profile: RelayProfile, traits: Record<string, unknow
   const p = profile as Record<string, unknown>;
   for (const k in traits) {
     const raw = traits[k];
-    const v = k == 'phone_number' ? toE164(raw) : k != 'email' || isEmail(raw) ? raw : undefined;
+    const v = normalize(k, raw);
     if (raw == null || raw === '' || k == 'anonymous_id') continue;
     if (v === undefined) problems.push(`${k} ${JSON.stringify(raw)} is not ${k == 'email' ? 'an email address' : 'E.164 (+ and country code)'}`);
     else if (STANDARD.includes(k)) p[k] = v;

@@ -1,6 +1,7 @@
 // createRelay(): the public API. Calls are checked synchronously (bad input warns at the call site), then run in
 // order once storage is open and identity restored. Events go into the outbox at once; one tracked before the
 // workflow config is known (a first visit waits up to 3 s for it) is stored unrouted and routed when the config lands.
+import { timeLimitError } from '../shared/ingestion-limits.js';
 import { DEFAULT_KLAVIYO_URL } from '../shared/revision.js';
 import type { RelayEvent, RelayProfile } from '../shared/wire.js';
 import { parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
@@ -10,7 +11,7 @@ import { bridgeDataLayer } from './datalayer.js';
 import { createDelivery, type Target } from './delivery.js';
 import { createHooks } from './hooks.js';
 import {
-  CONSENT_COOKIE, ID_COOKIE, identifiers, kxFromUrl, mergeTraits, readCookie, removeCookie, uuid, writeCookie,
+  CONSENT_COOKIE, ID_COOKIE, identifiers, kxFromUrl, mergeTraits, namesAnotherPerson, readCookie, removeCookie, uuid, writeCookie,
 } from './identity.js';
 import { withFlushLock } from './lock.js';
 import { createOutbox, DEFAULT_CAP, DEFAULT_TTL, owes, type Outbox } from './outbox.js';
@@ -158,10 +159,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     });
   }
 
-  const timeOf = (t: TrackOptions['time']) => {
-    const d = new Date(t ?? stamp ?? Date.now());
-    return (d.getTime() ? d : new Date()).toISOString();
-  };
+  const timeOf = (t: TrackOptions['time']) => new Date(t ?? stamp ?? Date.now());
 
   function enableFeatures() {
     if (opts.autoPage !== false && !pageWatched) (pageWatched = true), watchHistory(() => api.page());
@@ -210,9 +208,9 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     readyCallbacks.splice(0).forEach((cb) => api.ready(cb));
   }
 
-  // ---- the public methods (each wrapped by `guard` below) ----
+  // ---- the public methods (each wrapped by the never-throw guard below, push included) ----
 
-  const methods: Omit<RelayApi, 'push'> = {
+  const methods: RelayApi = {
     init(o) {
       if (!o || typeof o != 'object') return warn('init() needs an options object');
       for (const k in o) if ((o as any)[k] !== undefined) (opts as any)[k] = (o as any)[k];
@@ -222,9 +220,10 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     },
     track(name, properties, o) {
       const props = checkProperties(properties);
-      const problem = checkName(name) || (typeof props == 'string' && props);
+      const time = timeOf(o?.time);
+      const problem = checkName(name) || (typeof props == 'string' && props) || timeLimitError(time.getTime(), Date.now());
       if (problem) return warn(`track(${JSON.stringify(String(name).slice(0, 40))}) ignored: ${problem}`);
-      const event: Omit<RelayEvent, 'route' | 'profile'> = { type: 'track', name, properties: props as {}, time: timeOf(o?.time), unique_id: o?.uniqueId || uuid() };
+      const event: Omit<RelayEvent, 'route' | 'profile'> = { type: 'track', name, properties: props as {}, time: time.toISOString(), unique_id: o?.uniqueId || uuid() };
       if (typeof o?.value == 'number' && isFinite(o.value)) event.value = o.value;
       if (o?.valueCurrency) event.value_currency = o.valueCurrency;
       capture(event);
@@ -232,8 +231,11 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     identify(traits) {
       const checked = traits ? checkProperties(traits) : 'traits are missing';
       if (typeof checked == 'string') return warn('identify() ignored: ' + checked);
-      const time = timeOf(undefined);
+      const time = timeOf(undefined).toISOString();
       whenLoaded(() => {
+        // One device, two people: someone else starts afresh, as reset() then identify() would. Events already
+        // queued keep the identifiers they were captured with.
+        if (namesAnotherPerson(profile, checked)) profile = { anonymous_id: uuid() };
         mergeTraits(profile, checked).forEach((p) => warn('identify(): ' + p + '; left out'));
         persistIdentity();
         capture({ type: 'identify', time, unique_id: uuid() });
@@ -271,6 +273,24 @@ export function createRelay(initial?: RelayOptions): RelayApi {
           destinations: Object.fromEntries(Object.entries(to).map(([d, sent]) => [d, sent ? 'sent' : 'pending'])),
         }),
       ),
+    push(...calls) {
+      for (const call of calls) {
+        if (!Array.isArray(call)) {
+          warn("push() ignored a call that is not an array such as ['track', name, properties]");
+          continue;
+        }
+        // Only the API's own methods: a pushed name must never reach Object.prototype (`constructor`, `__proto__`).
+        const method = call[0] as keyof RelayApi;
+        if (!Object.prototype.hasOwnProperty.call(methods, method)) {
+          warn(`push(): unknown method ${JSON.stringify(method)}`);
+          continue;
+        }
+        stamp = (call as { t?: number }).t;
+        (api[method] as Function)(...call.slice(1));
+        stamp = undefined;
+      }
+      return calls.length;
+    },
   };
 
   const tabId = uuid();
@@ -289,19 +309,6 @@ export function createRelay(initial?: RelayOptions): RelayApi {
   const report = (name: string, e: unknown) => {
     console.error(`klaviyo-relay: ${name}() failed`, e);
     hooks.emit('error', { reason: String(e) });
-  };
-  api.push = (...calls) => {
-    for (const call of calls) {
-      const method = call?.[0] as keyof typeof methods;
-      if (typeof methods[method] != 'function') {
-        warn(`push(): unknown method ${JSON.stringify(method)}`);
-        continue;
-      }
-      stamp = (call as { t?: number }).t;
-      (api[method] as Function)(...call.slice(1));
-      stamp = undefined;
-    }
-    return calls.length;
   };
   if (initial) api.init(initial);
   return api;

@@ -119,6 +119,59 @@ describe('identity', () => {
     }
   });
 
+  // Klaviyo's Client API never changes an existing profile's identifiers ("Create or update a profile" from the
+  // browser ignores them: https://developers.klaviyo.com/en/reference/create_client_profile), so a second person
+  // merged into the first here could never be separated again.
+  it('one device, two people: identify() naming a different email, phone or external id starts a new person', async () => {
+    freshBrowser();
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    api.identify({ email: 'a@example.com', first_name: 'Ann', plan: 'gold' });
+    api.track('Placed Order');
+    api.identify({ email: 'b@example.com' });
+    api.track('Subscribed to Newsletter');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(4));
+    const [identifyA, orderA, identifyB, newsletterB] = hooks.queued.map((q) => q.event.profile);
+    // What was queued for a keeps a's identifiers.
+    expect(orderA).toEqual({ email: 'a@example.com', anonymous_id: identifyA.anonymous_id });
+    // b is a new person: a new anonymous id, none of a's traits.
+    expect(identifyB).toEqual({ email: 'b@example.com', anonymous_id: expect.any(String) });
+    expect(identifyB.anonymous_id).not.toBe(identifyA.anonymous_id);
+    expect(newsletterB).toEqual({ email: 'b@example.com', anonymous_id: identifyB.anonymous_id });
+    expect(Cookies.get('klaviyo_relay_id')).toBe(identifyB.anonymous_id);
+  });
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ['phone number', { phone_number: '+15005550006' }, { phone_number: '+15005550007' }],
+    ['external id', { external_id: 'cust-1' }, { external_id: 'cust-2' }],
+  ])('a different %s is another person too', async (_label, first, second) => {
+    freshBrowser();
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    api.identify({ ...first, first_name: 'Ann' });
+    api.identify(second);
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(2));
+    const [one, two] = hooks.queued.map((q) => q.event.profile);
+    expect(two.anonymous_id).not.toBe(one.anonymous_id);
+    expect(two.first_name).toBeUndefined();
+  });
+
+  it('the same person identified again, or with a new kind of identifier, stays one person', async () => {
+    freshBrowser();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    api.identify({ email: 'Ada@Example.com', phone_number: '+1 (500) 555-0006', first_name: 'Ada' });
+    api.identify({ email: 'ada@example.com', phone_number: '+15005550006', last_name: 'Lovelace' });
+    api.identify({ external_id: 'cust-7' });
+    api.identify({ email: 'not-an-email' }); // malformed: left out with a warning, so it names nobody
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(4));
+    const profiles = hooks.queued.map((q) => q.event.profile);
+    expect(new Set(profiles.map((p) => p.anonymous_id)).size).toBe(1);
+    expect(profiles[3]).toMatchObject({ first_name: 'Ada', last_name: 'Lovelace', external_id: 'cust-7', phone_number: '+15005550006' });
+    expect(warn.mock.calls.map((c) => c[0])).toEqual([expect.stringMatching(/email "not-an-email" is not an email address/)]);
+  });
+
   it('reset() starts a new anonymous id and forgets the traits', async () => {
     freshBrowser();
     const api = createRelay(base);
@@ -138,31 +191,103 @@ describe('identity', () => {
 describe('bad input (SPEC §7): ignored with one console warning, never thrown', () => {
   const cyclic: any = { a: 1 };
   cyclic.self = cyclic;
-  const many = Object.fromEntries(Array.from({ length: 401 }, (_, i) => ['p' + i, i]));
-  it.each<[string, (api: ReturnType<typeof createRelay>) => void]>([
+  it.each<[string, (api: ReturnType<typeof createRelay>) => void, RegExp?]>([
     ['non-string name', (a) => a.track(42 as any)],
     ['empty name', (a) => a.track('  ')],
     ['129-character name', (a) => a.track('x'.repeat(129))],
     ['cyclic properties', (a) => a.track('Cyclic', cyclic)],
-    ['more than 400 properties', (a) => a.track('Many', many)],
-    ['a string over 100 KB', (a) => a.track('Huge', { s: 'x'.repeat(100_001) })],
     ['huge properties overall', (a) => a.track('Huge', Object.fromEntries(Array.from({ length: 10 }, (_, i) => ['s' + i, 'x'.repeat(90_000)])))],
     ['properties that are not an object', (a) => a.track('Arr', [1, 2] as any)],
     ['a BigInt property', (a) => a.track('Big', { n: 10n })],
     ['identify without traits', (a) => a.identify(undefined as any)],
     ['consent without a boolean', (a) => a.consent({} as any)],
     ['push with an unknown method', (a) => a.push(['explode'])],
-  ])('%s', async (_label, call) => {
+    // Each is an array-like or a prototype name that used to throw into the page (`t.slice is not a function`).
+    ['push with an array-like object', (a) => a.push({ 0: 'track', 1: 'x' } as any), /not an array/],
+    ['push with null', (a) => a.push(null as any), /not an array/],
+    ['push with a string', (a) => a.push('track' as any), /not an array/],
+    ['push with a number', (a) => a.push(42 as any), /not an array/],
+    ['push naming constructor', (a) => a.push(['constructor', 'x']), /unknown method "constructor"/],
+    ['push naming __proto__', (a) => a.push(['__proto__', {}]), /unknown method "__proto__"/],
+  ])('%s', async (_label, call, message) => {
     freshBrowser();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const error = vi.spyOn(console, 'error');
     const api = createRelay(base);
     const hooks = recordHooks(api);
     await isReady(api);
     expect(() => call(api)).not.toThrow();
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0][0]).toMatch(/^klaviyo-relay: /);
+    if (message) expect(warn.mock.calls[0][0]).toMatch(message);
+    expect(error).not.toHaveBeenCalled();
     api.track('Still works');
     await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Still works']));
+  });
+
+  it('push() after a bad call still runs the good calls of the same push, in order', async () => {
+    freshBrowser();
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const api = createRelay(base);
+    const hooks = recordHooks(api);
+    expect(api.push(['track', 'One'], { 0: 'track', 1: 'x' } as any, ['track', 'Two'])).toBe(3);
+    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['One', 'Two']));
+  });
+
+  // Klaviyo's ingestion limits, the same cases as the shared table's own test:
+  // https://developers.klaviyo.com/en/docs/rate-limits-and-error-handling ("Ingestion limits").
+  describe("Klaviyo's ingestion limits: not queued, one warning naming the limit", () => {
+    const props = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, i]));
+    const nested = (levels: number): Record<string, unknown> => {
+      let value: Record<string, unknown> = {};
+      for (let i = 1; i < levels; i++) value = { child: value };
+      return value;
+    };
+    const now = Date.now();
+    const YEAR = 365 * 24 * 3600 * 1000;
+    it.each<[string, (api: ReturnType<typeof createRelay>) => void, RegExp]>([
+      ['301 properties', (a) => a.track('Many', props(301)), /300 properties/],
+      ['a field over 100 kB', (a) => a.track('Huge', { a: 'x'.repeat(100_001) }), /100000 bytes/],
+      ['a field over 100 kB in UTF-8 bytes, not characters', (a) => a.track('Huge', { a: 'é'.repeat(50_001) }), /100000 bytes/],
+      ['a field over 100 kB deep in an array', (a) => a.track('Huge', { a: [{ b: 'x'.repeat(100_001) }] }), /100000 bytes/],
+      ['an array of 4,001 items', (a) => a.track('Cart', { Items: new Array(4001).fill(1) }), /4000 items/],
+      ['an array of 4,001 items, nested', (a) => a.track('Cart', { a: { b: new Array(4001).fill(1) } }), /4000 items/],
+      ['11 levels of nesting', (a) => a.track('Deep', nested(11)), /10 levels/],
+      ['5,000 levels of nesting', (a) => a.track('Deep', nested(5000)), /10 levels/],
+      ['a cycle', (a) => a.track('Cyclic', cyclic), /10 levels/],
+      ['a time before 2000', (a) => a.track('Old', {}, { time: '1999-12-31T23:59:59Z' }), /before 2000/],
+      ['a time more than a year ahead', (a) => a.track('Future', {}, { time: now + YEAR + 60_000 }), /one year/],
+      ['a time that is not a date', (a) => a.track('Garbled', {}, { time: 'not a date' }), /before 2000/],
+      ['page() properties over a limit', (a) => a.page(props(301)), /300 properties/],
+      ['identify() traits over a limit', (a) => a.identify({ email: 'ada@example.com', ...props(301) }), /300 properties/],
+    ])('%s', async (_label, call, limit) => {
+      freshBrowser();
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const api = createRelay(base);
+      const hooks = recordHooks(api);
+      await isReady(api);
+      call(api);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0][0]).toMatch(/^klaviyo-relay: .*ignored: /);
+      expect(warn.mock.calls[0][0]).toMatch(limit);
+      api.track('Still works');
+      await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name ?? q.event.type)).toEqual(['Still works']));
+    });
+
+    it('everything at the limits is queued', async () => {
+      freshBrowser();
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const api = createRelay(base);
+      const hooks = recordHooks(api);
+      api.track('300 properties', props(300));
+      api.track('4,000 items', { Items: new Array(4000).fill(1) });
+      api.track('10 levels', nested(10));
+      api.track('From 2000', {}, { time: '2000-01-01T00:00:00Z' });
+      api.track('Up to a year ahead', {}, { time: Date.now() + YEAR - 60_000 });
+      await vi.waitFor(() => expect(hooks.queued).toHaveLength(5));
+      expect(hooks.queued[3].event.time).toBe('2000-01-01T00:00:00.000Z');
+      expect(warn).not.toHaveBeenCalled();
+    });
   });
 
   it('a 128-character name and a 100 KB string are accepted', async () => {
