@@ -3,6 +3,7 @@
 import { describe, it, expect, vi, beforeEach } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { freshBrowser, isReady, recordHooks } from './helpers.js';
+import { waitFor } from '../support/wait-for.js';
 import { optionsFromDataset } from '../../src/browser/iife.js';
 import type { RelayApi } from '../../src/browser/types.js';
 
@@ -92,9 +93,22 @@ describe('the stub', () => {
   });
 
   it('a second copy of the script merges its attributes into the running snippet', async () => {
-    freshBrowser();
-    const first = await loadSnippet({ 'data-public-key': 'ABC123', 'data-auto-page': 'false' });
-    const second = await loadSnippet({ 'data-debug': '' });
+    const { sent } = freshBrowser();
+    const debug = vi.spyOn(console, 'debug').mockImplementation(() => {});
+    // The first tag has no key (say, a template's placeholder tag): nothing can leave the page yet.
+    const first = await loadSnippet({ 'data-auto-page': 'false' });
+    first.track('Before the key');
+    const second = await loadSnippet({ 'data-public-key': 'ABC123', 'data-klaviyo-url': 'https://k.test', 'data-debug': '' });
     expect(second).toBe(first);
+    // The second tag's key and Klaviyo URL are in force: the snippet boots and delivers there, with debug logging on.
+    let ready = false;
+    first.ready(() => (ready = true));
+    await waitFor(() => ready, { timeoutMs: 5000, what: "the second tag's key to boot the snippet" });
+    await first.flush();
+    expect(sent.map((r) => [r.url, r.body.data.attributes.metric?.data.attributes.name])).toEqual([
+      ['https://k.test/client/events?company_id=ABC123', 'Before the key'],
+    ]);
+    expect(debug).toHaveBeenCalledWith('klaviyo-relay', 'queued', expect.anything());
+    debug.mockRestore();
   });
 });
