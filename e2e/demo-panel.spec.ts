@@ -53,10 +53,41 @@ test('QA panel: offline switch, outbox across a reload, routes and statuses, tog
   for (const m of sandbox.internals.state.events.metrics.values()) expect(m.duplicates, m.name).toBe(0);
 });
 
+test('QA panel renders only on change: a selected unique_id stays selected while the panel keeps polling', async ({ page }) => {
+  const { urls } = demo;
+  await page.goto(`${urls.storefront}/product?id=TR-1`);
+  // Let every status settle first: from then on, polls bring nothing new to show.
+  await expect(section(page, 'Outbox')).toContainText('Empty: everything is delivered', { timeout: 15_000 });
+  const row = section(page, 'Events').locator('tr', { hasText: 'Viewed Product' }).first();
+  await expect(row).toContainText('Klaviyo ✓');
+  await expect(row).toContainText('store ✓');
+  const id = row.locator('code.qa-id');
+  await expect(id).toHaveText(/^[0-9a-f-]{36}$/);
+  // Select the unique_id as a tester would before copying it, and keep hold of that very element.
+  const selected = await id.evaluate((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    getSelection()!.removeAllRanges();
+    getSelection()!.addRange(range);
+    (window as any).selectedId = el;
+    return getSelection()!.toString();
+  });
+  const renders = async () => Number(await panel(page).getAttribute('data-qa-renders'));
+  const start = await renders();
+  // Outbox polls (every second) and server polls (every 1.5 s) each ask the panel to render.
+  await expect.poll(renders, { timeout: 15_000 }).toBeGreaterThan(start + 3);
+  expect(await page.evaluate(() => (window as any).selectedId.isConnected)).toBe(true);
+  expect(await page.evaluate(() => getSelection()!.toString())).toBe(selected);
+});
+
 test('dataLayer page: GA4 pushes made before and after the snippet loads become Klaviyo events', async ({ page }) => {
   const { sandbox, urls } = demo;
   const before = received(sandbox, 'Viewed Product');
   await page.goto(`${urls.storefront}/datalayer`);
+  // A tag-manager page loads the build that has the bridge.
+  await expect.poll(() => page.evaluate(() => [...document.scripts].map((s) => s.src).filter((src) => src.includes('klaviyo-relay')))).toEqual([
+    expect.stringMatching(/\/dist\/klaviyo-relay\.gtm\.min\.js$/),
+  ]);
   // The view_item pushed in <head>, before the snippet loaded.
   await expect.poll(() => received(sandbox, 'Viewed Product'), { timeout: 10_000 }).toBe(before + 1);
   const viewed = sandbox.state.events({ metric: 'Viewed Product' }).at(-1)!;

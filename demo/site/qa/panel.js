@@ -182,7 +182,10 @@
     var rows = order.map(function (id) { return events[id]; });
     var body = rows.length
       ? '<table><tr><th>event</th><th>route</th><th>status</th></tr>' + rows.map(function (r) {
-          return '<tr title="' + esc(r.reason || r.error || r.id) + '"><td>' + esc(r.name) + '</td><td>' + badge(r.route) + '</td><td>' + chips(r) + '</td></tr>';
+          // The unique_id and any error are text, not only tooltips, so a QA tester can select and copy them.
+          var why = r.reason || r.error;
+          return '<tr><td>' + esc(r.name) + '<br><code class="qa-id">' + esc(r.id) + '</code>' + (why ? '<div class="qa-warn">' + esc(why) + '</div>' : '') +
+            '</td><td>' + badge(r.route) + '</td><td>' + chips(r) + '</td></tr>';
         }).join('') + '</table>'
       : '<p class="qa-empty">No events yet.</p>';
     return section('Events', body, 'client → Klaviyo · server → store → Klaviyo · off → store only');
@@ -225,14 +228,27 @@
       'SQLite');
   }
 
+  /**
+   * Writes an element's HTML only when it changed. The panel is asked to render after every poll; rebuilding it
+   * each time would drop a text selection (a unique_id, an error) before it could be copied.
+   */
+  function update(el, html) {
+    if (el.qaHtml === html) return;
+    el.qaHtml = html;
+    el.innerHTML = html;
+  }
+
+  var SECTIONS = [connectionSection, outboxSection, eventsSection, workflowSection, sandboxSection, storeSection];
   function render() {
     if (!root || scheduled) return;
     scheduled = true;
     requestAnimationFrame(function () {
       scheduled = false;
-      var body = root.querySelector('.qa-body');
-      body.innerHTML = connectionSection() + outboxSection() + eventsSection() + workflowSection() + sandboxSection() + storeSection();
-      root.querySelector('.qa-status').innerHTML = (offline ? '<span class="qa-bad">offline</span>' : '<span class="qa-good">online</span>') + ' · outbox ' + pending.length;
+      var slots = root.querySelector('.qa-body').children;
+      SECTIONS.forEach(function (section, i) { update(slots[i], section()); });
+      update(root.querySelector('.qa-status'), (offline ? '<span class="qa-bad">offline</span>' : '<span class="qa-good">online</span>') + ' · outbox ' + pending.length);
+      // How many times the panel has checked for changes: lets a test wait for renders without a clock.
+      root.dataset.qaRenders = String(Number(root.dataset.qaRenders || 0) + 1);
     });
   }
 
@@ -252,7 +268,7 @@
     root = document.createElement('aside');
     root.className = 'qa-panel';
     root.setAttribute('data-qa-panel', '');
-    root.innerHTML = '<button class="qa-toggle" data-qa="toggle" title="Show or hide the QA panel">QA <span class="qa-status"></span></button><div class="qa-body"></div>';
+    root.innerHTML = '<button class="qa-toggle" data-qa="toggle" title="Show or hide the QA panel">QA <span class="qa-status"></span></button><div class="qa-body">' + SECTIONS.map(function () { return '<div></div>'; }).join('') + '</div>';
     document.body.appendChild(root);
     var saved = localStorage.getItem(OPEN_KEY);
     var open = saved ? saved == '1' : innerWidth >= 900; // on a phone it would cover the shop
