@@ -18,6 +18,8 @@ export interface StackOptions {
   attributes?: Record<string, string>;
   /** Without it the page talks to Klaviyo only (no companion server). Default true. */
   relay?: boolean;
+  /** Origins the companion server accepts besides the stack's own storefront. */
+  allowedOrigins?: string[];
 }
 
 export interface Stack {
@@ -53,7 +55,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let relayUrl: string | undefined;
   if (options.relay !== false) {
     relay = await createServer(
-      { publicKey: PUBLIC_KEY, allowedOrigins: [siteUrl.slice(0, -1)], workflow: options.workflow as never, audiences: (options.audiences ?? []) as never },
+      { publicKey: PUBLIC_KEY, allowedOrigins: [siteUrl.slice(0, -1), ...(options.allowedOrigins ?? [])], workflow: options.workflow as never, audiences: (options.audiences ?? []) as never },
       {
         privateKey: PRIVATE_KEY,
         adminToken: ADMIN_TOKEN,
