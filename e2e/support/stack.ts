@@ -62,7 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         klaviyoBaseUrl: emulator.url,
         dataDir: ':memory:',
         forwardIntervalMs: 100,
-        forwarder: { retryBaseMs: 200, retryCapMs: 1000 },
+        klaviyoRetry: { baseMs: 200, capMs: 1000 },
       },
     );
     relayUrl = await relay.listen({ port: 0, host: '127.0.0.1' });

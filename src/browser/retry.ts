@@ -1,10 +1,9 @@
 // Status classification and retry waits (SPEC §2 "Retries", pinned detail 6). Pure, so the tests pin every branch.
 
-export type Outcome = 'ok' | 'retry' | 'drop';
+import { statusClass, type StatusClass } from '../shared/klaviyo-status.js';
 
-/** 0 stands for a network error (no HTTP answer). */
-export const classify = (status: number): Outcome =>
-  status > 199 && status < 300 ? 'ok' : !status || status == 408 || status == 429 || status > 499 ? 'retry' : 'drop';
+export type Outcome = StatusClass;
+export const classify = statusClass;
 
 const MAX_WAIT = 3e5;
 

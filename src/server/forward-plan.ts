@@ -10,6 +10,8 @@ export const MAX_JOB_BYTES = 4_500_000;
 export interface PlannedRequest {
   items: OutboxItem[];
   body: unknown;
+  /** The merged profile a profile import carries (to resolve an identity conflict Klaviyo reports). */
+  profile?: RelayProfile;
 }
 
 /** The event's own profile, with the identifiers stitching learned since (an event tracked before identify). */
@@ -97,7 +99,7 @@ export function singleEventRequest(item: OutboxItem): PlannedRequest {
   return { items: [item], body: eventBody({ ...item.event, profile: profileFor(item) }) };
 }
 
-const PERSON_IDS = ['email', 'phone_number', 'external_id'] as const;
+export const PERSON_IDS = ['email', 'phone_number', 'external_id'] as const;
 
 /**
  * One profile-import per person, carrying every trait their identifies set (latest wins). Klaviyo keys a
@@ -108,7 +110,7 @@ export function planProfileImports(identifies: OutboxItem[]): { requests: Planne
   const unsendable: OutboxItem[] = [];
   for (const group of groupByProfile(identifies)) {
     const profile = mergedProfile(group);
-    if (PERSON_IDS.some((k) => profile[k])) requests.push({ items: group, body: profileImportBody(profile) });
+    if (PERSON_IDS.some((k) => profile[k])) requests.push({ items: group, body: profileImportBody(profile), profile });
     else unsendable.push(...group);
   }
   return { requests, unsendable };

@@ -1,26 +1,22 @@
-// Sends the durable outbox's `server` items to Klaviyo with the private key. Items are claimed from the store,
-// sent, then marked sent / failed / rescheduled; a crash leaves them claimed, and the next start releases them,
-// so everything arrives (Klaviyo keeps the first of each unique_id). Klaviyo being down only delays delivery.
+// Sends the durable outbox's `server` items to Klaviyo with the private key, in one pattern: claim → send →
+// settle (sent / failed) or reschedule. A crash leaves items claimed and the next start releases them, so
+// everything arrives (Klaviyo keeps the first of each unique_id); Klaviyo being down only delays delivery.
+// The transport (klaviyo-client.ts) limits each attempt; the outbox is the retry loop, so each send is one attempt
+// and a retryable failure reschedules the items under the transport's retry policy.
 import { KlaviyoError, type KlaviyoClient } from './klaviyo-client.js';
-import { createRateWindow, type WindowLimit } from './rate-window.js';
+import { systemClock, type Clock } from './rate-limiter.js';
 import {
-  planBulkJobs, planProfileImports, singleEventRequest, UNSENDABLE_IDENTIFY, MAX_EVENTS_PER_JOB, MAX_JOB_BYTES, type PlannedRequest,
+  planBulkJobs, planProfileImports, singleEventRequest, UNSENDABLE_IDENTIFY, MAX_EVENTS_PER_JOB, MAX_JOB_BYTES, PERSON_IDS, type PlannedRequest,
 } from './forward-plan.js';
+import { profileUpdateBody } from '../shared/klaviyo-payloads.js';
 import type { OutboxItem, RelayStore } from './store/types.js';
 
 type Operation = 'bulk' | 'event' | 'profile';
 
-const PATHS: Record<Operation, string> = {
-  bulk: '/api/event-bulk-create-jobs',
-  event: '/api/events',
-  profile: '/api/profile-import',
-};
-
-/** Klaviyo's published limits for the three endpoints (x-klaviyo-ratelimit in the OpenAPI spec). */
-export const KLAVIYO_LIMITS: Record<Operation, WindowLimit> = {
-  bulk: { burst: 10, steady: 150 },
-  event: { burst: 350, steady: 3500 },
-  profile: { burst: 75, steady: 750 },
+const ENDPOINTS: Record<Operation, { path: string; operationId: string }> = {
+  bulk: { path: '/api/event-bulk-create-jobs', operationId: 'bulk_create_events' },
+  event: { path: '/api/events', operationId: 'create_event' },
+  profile: { path: '/api/profile-import', operationId: 'create_or_update_profile' },
 };
 
 export interface ForwarderLog {
@@ -39,21 +35,40 @@ export interface ForwarderOptions {
   claimLimit?: number;
   /** Requests in flight at once. */
   concurrency?: number;
-  limits?: Partial<Record<Operation, WindowLimit>>;
-  /** First retry wait after a 5xx/timeout; doubles per attempt up to retryCapMs, with jitter. */
-  retryBaseMs?: number;
-  retryCapMs?: number;
-  /** Wait after 401/403 (a key problem, not an event problem: items are kept, not failed). */
-  authRetryMs?: number;
+  /** How long forwarding pauses after Klaviyo refuses the key (401/403) before it tries again. */
+  keyPauseMs?: number;
   maxEventsPerJob?: number;
   maxJobBytes?: number;
+  /** Time source for due times and pauses (tests freeze it). Default: the Klaviyo client's clock. */
+  clock?: Clock;
+}
+
+/** Why forwarding is paused: Klaviyo refused the key. Cleared by the first request Klaviyo accepts again. */
+export interface ForwardingPause {
+  status: number;
+  reason: string;
+  since: string;
+  /** The next time forwarding tries Klaviyo again. */
+  retryAt: string;
 }
 
 export interface ForwarderStats {
   sent: number;
   failed: number;
   retried: number;
+  /** Identifies whose identifiers sat on two Klaviyo profiles, delivered by updating the one Klaviyo named. */
+  conflicts: number;
   requests: Record<Operation, number>;
+  /** Set while forwarding waits for a working key; what /healthz and the console show. */
+  paused: ForwardingPause | null;
+}
+
+/** Whether events reach Klaviyo now, and why not: what /healthz and the admin outbox view report. */
+export interface ForwardingState {
+  state: 'on' | 'off' | 'paused';
+  reason?: string;
+  /** While paused: the next time forwarding tries Klaviyo again. */
+  retryAt?: string;
 }
 
 export interface Forwarder {
@@ -64,12 +79,7 @@ export interface Forwarder {
   notify(): void;
   stop(): Promise<void>;
   stats(): ForwarderStats;
-}
-
-/** Exponential backoff with jitter that never retries instantly: a wait in [d/2, d), d = min(cap, base·2^n). */
-export function retryDelayMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
-  const d = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(d / 2 + (random() * d) / 2);
+  forwarding(): ForwardingState;
 }
 
 async function runPool(tasks: (() => Promise<void>)[], concurrency: number): Promise<void> {
@@ -92,22 +102,15 @@ async function runPool(tasks: (() => Promise<void>)[], concurrency: number): Pro
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const { store, klaviyo } = options;
   const log: ForwarderLog = options.log ?? (() => {});
+  const clock = options.clock ?? klaviyo?.clock ?? systemClock;
   const intervalMs = options.intervalMs ?? 1000;
   const trickle = options.trickle ?? 10;
   const claimLimit = options.claimLimit ?? 5000;
   const concurrency = options.concurrency ?? 4;
-  const retryBaseMs = options.retryBaseMs ?? 1000;
-  const retryCapMs = options.retryCapMs ?? 5 * 60_000;
-  const authRetryMs = options.authRetryMs ?? 60_000;
-  const limits = { ...KLAVIYO_LIMITS, ...options.limits };
-  const windows = {
-    bulk: createRateWindow(limits.bulk),
-    event: createRateWindow(limits.event),
-    profile: createRateWindow(limits.profile),
-  };
-  /** After a 429, the endpoint rests until this time: other items for it are rescheduled, not sent. */
-  const pausedUntil: Record<Operation, number> = { bulk: 0, event: 0, profile: 0 };
-  const stats: ForwarderStats = { sent: 0, failed: 0, retried: 0, requests: { bulk: 0, event: 0, profile: 0 } };
+  const keyPauseMs = options.keyPauseMs ?? 60_000;
+  const stats: Omit<ForwarderStats, 'paused'> = { sent: 0, failed: 0, retried: 0, conflicts: 0, requests: { bulk: 0, event: 0, profile: 0 } };
+  /** Set when Klaviyo refused the key: no round claims anything before `until`. */
+  let keyPause: { status: number; reason: string; since: number; until: number } | undefined;
 
   let abort = new AbortController();
   let stopped = true;
@@ -118,57 +121,105 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 
   const ids = (items: OutboxItem[]) => items.map((i) => i.eventId);
 
-  async function retryLater(items: OutboxItem[], at: number, reason: string) {
+  async function reschedule(items: OutboxItem[], at: number, reason: string) {
     stats.retried += items.length;
     await store.reschedule(ids(items), at, reason);
   }
 
-  /** Send one planned request and record its outcome on every item it carries. */
-  async function deliver(op: Operation, request: PlannedRequest, onRefused?: (err: KlaviyoError) => Promise<void>): Promise<void> {
-    const { items } = request;
-    if (Date.now() < pausedUntil[op]) return retryLater(items, pausedUntil[op], 'waiting for Klaviyo rate limit (429)');
-    await windows[op].acquire(abort.signal);
-    stats.requests[op]++;
-    try {
-      await klaviyo!.post(PATHS[op], request.body, { maxAttempts: 1, signal: abort.signal });
-    } catch (err) {
-      if (abort.signal.aborted) throw err;
-      return recordFailure(op, items, err, onRefused);
+  async function settleSent(items: OutboxItem[], note?: string) {
+    if (keyPause) {
+      log('info', 'Klaviyo accepts the key again: forwarding resumes');
+      keyPause = undefined;
     }
-    await store.markSent(ids(items));
+    await store.markSent(ids(items), note);
     stats.sent += items.length;
-    log('debug', `forwarded ${items.length} item(s) to ${PATHS[op]}`);
   }
 
-  async function recordFailure(op: Operation, items: OutboxItem[], err: unknown, onRefused?: (err: KlaviyoError) => Promise<void>) {
-    const now = Date.now();
+  /** Send one planned request (one attempt) and settle or reschedule every item it carries. */
+  async function deliver(op: Operation, request: PlannedRequest, onRefused?: (err: KlaviyoError) => Promise<void>): Promise<void> {
+    const { items } = request;
+    const { path, operationId } = ENDPOINTS[op];
+    const paused = Math.max(klaviyo!.limiter.pausedUntil(operationId), keyPause?.until ?? 0);
+    if (paused > clock.now()) return reschedule(items, paused, keyPause?.reason ?? `waiting for Klaviyo's rate limit on ${path}`);
+    stats.requests[op]++;
+    try {
+      await klaviyo!.post(path, request.body, { maxAttempts: 1, signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) throw err;
+      return settleFailure(path, items, err, onRefused);
+    }
+    await settleSent(items);
+    log('debug', `forwarded ${items.length} item(s) to ${path}`);
+  }
+
+  /** A failed attempt: final 4xx → failed (or `onRefused`); key problem → pause; anything else → reschedule. */
+  async function settleFailure(path: string, items: OutboxItem[], err: unknown, onRefused?: (err: KlaviyoError) => Promise<void>) {
+    const now = clock.now();
     const attempts = Math.max(...items.map((i) => i.attempts));
     if (!(err instanceof KlaviyoError)) {
-      log('error', `forwarding to ${PATHS[op]} failed unexpectedly; will retry`, { error: (err as Error)?.message });
-      return retryLater(items, now + retryDelayMs(attempts, retryBaseMs, retryCapMs), `unexpected error: ${(err as Error)?.message}`);
+      const waitMs = klaviyo!.retryWaitMs(attempts, {});
+      log('error', `forwarding to ${path} failed unexpectedly; retrying in ${waitMs} ms`, { error: (err as Error)?.message });
+      return reschedule(items, now + waitMs, `unexpected error: ${(err as Error)?.message}`);
     }
     const reason = `Klaviyo ${err.status || 'network error'}: ${err.detail}`;
-    if (err.status === 429) {
-      // A floor keeps "Retry-After: 0" from turning into a tight loop.
-      const waitMs = Math.max(250, err.retryAfterMs ?? retryDelayMs(attempts, retryBaseMs, retryCapMs));
-      pausedUntil[op] = Math.max(pausedUntil[op], now + waitMs);
-      log('warn', `Klaviyo rate-limited ${PATHS[op]}; retrying in ${waitMs} ms`, { items: items.length });
-      return retryLater(items, pausedUntil[op], reason);
-    }
     if (err.retryable) {
-      const waitMs = retryDelayMs(attempts, retryBaseMs, retryCapMs);
-      log('warn', `${reason} on ${PATHS[op]}; retrying in ${waitMs} ms`, { items: items.length, attempts });
-      return retryLater(items, now + waitMs, reason);
+      const waitMs = klaviyo!.retryWaitMs(attempts, err);
+      log('warn', `${reason} on ${path}; retrying in ${waitMs} ms`, { items: items.length, attempts });
+      return reschedule(items, now + waitMs, reason);
     }
-    if (err.status === 401 || err.status === 403) {
-      log('error', `${reason}: check KLAVIYO_PRIVATE_KEY and its scopes; items are kept and retried in ${authRetryMs} ms`);
-      return retryLater(items, now + authRetryMs, reason);
+    if (err.keyProblem) {
+      const why = `${reason}. Check KLAVIYO_PRIVATE_KEY and its scopes; forwarding is paused and items are kept`;
+      if (!keyPause) log('error', why);
+      keyPause = { status: err.status, reason: why, since: keyPause?.since ?? now, until: now + keyPauseMs };
+      return reschedule(items, keyPause.until, why);
     }
     if (onRefused) return onRefused(err);
-    log('warn', `Klaviyo refused ${items.length} item(s) on ${PATHS[op]}: ${err.detail}`, { unique_ids: items.map((i) => i.event.unique_id) });
+    log('warn', `Klaviyo refused ${items.length} item(s) on ${path}: ${err.detail}`, { unique_ids: items.map((i) => i.event.unique_id) });
     stats.failed += items.length;
     await store.markFailed(ids(items), reason);
   }
+
+  /**
+   * 409 duplicate_profile: the identify's identifiers sit on two Klaviyo profiles. The profile Klaviyo names is
+   * updated by id with the traits and the identifiers that do not conflict: the ones it already holds, plus the
+   * ones it lacks when Klaviyo accepts them. Identifiers it holds with another value are never overwritten.
+   */
+  async function resolveDuplicate(request: PlannedRequest, profileId: string): Promise<void> {
+    const profile = request.profile!;
+    const signal = abort.signal;
+    const ours = PERSON_IDS.filter((k) => profile[k]);
+    try {
+      const found = await klaviyo!.get('/api/profiles', { filter: `equals(id,${JSON.stringify(profileId)})`, 'fields[profile]': PERSON_IDS.join(',') }, { maxAttempts: 1, signal });
+      const held: Record<string, unknown> = found?.data?.[0]?.attributes ?? {};
+      // Klaviyo matches emails case-insensitively, other identifiers exactly.
+      const same = (k: (typeof PERSON_IDS)[number]) => (k === 'email' ? String(held.email ?? '').toLowerCase() === profile.email!.toLowerCase() : held[k] === profile[k]);
+      const kept = ours.filter(same);
+      const missing = ours.filter((k) => held[k] == null || held[k] === '');
+      for (const identifiers of [[...kept, ...missing], kept]) {
+        try {
+          await klaviyo!.patch(`/api/profiles/${encodeURIComponent(profileId)}`, profileUpdateBody(profileId, profile, identifiers), { maxAttempts: 1, signal });
+        } catch (err) {
+          if (err instanceof KlaviyoError && err.duplicateProfileId && identifiers.length > kept.length) continue;
+          throw err;
+        }
+        const conflicting = ours.filter((k) => !identifiers.includes(k));
+        const note =
+          `Klaviyo 409 duplicate_profile: ${conflicting.join(', ') || 'an identifier'} belong${conflicting.length === 1 ? 's' : ''} to another Klaviyo profile; ` +
+          `updated profile ${profileId} with the traits${identifiers.length ? ` and ${identifiers.join(', ')}` : ''}`;
+        log('warn', note, { unique_ids: request.items.map((i) => i.event.unique_id) });
+        stats.conflicts += request.items.length;
+        return settleSent(request.items, note);
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return settleFailure(`/api/profiles/${profileId}`, request.items, err);
+    }
+  }
+
+  const pauseInfo = (): ForwardingPause | null =>
+    keyPause
+      ? { status: keyPause.status, reason: keyPause.reason, since: new Date(keyPause.since).toISOString(), retryAt: new Date(keyPause.until).toISOString() }
+      : null;
 
   const sendSingly = (items: OutboxItem[]) => runPool(items.map((item) => () => deliver('event', singleEventRequest(item))), concurrency);
 
@@ -184,7 +235,16 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await store.markFailed(ids(unsendable), UNSENDABLE_IDENTIFY);
       log('warn', `${unsendable.length} server identify item(s) failed: ${UNSENDABLE_IDENTIFY}`);
     }
-    for (const request of requests) tasks.push(() => deliver('profile', request));
+    for (const request of requests) {
+      tasks.push(() =>
+        deliver('profile', request, async (err) => {
+          const duplicate = err.duplicateProfileId;
+          if (duplicate) return resolveDuplicate(request, duplicate);
+          stats.failed += request.items.length;
+          await store.markFailed(ids(request.items), `Klaviyo ${err.status}: ${err.detail}`);
+        }),
+      );
+    }
 
     if (wholeQueue && tracks.length <= trickle) {
       for (const item of tracks) tasks.push(() => deliver('event', singleEventRequest(item)));
@@ -207,7 +267,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   async function round(): Promise<void> {
     roundQueued = false;
     while (!stopped) {
-      const items = await store.claimDue(claimLimit);
+      if (keyPause && clock.now() < keyPause.until) return;
+      const items = await store.claimDue(claimLimit, clock.now());
       if (!items.length) return;
       try {
         await forwardBatch(items, items.length < claimLimit);
@@ -272,6 +333,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await chain;
       await store.releaseClaims();
     },
-    stats: () => structuredClone(stats),
+    stats: () => ({ ...structuredClone(stats), paused: pauseInfo() }),
+    forwarding() {
+      if (!klaviyo) return { state: 'off', reason: 'KLAVIYO_PRIVATE_KEY is unset' };
+      const paused = pauseInfo();
+      return paused ? { state: 'paused', reason: paused.reason, retryAt: paused.retryAt } : { state: 'on' };
+    },
   };
 }

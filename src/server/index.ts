@@ -2,7 +2,8 @@
 // routes; `serve` (cli.ts) is a thin shell around it.
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { parseConfig, readEnv, type RelayConfig, type RelayConfigInput } from './config.js';
-import { createKlaviyoClient } from './klaviyo-client.js';
+import { createKlaviyoClient, type RetryPolicy } from './klaviyo-client.js';
+import type { Clock } from './rate-limiter.js';
 import { openDatabase, type Db } from './store/db.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { RelayStore } from './store/types.js';
@@ -19,6 +20,10 @@ export interface CreateServerOptions {
   klaviyoBaseUrl?: string;
   /** Per-request timeout towards Klaviyo (default 30 s); a timeout is retried with backoff. */
   klaviyoTimeoutMs?: number;
+  /** The retry policy of every Klaviyo call (forwarding and audience syncs); tests shorten it. */
+  klaviyoRetry?: Partial<RetryPolicy>;
+  /** Time source of the Klaviyo transport and the forwarder (tests freeze or move it). */
+  clock?: Clock;
   /** Directory of the SQLite file, or ':memory:'. */
   dataDir?: string;
   /** Directory of the config file: audience file sources resolve against it. */
@@ -29,8 +34,8 @@ export interface CreateServerOptions {
   trustProxy?: boolean | number | string;
   /** Outbox poll period; 0 forwards only on flush(). */
   forwardIntervalMs?: number;
-  /** Tuning for tests and benchmarks (rate windows, retry waits, batch sizes). */
-  forwarder?: Omit<ForwarderOptions, 'store' | 'klaviyo' | 'log' | 'intervalMs'>;
+  /** Tuning for tests and benchmarks (batch sizes, concurrency, the pause after a refused key). */
+  forwarder?: Omit<ForwarderOptions, 'store' | 'klaviyo' | 'log' | 'intervalMs' | 'clock'>;
   /** Extra audience-module settings (e.g. scheduler off, tuning), passed through to registerAudiences. */
   audiences?: Partial<Omit<AudienceContext, 'db' | 'klaviyo' | 'definitions' | 'configDir' | 'defaultPhoneRegion' | 'log'>>;
 }
@@ -43,7 +48,7 @@ export interface RelayServer {
   db: Db;
   store: RelayStore;
   config: RelayConfig;
-  forwarder: Pick<Forwarder, 'flush' | 'stats'>;
+  forwarder: Pick<Forwarder, 'flush' | 'stats' | 'forwarding'>;
   listen(opts?: { port?: number; host?: string }): Promise<string>;
   close(): Promise<void>;
 }
@@ -67,18 +72,21 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
 
   const db = openDatabase(options.dataDir ?? env.dataDir);
   const store = createSqliteStore(db);
-  const klaviyo = privateKey ? createKlaviyoClient({ privateKey, baseUrl, timeoutMs: options.klaviyoTimeoutMs }) : undefined;
+  // One client per process: forwarding and audience syncs share its limiter, as they share Klaviyo's per-account limits.
+  const klaviyo = privateKey
+    ? createKlaviyoClient({ privateKey, baseUrl, timeoutMs: options.klaviyoTimeoutMs, retry: options.klaviyoRetry, clock: options.clock })
+    : undefined;
   const forwarder = createForwarder({ ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
 
   let admin: { close(): Promise<void> };
   try {
     await setupHttp(app, cfg.allowedOrigins);
-    await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: Boolean(klaviyo) });
+    await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
       db, klaviyo, definitions: cfg.audiences, configDir: options.configDir ?? process.cwd(),
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
-    }, { store, onRequeued: () => forwarder.notify() });
+    }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     await app.ready();
   } catch (err) {
     db.close();
@@ -92,7 +100,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     db,
     store,
     config: cfg,
-    forwarder: { flush: () => forwarder.flush(), stats: () => forwarder.stats() },
+    forwarder: { flush: () => forwarder.flush(), stats: () => forwarder.stats(), forwarding: () => forwarder.forwarding() },
     async listen({ port = env.port ?? DEFAULT_PORT, host = env.host ?? '0.0.0.0' } = {}) {
       await app.listen({ port, host });
       const address = app.server.address();
@@ -116,4 +124,4 @@ export { loadConfigFile, parseConfig, ConfigError, type RelayConfig, type RelayC
 export { openDatabase } from './store/db.js';
 export { createSqliteStore } from './store/sqlite.js';
 export type { RelayStore, StoredProfile, OutboxRow, StoreCounts } from './store/types.js';
-export type { ForwarderStats } from './forwarder.js';
+export type { ForwarderStats, ForwardingPause, ForwardingState } from './forwarder.js';

@@ -49,3 +49,15 @@ export const bulkEntry = (profile: RelayProfile, events: RelayEvent[]) => ({
 /** `POST /api/event-bulk-create-jobs` (EventsBulkCreateJob). */
 export const eventBulkJobBody = (entries: ReturnType<typeof bulkEntry>[]) =>
   data('event-bulk-create-job', { 'events-bulk-create': { data: entries } });
+
+/**
+ * `PATCH /api/profiles/{id}` (ProfilePartialUpdateQuery): the traits of `profile` and only the identifiers named
+ * in `identifiers`. Used when an identify's identifiers sit on two Klaviyo profiles: the one Klaviyo names is
+ * updated without the identifiers that belong to the other.
+ */
+export function profileUpdateBody(id: string, profile: RelayProfile, identifiers: ('email' | 'phone_number' | 'external_id')[]) {
+  const attributes = profileAttributes(profile, false);
+  delete attributes._kx;
+  for (const key of ['email', 'phone_number', 'external_id'] as const) if (!identifiers.includes(key)) delete attributes[key];
+  return { data: { type: 'profile', id, attributes } };
+}

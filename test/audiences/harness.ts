@@ -7,7 +7,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createKlaviyoClient } from '../../src/server/klaviyo-client.js';
 import { openDatabase, type Db } from '../../src/server/store/db.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
-import { startRun, dryRun, rateLimited, type SyncEnvironment } from '../../src/server/audiences/sync.js';
+import { startRun, dryRun, type SyncEnvironment } from '../../src/server/audiences/sync.js';
 
 export const PRIVATE_KEY = 'pk_test_0123456789abcdefghijklmn';
 
@@ -35,8 +35,8 @@ export async function createHarness(opts: { rateLimits?: boolean; jobDelayMs?: n
   const emu = await startEmulator({ port: 0, rateLimits: opts.rateLimits ?? false, jobDelayMs: opts.jobDelayMs ?? 20, privateKey: PRIVATE_KEY });
   const db = openDatabase(':memory:');
   const dir = mkdtempSync(join(tmpdir(), 'relay-audience-'));
-  const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: emu.url, maxAttempts: 5, maxBackoffMs: 50 });
-  const env: SyncEnvironment = { db, klaviyo: rateLimited(klaviyo), configDir: dir, tuning: { pollIntervalMs: 10, pollMaxMs: 50, ...opts.tuning } };
+  const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: emu.url, retry: { maxAttempts: 5, baseMs: 50, capMs: 50, floorMs: 0 } });
+  const env: SyncEnvironment = { db, klaviyo, configDir: dir, tuning: { pollIntervalMs: 10, pollMaxMs: 50, ...opts.tuning } };
   return {
     emu, db, dir, env,
     writeCsv(name, rows) {

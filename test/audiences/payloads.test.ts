@@ -5,7 +5,6 @@ import {
   LIMITS, importJobBody, importProfileEntry, listByNameFilter, listCreateBody, profilesByFilter, removeProfilesBody,
   subscribeJobBody, unsubscribeJobBody, memberChannels, chunk,
 } from '../../src/server/audiences/payloads.js';
-import { SYNC_ENDPOINT_LIMITS } from '../../src/server/audiences/rate-limiter.js';
 
 const spec = OpenApiSpec.load();
 
@@ -82,14 +81,6 @@ describe('audience payload builders against the OpenAPI spec', () => {
     expect(description('remove_profiles_from_list')).toMatch(/maximum of 1000 profiles per call/);
     const pageSize = spec.operation('get_profiles').parameters.map((p: any) => (p.$ref ? spec.raw.components.parameters[p.$ref.split('/').pop()] : p)).find((p: any) => p.name === 'page[size]');
     expect(pageSize.schema.maximum).toBe(LIMITS.lookupPageSize);
-  });
-
-  it('client-side rate limits match x-klaviyo-ratelimit for every endpoint a sync calls', () => {
-    for (const l of SYNC_ENDPOINT_LIMITS) {
-      const op = spec.operation(l.operationId);
-      expect({ method: op.method, path: op.path }).toEqual({ method: l.method, path: l.path });
-      expect(op.rateLimit).toMatchObject({ burst: `${l.burst}/s`, steady: `${l.steady}/m` });
-    }
   });
 
   it('helpers', () => {

@@ -5,7 +5,6 @@ import { ConfigError, loadConfigFile, readEnv } from '../config.js';
 import { createKlaviyoClient } from '../klaviyo-client.js';
 import { openDatabase } from '../store/db.js';
 import { definitionRegistry } from './definitions.js';
-import { createRateLimiter } from './rate-limiter.js';
 import { COUNT_NAMES, runLogStore, type RunLog } from './runs.js';
 import { disabledMessage, dryRun, startRun, SyncAlreadyRunning } from './sync.js';
 import type { RunResult } from './runner.js';
@@ -78,8 +77,6 @@ export async function runSync(args: string[]): Promise<number> {
     const klaviyo = createKlaviyoClient({
       privateKey: env.privateKey,
       baseUrl: env.klaviyoBaseUrl,
-      maxAttempts: 8,
-      beforeRequest: createRateLimiter(),
       onRetry: ({ method, path, attempt, waitMs, error }) =>
         console.error(`retrying ${method} ${path} in ${waitMs} ms (attempt ${attempt}): ${error.message}`),
     });

@@ -7,7 +7,6 @@ import * as calls from './klaviyo-calls.js';
 import type { importProfileEntry } from './payloads.js';
 import { releaseMemory } from './memory.js';
 import type { RunScope } from './run-recorder.js';
-import { sleep } from './sleep.js';
 import type { SentMember } from './store.js';
 
 /** How long an import job may stay unfinished before the run gives up (it is resumed by the next run). */
@@ -38,19 +37,20 @@ export const pointerIndex = (pointer?: string) => {
 
 export function createImporter(o: ImporterOptions) {
   const { klaviyo, state, rec, signal } = o;
+  const { clock } = klaviyo;
   const inflight: Inflight[] = [];
 
   async function pollUntilDone(jobId: string, submittedAt: number) {
     let wait = o.pollIntervalMs ?? 500;
     // A job is never done the instant it is accepted: the first read waits until it is `wait` old, so a
     // pipelined job (already older) is read at once and a lone one costs one read, not several.
-    await sleep(Math.max(0, submittedAt + wait - Date.now()), signal);
-    const deadline = Date.now() + MAX_JOB_WAIT_MS;
+    await clock.sleep(Math.max(0, submittedAt + wait - clock.now()), signal);
+    const deadline = clock.now() + MAX_JOB_WAIT_MS;
     for (;;) {
       const job = await calls.getImportJob(klaviyo, jobId, signal);
       if (job.status === 'complete' || job.status === 'cancelled') return job;
-      if (Date.now() > deadline) throw new Error(`import job ${jobId} is still ${job.status} after ${MAX_JOB_WAIT_MS / 60_000} minutes; the next run picks it up`);
-      await sleep(wait, signal);
+      if (clock.now() > deadline) throw new Error(`import job ${jobId} is still ${job.status} after ${MAX_JOB_WAIT_MS / 60_000} minutes; the next run picks it up`);
+      await clock.sleep(wait, signal);
       wait = Math.min(wait * 1.5, o.pollMaxMs ?? 10_000);
     }
   }
@@ -147,7 +147,7 @@ export function createImporter(o: ImporterOptions) {
       state.recordInflight(jobId, o.listId, members);
       rec.jobIds.push(jobId);
       o.onEvent?.({ type: 'job-submitted', jobId });
-      inflight.push({ jobId, submittedAt: Date.now(), members, stale });
+      inflight.push({ jobId, submittedAt: clock.now(), members, stale });
       while (inflight.length > o.maxInflight) await finish(inflight.shift()!);
     },
 

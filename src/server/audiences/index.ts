@@ -7,7 +7,7 @@ import type { KlaviyoClient } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
 import { audienceDefinitionSchema } from './definition.js';
 import { definitionRegistry, type DefinitionRegistry } from './definitions.js';
-import { currentRun, disabledMessage, dryRun, rateLimited, startRun, SyncAlreadyRunning, type SyncEnvironment } from './sync.js';
+import { currentRun, disabledMessage, dryRun, startRun, SyncAlreadyRunning, type SyncEnvironment } from './sync.js';
 import { runLogStore } from './runs.js';
 import { parseDuration } from '../../shared/duration.js';
 
@@ -41,7 +41,7 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
   const logs = runLogStore(ctx.db);
   const env: SyncEnvironment = {
     db: ctx.db,
-    klaviyo: ctx.klaviyo && rateLimited(ctx.klaviyo),
+    klaviyo: ctx.klaviyo,
     configDir: ctx.configDir,
     defaultPhoneRegion: ctx.defaultPhoneRegion,
     tuning: ctx.tuning,

@@ -10,6 +10,9 @@ import {
 
 export type ListSpec = AudienceDefinition['list'];
 
+/** Creates tried before a run gives up on making its list (each followed by a lookup). */
+const LIST_CREATE_ATTEMPTS = 5;
+
 /** A Klaviyo 4xx other than 408/429: final. The affected members are logged and the run goes on, partial. */
 export const isFinal4xx = (err: unknown): err is KlaviyoError => err instanceof KlaviyoError && !err.retryable;
 
@@ -43,13 +46,14 @@ export async function resolveList(klaviyo: KlaviyoClient, spec: ListSpec, opts: 
   if (existing) return existing;
   if (opts.dryRun) return { name: spec.create, wouldCreate: true, optInProcess: spec.optInProcess };
   // Klaviyo allows 150 list creations a day: a create whose answer got lost is looked up, never blindly repeated.
-  for (let attempt = 0; ; attempt++) {
+  // Each create is one attempt; between them the client's retry policy decides the wait.
+  for (let attempt = 1; ; attempt++) {
     try {
       const created = await klaviyo.post('/api/lists', listCreateBody(spec.create, spec.optInProcess), { signal: opts.signal, maxAttempts: 1 });
       return { id: created.data.id, name: spec.create, optInProcess: created.data.attributes?.opt_in_process, created: true };
     } catch (err) {
-      if (!(err instanceof KlaviyoError) || !err.retryable || attempt >= 4) throw err;
-      await new Promise((r) => setTimeout(r, err.retryAfterMs ?? 500 * 2 ** attempt));
+      if (!(err instanceof KlaviyoError) || !err.retryable || attempt >= LIST_CREATE_ATTEMPTS) throw err;
+      await klaviyo.clock.sleep(klaviyo.retryWaitMs(attempt, err), opts.signal);
       const made = await byName();
       if (made) return { ...made, created: true };
     }

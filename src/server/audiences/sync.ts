@@ -1,13 +1,12 @@
-// Starting a run: one at a time per audience (an in-process lock plus a database lease for other processes),
-// a log row written as it goes, and the Klaviyo client wrapped with the client-side rate limiter. Dry runs get
-// a client that can only GET and write no state and no log row (pinned detail 12).
+// Starting a run: one at a time per audience (an in-process lock plus a database lease for other processes) and
+// a log row written as it goes. The Klaviyo client limits every attempt itself. Dry runs get a client that can
+// only GET, and write no state and no log row.
 import type { Db } from '../store/db.js';
 import type { KlaviyoClient, RequestOptions } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
 import { executeRun, type RunOptions, type RunResult } from './runner.js';
 import { createLease, runLogStore, type RunLog } from './runs.js';
 import { migrateAudiences } from './store.js';
-import { createRateLimiter } from './rate-limiter.js';
 
 export interface SyncEnvironment {
   db: Db;
@@ -39,33 +38,20 @@ export class SyncNotConfigured extends Error {
   }
 }
 
-/** A client whose every request first passes `before` (rate limiter, read-only guard). */
-export function wrapClient(inner: KlaviyoClient, before: (method: string, path: string) => Promise<void> | void): KlaviyoClient {
+/** Dry runs: anything but a GET is a bug, refused before it reaches the network. */
+export function readOnly(inner: KlaviyoClient): KlaviyoClient {
   const request = async <T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<T> => {
-    await before(method, path);
+    if (method !== 'GET') throw new Error(`dry run refused to send ${method} ${path}`);
     return inner.request<T>(method, path, opts);
   };
   return {
-    baseUrl: inner.baseUrl,
+    ...inner,
     request,
     get: (path, query, opts) => request('GET', path, { ...opts, query }),
     post: (path, body, opts) => request('POST', path, { ...opts, body }),
+    patch: (path, body, opts) => request('PATCH', path, { ...opts, body }),
     delete: (path, body, opts) => request('DELETE', path, { ...opts, body }),
   };
-}
-
-/** Dry runs: anything but a GET is a bug, refused before it reaches the network. */
-export const readOnly = (inner: KlaviyoClient) =>
-  wrapClient(inner, (method, path) => {
-    if (method !== 'GET') throw new Error(`dry run refused to send ${method} ${path}`);
-  });
-
-const limited = new WeakMap<KlaviyoClient, KlaviyoClient>();
-/** One limiter per client, shared by every audience that syncs through it (Klaviyo's limits are per account). */
-export function rateLimited(client: KlaviyoClient): KlaviyoClient {
-  let wrapped = limited.get(client);
-  if (!wrapped) limited.set(client, (wrapped = wrapClient(client, createRateLimiter())));
-  return wrapped;
 }
 
 const running = new WeakMap<Db, Map<string, { runId: number; done: Promise<RunLog> }>>();

@@ -3,16 +3,23 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { registerAudiences, type AudienceContext } from '../audiences/index.js';
 import type { OutboxStatus, RelayStore } from '../store/types.js';
+import type { ForwardingState } from '../forwarder.js';
 
 const OUTBOX_STATUSES: OutboxStatus[] = ['pending', 'inflight', 'sent', 'failed'];
 
+export interface OutboxContext {
+  store: RelayStore;
+  onRequeued: () => void;
+  forwarding: () => ForwardingState;
+}
+
 /** What forwarding is doing, and a way to resend what Klaviyo refused once the cause is fixed. */
-function registerOutboxRoutes(scope: FastifyInstance, store: RelayStore, onRequeued: () => void): void {
+function registerOutboxRoutes(scope: FastifyInstance, { store, onRequeued, forwarding }: OutboxContext): void {
   scope.get<{ Querystring: { status?: string; limit?: string } }>('/outbox', async (req, reply) => {
     const status = req.query.status as OutboxStatus | undefined;
     if (status && !OUTBOX_STATUSES.includes(status)) return reply.code(400).send({ error: `status must be one of ${OUTBOX_STATUSES.join(', ')}` });
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 100));
-    return { counts: (await store.counts()).outbox, items: await store.listOutbox({ status: status ?? 'failed', limit }) };
+    return { forwarding: forwarding(), counts: (await store.counts()).outbox, items: await store.listOutbox({ status: status ?? 'failed', limit }) };
   });
   scope.post('/outbox/retry-failed', async () => {
     const requeued = await store.requeueFailed();
@@ -32,7 +39,7 @@ export async function registerAdminRoutes(
   app: FastifyInstance,
   adminToken: string | undefined,
   ctx: AudienceContext,
-  outbox: { store: RelayStore; onRequeued: () => void },
+  outbox: OutboxContext,
 ): Promise<{ close(): Promise<void> }> {
   let audiences: { close(): Promise<void> } = { close: async () => {} };
   const expected = adminToken ? digest(adminToken) : undefined;
@@ -54,7 +61,7 @@ export async function registerAdminRoutes(
         url: '/*',
         handler: async (req, reply) => reply.code(404).send({ error: `no admin route ${req.method} ${req.url.split('?')[0]}` }),
       });
-      registerOutboxRoutes(scope, outbox.store, outbox.onRequeued);
+      registerOutboxRoutes(scope, outbox);
       audiences = registerAudiences(scope, ctx);
     },
     { prefix: '/v1/admin' },

@@ -7,14 +7,15 @@ import type { EventsResponse } from '../../shared/wire.js';
 import type { RelayConfig } from '../config.js';
 import type { RelayStore } from '../store/types.js';
 import { BODY_LIMIT } from '../http.js';
+import type { ForwardingState } from '../forwarder.js';
 
 export interface PublicRoutesContext {
   config: RelayConfig;
   store: RelayStore;
   /** Told when new `server` items were queued. */
   onQueued: () => void;
-  /** False when KLAVIYO_PRIVATE_KEY is unset: events are stored, not forwarded. */
-  forwarding: boolean;
+  /** Whether events reach Klaviyo now (off without KLAVIYO_PRIVATE_KEY; paused while Klaviyo refuses the key). */
+  forwarding: () => ForwardingState;
 }
 
 /** Does an If-None-Match header (a list, possibly weak, or `*`) match this ETag? */
@@ -77,7 +78,11 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
     },
   );
 
-  // Tells an operator at a glance whether events would reach Klaviyo.
-  const health = JSON.stringify({ status: 'ok', forwarding: ctx.forwarding ? 'on' : 'off: KLAVIYO_PRIVATE_KEY is unset' });
-  app.get('/healthz', async (_req, reply) => reply.type('application/json; charset=utf-8').send(health));
+  // Tells an operator at a glance whether events reach Klaviyo. A paused forwarder still answers 200: intake
+  // works and nothing is lost, and a restart would not fix a key, so a load balancer must not cycle the process.
+  app.get('/healthz', async (_req, reply) => {
+    const f = ctx.forwarding();
+    const body = { status: f.state === 'paused' ? 'degraded' : 'ok', forwarding: f.reason ? `${f.state}: ${f.reason}` : f.state, ...(f.retryAt && { retry_at: f.retryAt }) };
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
+  });
 }

@@ -95,4 +95,7 @@ const CORE_MIGRATIONS = [
   );
   CREATE INDEX forward_outbox_due ON forward_outbox(status, next_attempt_at);
   `,
+  // What the operator should know about an item that was delivered, e.g. an identity conflict Klaviyo reported
+  // and how it was resolved.
+  `ALTER TABLE forward_outbox ADD COLUMN note TEXT;`,
 ];

@@ -31,7 +31,7 @@ function aliasesOf(profile: RelayProfile): { kind: AliasKind; value: string }[] 
   return ALIAS_KINDS.filter((k) => profile[k]).map((kind) => ({ kind, value: aliasValue(kind, profile[kind]!) }));
 }
 
-const OUTBOX_ROWS = `SELECT o.event_id AS eventId, e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error
+const OUTBOX_ROWS = `SELECT o.event_id AS eventId, e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error, o.note
   FROM forward_outbox o JOIN events e ON e.id = o.event_id`;
 
 const parseObject = (json: string | null): Record<string, unknown> => (json ? JSON.parse(json) : {});
@@ -64,7 +64,7 @@ export function createSqliteStore(db: Db): RelayStore {
       WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.event_id LIMIT ?`),
     claim: db.prepare(`UPDATE forward_outbox SET status='inflight', attempts=attempts+1, updated_at=? WHERE event_id=?`),
     nextDue: db.prepare(`SELECT MIN(next_attempt_at) FROM forward_outbox WHERE status='pending'`).pluck(),
-    sent: db.prepare(`UPDATE forward_outbox SET status='sent', last_error=NULL, updated_at=? WHERE event_id=?`),
+    sent: db.prepare(`UPDATE forward_outbox SET status='sent', last_error=NULL, note=?, updated_at=? WHERE event_id=?`),
     failed: db.prepare(`UPDATE forward_outbox SET status='failed', last_error=?, updated_at=? WHERE event_id=?`),
     reschedule: db.prepare(`UPDATE forward_outbox SET status='pending', next_attempt_at=?, last_error=?, updated_at=? WHERE event_id=?`),
     outboxAll: db.prepare(`${OUTBOX_ROWS} ORDER BY o.event_id LIMIT ?`),
@@ -263,9 +263,9 @@ export function createSqliteStore(db: Db): RelayStore {
     async nextDueAt() {
       return (q.nextDue.get() as number | null) ?? undefined;
     },
-    async markSent(ids) {
+    async markSent(ids, note) {
       const now = Date.now();
-      updateEach(ids, (id) => q.sent.run(now, id));
+      updateEach(ids, (id) => q.sent.run(note ?? null, now, id));
     },
     async markFailed(ids, error) {
       const now = Date.now();

@@ -53,6 +53,8 @@ export interface OutboxRow {
   attempts: number;
   next_attempt_at: number;
   last_error: string | null;
+  /** Delivered, with something the operator should know (e.g. a Klaviyo identity conflict and how it was resolved). */
+  note: string | null;
 }
 
 export interface StoreCounts {
@@ -72,7 +74,8 @@ export interface RelayStore {
   claimDue(limit: number, now?: number): Promise<OutboxItem[]>;
   /** When the next pending item becomes due (epoch ms), or undefined when none is pending. */
   nextDueAt(): Promise<number | undefined>;
-  markSent(eventIds: number[]): Promise<void>;
+  /** Delivered; `note` records anything the operator should know about how. */
+  markSent(eventIds: number[], note?: string): Promise<void>;
   /** Final: Klaviyo refused the item (4xx); `error` carries its detail. Never retried automatically. */
   markFailed(eventIds: number[], error: string): Promise<void>;
   /** Back to pending, due at `at`, remembering why. */
