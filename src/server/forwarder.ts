@@ -82,6 +82,9 @@ export interface Forwarder {
   forwarding(): ForwardingState;
 }
 
+/** Every subset of `items`, the empty one included. */
+const subsets = <T>(items: readonly T[]): T[][] => items.reduce<T[][]>((all, item) => [...all, ...all.map((set) => [...set, item])], [[]]);
+
 async function runPool(tasks: (() => Promise<void>)[], concurrency: number): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
@@ -195,11 +198,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       const same = (k: (typeof PERSON_IDS)[number]) => (k === 'email' ? String(held.email ?? '').toLowerCase() === profile.email!.toLowerCase() : held[k] === profile[k]);
       const kept = ours.filter(same);
       const missing = ours.filter((k) => held[k] == null || held[k] === '');
-      for (const identifiers of [[...kept, ...missing], kept]) {
+      // Klaviyo does not say which identifier conflicts: try the largest sets of missing ones first (at most three
+      // identifiers, so a handful of requests), ending with none.
+      const additions = subsets(missing).sort((a, b) => b.length - a.length);
+      for (const added of additions) {
+        const identifiers = [...kept, ...added];
         try {
           await klaviyo!.patch(`/api/profiles/${encodeURIComponent(profileId)}`, profileUpdateBody(profileId, profile, identifiers), { maxAttempts: 1, signal });
         } catch (err) {
-          if (err instanceof KlaviyoError && err.duplicateProfileId && identifiers.length > kept.length) continue;
+          if (err instanceof KlaviyoError && err.duplicateProfileId && added.length) continue;
           throw err;
         }
         const conflicting = ours.filter((k) => !identifiers.includes(k));

@@ -148,6 +148,12 @@ describe('Klaviyo 4xx', () => {
     const [err] = log.errors.filter((e) => e.stage === 'import');
     expect(err).toMatchObject({ member: 'x:C-5', jobId: log.job_ids[0] });
     expect(err.detail).toMatch(/already exists/);
+    // A duplicate_profile conflict (https://github.com/klaviyo/klaviyo-api-node/issues/75) names the Klaviyo
+    // profiles holding the member's identifiers, so an operator can merge them.
+    const holderOf = (field: 'external_id' | 'email', value: string) => h.emu.state.profiles().find((p) => p[field] === value)!.id;
+    expect(new Set(err.profile_ids)).toEqual(new Set([holderOf('external_id', 'C-5'), holderOf('email', 'taken@example.com')]));
+    expect(err.detail).toContain(`external_id on ${holderOf('external_id', 'C-5')}`);
+    expect(err.detail).toContain(`email on ${holderOf('email', 'taken@example.com')}`);
     // Only the failed member is sent again next time; the five are confirmed.
     const again = await h.sync(def());
     expect(again.counts).toMatchObject({ unchanged: 5, failed: 1 });

@@ -65,6 +65,7 @@ export function createImporter(o: ImporterOptions) {
       if (m.phone_number) byIdentifier.set(`p:${m.phone_number}`, m.key);
     }
     let unattributed = 0;
+    const conflicts: { member: SentMember; detail: string }[] = [];
     for (const e of await calls.getImportErrors(klaviyo, job.jobId, signal)) {
       const p = e.payload ?? {};
       const key =
@@ -74,12 +75,43 @@ export function createImporter(o: ImporterOptions) {
         job.members[pointerIndex(e.pointer) ?? -1]?.key;
       if (key) failed.add(key);
       else unattributed++;
-      rec.error({ stage: 'import', jobId: job.jobId, member: key, detail: e.detail });
+      const member = key ? job.members.find((m) => m.key === key) : undefined;
+      if (e.code === 'duplicate_profile' && member) conflicts.push({ member, detail: e.detail });
+      else rec.error({ stage: 'import', jobId: job.jobId, member: key, detail: e.detail });
     }
+    if (conflicts.length) await reportConflicts(job.jobId, conflicts);
     // An error we cannot tie to a member means we cannot know who was accepted: nobody's state moves, so the
     // next run sends them again (an idempotent upsert) rather than trusting an unconfirmed import.
     if (unattributed > 0 || failed.size < reported) for (const m of job.members) failed.add(m.key);
     return failed;
+  }
+
+  /**
+   * Members whose identifiers Klaviyo found on different profiles (409 duplicate_profile, as in
+   * https://github.com/klaviyo/klaviyo-api-node/issues/75): each is logged with the profiles holding them, looked
+   * up by identifier, so an operator can merge them in Klaviyo. Their state does not move; the next run retries.
+   */
+  async function reportConflicts(jobId: string, conflicts: { member: SentMember; detail: string }[]) {
+    const holders = new Map<string, Map<string, string[]>>();
+    for (const field of ['external_id', 'email', 'phone_number'] as const) {
+      const values = [...new Set(conflicts.map((c) => c.member[field]).filter((v): v is string => !!v))];
+      if (values.length) holders.set(field, await calls.lookupProfileIds(klaviyo, field, values, signal));
+    }
+    for (const { member, detail } of conflicts) {
+      const held: string[] = [];
+      const ids = new Set<string>();
+      for (const field of ['external_id', 'email', 'phone_number'] as const) {
+        const value = member[field];
+        const found = value ? holders.get(field)?.get(field === 'email' ? value.toLowerCase() : value) : undefined;
+        if (!found?.length) continue;
+        held.push(`${field} on ${found.join(', ')}`);
+        found.forEach((id) => ids.add(id));
+      }
+      rec.error({
+        stage: 'import', jobId, member: member.key, profile_ids: [...ids],
+        detail: `${detail} Klaviyo keeps this member's identifiers on different profiles (${held.join('; ') || 'not found'}); merge them in Klaviyo, then the next run imports the member.`,
+      });
+    }
   }
 
   async function finish(job: Inflight, seenRun = o.runId) {

@@ -90,6 +90,7 @@ async function* pages(klaviyo: KlaviyoClient, path: string, query: Record<string
 }
 
 export interface ImportErrorItem {
+  code?: string;
   detail: string;
   pointer?: string;
   payload?: Record<string, any>;
@@ -101,7 +102,7 @@ export async function getImportErrors(klaviyo: KlaviyoClient, jobId: string, sig
     for (const e of page) {
       const a = e.attributes ?? {};
       const payload = a.original_payload?.attributes ?? a.original_payload ?? undefined;
-      out.push({ detail: a.detail || a.title || a.code || 'import error', pointer: a.source?.pointer, payload });
+      out.push({ code: a.code, detail: a.detail || a.title || a.code || 'import error', pointer: a.source?.pointer, payload });
     }
   }
   return out;

@@ -17,6 +17,8 @@ export interface MemberError {
   stage: 'source' | 'validate' | 'import' | 'subscribe' | 'unsubscribe' | 'remove' | 'list' | 'run';
   detail: string;
   jobId?: string;
+  /** Klaviyo profiles involved, e.g. the ones holding a member's identifiers when Klaviyo refused to merge them. */
+  profile_ids?: string[];
 }
 
 export interface RunLog {
