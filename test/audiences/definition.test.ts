@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { parseDefinition, DefinitionError } from '../../src/server/audiences/definitions.js';
+import { unsubscribeScope } from '../../src/server/audiences/definition.js';
 
 const base = {
   name: 'vip',
@@ -32,6 +33,13 @@ describe('sync definition validation', () => {
   it('rejects allowAnonymous with excludeExternalId, naming the field', () => {
     const msg = errorOf({ ...base, allowAnonymous: true, excludeExternalId: true });
     expect(msg).toMatch(/- excludeExternalId: cannot be combined with allowAnonymous/);
+  });
+
+  it("takes unsubscribeFrom 'list' or 'all' with consent unsubscribed only; 'list' when unset", () => {
+    expect(errorOf({ ...base, unsubscribeFrom: 'all' })).toMatch(/unsubscribeFrom: only applies to consent "unsubscribed"/);
+    expect(errorOf({ ...base, consent: 'unsubscribed', unsubscribeFrom: 'account' })).toMatch(/unsubscribeFrom/);
+    expect(unsubscribeScope(parseDefinition({ ...base, consent: 'unsubscribed' }))).toBe('list');
+    expect(unsubscribeScope(parseDefinition({ ...base, consent: 'unsubscribed', unsubscribeFrom: 'all' }))).toBe('all');
   });
 
   it('rejects consentedAtField unless consent is subscribed', () => {

@@ -57,6 +57,12 @@ describe('audience payload builders against the OpenAPI spec', () => {
     expect(body.data.relationships.list.data.id).toBe('L1');
   });
 
+  it('unsubscribe job without a list: account-wide for the chosen channels', () => {
+    const body = unsubscribeJobBody([{ email: 'a@b.co' }], ['email'], undefined) as any;
+    expect(spec.validateBody('bulk_unsubscribe_profiles', body)).toEqual([]);
+    expect(body.data.relationships).toBeUndefined();
+  });
+
   it('list member removal', () => {
     expect(spec.validateBody('remove_profiles_from_list', removeProfilesBody(['P1', 'P2']))).toEqual([]);
   });

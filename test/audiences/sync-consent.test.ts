@@ -159,7 +159,7 @@ describe('consent: unsubscribed', () => {
     for (let i = 0; i < 100; i++) expect(unsubscribed.has(`person${i}@example.com`)).toBe(false);
     expect(unsubscribed.size).toBe(150);
     expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
-    // No removal call: an unsubscribed audience keeps its members on the list (pinned detail 11).
+    // No removal call: the list-level unsubscribe itself took them off the list.
     expect(h.calls('remove_profiles_from_list')).toHaveLength(0);
 
     // The next run imports the 100 that failed, then unsubscribes them too; the 150 are not sent again.
@@ -169,4 +169,108 @@ describe('consent: unsubscribed', () => {
     expect(again.counts).toMatchObject({ imported: 100, unchanged: 150, unsubscribed: 100 });
     expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
   });
+
+  // A bulk unsubscribe with a list is a list-level unsubscribe: Klaviyo takes the profile off that list and leaves
+  // its consent elsewhere; without a list it unsubscribes the channels account-wide.
+  // https://developers.klaviyo.com/en/reference/bulk_unsubscribe_profiles
+  it("unsubscribeFrom 'list' (the default) takes members off this list only; their consent elsewhere stands", async () => {
+    h.writeCsv('members.csv', people(0, 6));
+    const news = await h.sync(def({ name: 'newsletter', list: { create: 'Newsletter', optInProcess: 'single_opt_in' }, consent: 'subscribed' }));
+    await flush();
+    expect(consentOf('person0@example.com')).toBe('SUBSCRIBED');
+
+    const log = await h.sync(def({ name: 'vip-out', list: { create: 'VIP', optInProcess: 'single_opt_in' }, consent: 'unsubscribed' }));
+    await flush();
+    expect(log).toMatchObject({ status: 'success', counts: { imported: 6, unsubscribed: 6 } });
+    const [job] = h.calls('bulk_unsubscribe_profiles') as any[];
+    expect(job.body.data.relationships.list.data.id).toBe(log.list_id);
+    expect(h.emu.state.listMembers(log.list_id!)).toEqual([]);
+    expect(h.emu.state.listMembers(news.list_id!)).toHaveLength(6);
+    expect(consentOf('person0@example.com')).toBe('SUBSCRIBED');
+    expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
+  });
+
+  it('a rerun of an unchanged list-unsubscribed audience writes nothing to Klaviyo, and members who leave are only forgotten', async () => {
+    const d = def({ consent: 'unsubscribed', unsubscribeFrom: 'list' });
+    h.writeCsv('members.csv', people(0, 6));
+    await h.sync(d);
+    await flush();
+    const before = h.emu.requests.length;
+    const again = await h.sync(d);
+    expect(again).toMatchObject({ status: 'success', counts: { unchanged: 6, imported: 0, unsubscribed: 0, removed: 0 } });
+    expect(h.emu.requests.slice(before).filter((r) => r.method !== 'GET')).toEqual([]);
+
+    h.writeCsv('members.csv', people(0, 4));
+    const after = h.emu.requests.length;
+    const shrunk = await h.sync(d);
+    expect(shrunk).toMatchObject({ status: 'success', counts: { unchanged: 4, removed: 0 } });
+    expect(h.emu.requests.slice(after).filter((r) => r.method !== 'GET')).toEqual([]);
+
+    // A member whose data changes is imported (back onto the list) and unsubscribed from it again.
+    const rows = people(0, 4);
+    rows[1]!.first_name = 'Renamed';
+    h.writeCsv('members.csv', rows);
+    const changed = await h.sync(d);
+    await flush();
+    expect(changed.counts).toMatchObject({ imported: 1, unsubscribed: 1 });
+    expect(h.emu.state.listMembers(changed.list_id!)).toEqual([]);
+    expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
+  });
+
+  it("unsubscribeFrom 'all' unsubscribes the chosen channels account-wide, without a list", async () => {
+    h.writeCsv('members.csv', people(0, 3));
+    const log = await h.sync(def({ consent: 'unsubscribed', unsubscribeFrom: 'all' }));
+    await flush();
+    expect(log.counts).toMatchObject({ imported: 3, unsubscribed: 3 });
+    const [job] = h.calls('bulk_unsubscribe_profiles') as any[];
+    expect(job.body.data.relationships).toBeUndefined();
+    expect(consentOf('person1@example.com')).toBe('UNSUBSCRIBED');
+    expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toHaveLength(3);
+  });
 });
+
+describe('consent settings changed on an existing audience', () => {
+  it('re-applies consent to every current member at the next run, without importing them again', async () => {
+    h.writeCsv('members.csv', people(0, 5));
+    await h.sync(def({ consent: 'never_subscribed' }));
+    const subscribed = await h.sync(def({ consent: 'subscribed' }));
+    await flush();
+    expect(subscribed.counts).toMatchObject({ unchanged: 5, imported: 0, subscribed: 5 });
+    expect(consentOf('person3@example.com')).toBe('SUBSCRIBED');
+    // Settled: the next run with the same settings calls nothing.
+    const same = await h.sync(def({ consent: 'subscribed' }));
+    expect(same.counts.subscribed).toBe(0);
+
+    const allOut = await h.sync(def({ consent: 'unsubscribed', unsubscribeFrom: 'all' }));
+    await flush();
+    expect(allOut.counts).toMatchObject({ unchanged: 5, unsubscribed: 5 });
+    expect(consentOf('person3@example.com')).toBe('UNSUBSCRIBED');
+    expect((h.calls('bulk_unsubscribe_profiles').at(-1)!.body as any).data.relationships).toBeUndefined();
+  });
+
+  it('members a list-level unsubscribe took off the list are put back on it before new list-scoped consent', async () => {
+    const rows = people(0, 3, (i) => ({ phone: `+1415555267${i}` }));
+    h.writeCsv('members.csv', rows);
+    const first = await h.sync(def({ consent: 'unsubscribed' }));
+    await flush();
+    expect(h.emu.state.listMembers(first.list_id!)).toEqual([]);
+    // Adding SMS changes the settings: each member is imported onto the list again, then unsubscribed from it on both channels.
+    const both = await h.sync(def({ consent: 'unsubscribed', subscription: ['email', 'sms'] }));
+    await flush();
+    expect(both.counts).toMatchObject({ imported: 3, unsubscribed: 3 });
+    const job = h.calls('bulk_unsubscribe_profiles').at(-1)!.body as any;
+    expect(job.data.relationships.list.data.id).toBe(first.list_id);
+    expect(Object.keys(job.data.attributes.profiles.data[0].attributes.subscriptions).sort()).toEqual(['email', 'sms']);
+    expect(h.emu.state.listMembers(first.list_id!)).toEqual([]);
+    expect(h.emu.state.profiles().filter((p) => p.globalUnsubscribe)).toEqual([]);
+  });
+
+  it('a dry run counts the consent calls the new settings would make', async () => {
+    h.writeCsv('members.csv', people(0, 4));
+    await h.sync(def({ consent: 'never_subscribed' }));
+    const plan = await h.dry(def({ consent: 'subscribed' }));
+    expect(plan.counts).toMatchObject({ unchanged: 4, subscribed: 4 });
+    expect(plan.plan!.requests.subscribeJobs).toBe(1);
+  });
+});
+

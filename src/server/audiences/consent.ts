@@ -1,11 +1,13 @@
 // Step 7, consent: subscribe or unsubscribe the members still owed a consent call. They are owed one only once
-// Klaviyo confirmed them on the list and they were new to it or changed identifiers (pinned detail 10), so an
-// unsubscribe never reaches someone who is not on the list (Klaviyo would unsubscribe them globally) and a
-// rerun never re-subscribes someone who unsubscribed in Klaviyo.
-import type { AudienceDefinition } from './definition.js';
+// Klaviyo confirmed them on the list, and only when they are new to it, changed identifiers, or the audience's
+// consent settings changed; so a rerun never re-subscribes someone who unsubscribed in Klaviyo.
+// A list-level unsubscribe goes only to members confirmed on the list (Klaviyo unsubscribes anyone else
+// globally); Klaviyo then takes them off the list, and the state remembers it so reruns and removals leave them be.
+import { unsubscribeScope, type AudienceDefinition } from './definition.js';
 import * as calls from './klaviyo-calls.js';
 import { LIMITS, memberChannels, type Channel } from './payloads.js';
 import type { RunScope } from './run-recorder.js';
+import type { MemberState } from './store.js';
 
 export interface ConsentOptions extends RunScope {
   def: AudienceDefinition;
@@ -14,6 +16,7 @@ export interface ConsentOptions extends RunScope {
 export async function applyConsent({ def, klaviyo, state, rec, listId, signal }: ConsentOptions): Promise<void> {
   if (def.consent === 'never_subscribed') return;
   const subscribing = def.consent === 'subscribed';
+  const fromList = !subscribing && unsubscribeScope(def) === 'list';
   const channels = def.subscription as Channel[];
   const size = subscribing ? LIMITS.subscribeProfiles : LIMITS.unsubscribeProfiles;
   for (;;) {
@@ -24,6 +27,7 @@ export async function applyConsent({ def, klaviyo, state, rec, listId, signal }:
     const groups = subscribing && def.consentedAtField
       ? [{ historical: true, members: reachable.filter((m) => m.consented_at) }, { historical: false, members: reachable.filter((m) => !m.consented_at) }]
       : [{ historical: false, members: reachable }];
+    const offList: string[] = [];
     for (const { historical, members } of groups) {
       if (!members.length) continue;
       try {
@@ -31,8 +35,9 @@ export async function applyConsent({ def, klaviyo, state, rec, listId, signal }:
           await calls.subscribe(klaviyo, members, channels, listId, historical, signal);
           rec.counts.subscribed += members.length;
         } else {
-          await calls.unsubscribe(klaviyo, members, channels, listId, signal);
+          await calls.unsubscribe(klaviyo, members, channels, fromList ? listId : undefined, signal);
           rec.counts.unsubscribed += members.length;
+          if (fromList) offList.push(...members.map((m) => m.member_key));
         }
       } catch (err) {
         if (!calls.isFinal4xx(err)) throw err;
@@ -41,23 +46,26 @@ export async function applyConsent({ def, klaviyo, state, rec, listId, signal }:
       }
     }
     // Settled either way: done, or logged as failed (a 4xx is not retried in a loop).
-    state.clearConsent(batch.map((m) => m.member_key));
+    state.settleConsent(batch.map((m) => m.member_key), offList);
     rec.report();
   }
 }
 
 /**
- * Whether a member owes a consent call: never synced by this audience before, or a selected channel's
- * identifier changed. A member who left the list and came back is not new: whatever they did in Klaviyo
+ * Whether a member owes a consent call: never synced by this audience before, a selected channel's identifier
+ * changed, the audience's consent settings changed, or a list-level unsubscribe took them off the list and this
+ * import puts them back on it. A member who left the list and came back is not new: whatever they did in Klaviyo
  * meanwhile (e.g. unsubscribe) stands.
  */
 export function owesConsent(
   def: AudienceDefinition,
-  before: { email: string | null; phone_number: string | null } | undefined,
+  before: Pick<MemberState, 'email' | 'phone_number' | 'list_unsubscribed'> | undefined,
   now: { email?: string; phone_number?: string },
+  settingsChanged = false,
 ): boolean {
   if (def.consent === 'never_subscribed') return false;
-  if (!before) return true;
+  if (!before || settingsChanged) return true;
+  if (before.list_unsubscribed && def.consent === 'unsubscribed' && unsubscribeScope(def) === 'list') return true;
   return (
     (def.subscription.includes('email') && (before.email ?? undefined) !== now.email) ||
     (def.subscription.includes('sms') && (before.phone_number ?? undefined) !== now.phone_number)

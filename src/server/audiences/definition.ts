@@ -86,6 +86,11 @@ export const audienceDefinitionSchema = z
     ], { error: 'must be {"id": "<existing list id>"} or {"create": "<list name>"}' }),
     subscription: z.array(z.enum(['email', 'sms'])).min(1).default(['email']),
     consent: z.enum(['subscribed', 'never_subscribed', 'unsubscribed']).default('never_subscribed'),
+    /**
+     * With consent "unsubscribed": "list" (the default) unsubscribes members from this list only (Klaviyo takes
+     * them off it and their consent elsewhere stands); "all" unsubscribes the chosen channels account-wide.
+     */
+    unsubscribeFrom: z.enum(['list', 'all']).optional(),
     mapping: z.array(z.strictObject({ from: z.string().min(1), to: klaviyoField })).default([]),
     allowAnonymous: z.boolean().default(false),
     excludeExternalId: z.boolean().default(false),
@@ -101,6 +106,9 @@ export const audienceDefinitionSchema = z
   .superRefine((def, ctx) => {
     if (def.consent === 'never_subscribed' && def.subscription.includes('sms')) {
       ctx.addIssue({ code: 'custom', path: ['consent'], message: 'never_subscribed is allowed for email only; remove "sms" from subscription or choose subscribed/unsubscribed' });
+    }
+    if (def.unsubscribeFrom && def.consent !== 'unsubscribed') {
+      ctx.addIssue({ code: 'custom', path: ['unsubscribeFrom'], message: 'only applies to consent "unsubscribed"; remove it or change consent' });
     }
     if (def.consentedAtField && def.consent !== 'subscribed') {
       ctx.addIssue({ code: 'custom', path: ['consentedAtField'], message: 'only applies to consent "subscribed"; remove it or change consent' });
@@ -119,4 +127,18 @@ export const audienceDefinitionSchema = z
   });
 
 export type AudienceDefinition = z.output<typeof audienceDefinitionSchema>;
+
+/** Where an unsubscribed audience unsubscribes its members: this list unless the definition says all. */
+export const unsubscribeScope = (def: AudienceDefinition): 'list' | 'all' => def.unsubscribeFrom ?? 'list';
+
+/**
+ * The settings that decide which consent call each member gets. When they change on an existing audience, every
+ * current member is owed the new call at the next run.
+ */
+export const consentSettings = (def: AudienceDefinition): string =>
+  JSON.stringify({
+    consent: def.consent,
+    unsubscribeFrom: def.consent === 'unsubscribed' ? unsubscribeScope(def) : undefined,
+    subscription: [...def.subscription].sort(),
+  });
 export type AudienceDefinitionInput = z.input<typeof audienceDefinitionSchema>;

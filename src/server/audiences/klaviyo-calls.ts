@@ -112,7 +112,8 @@ export async function subscribe(klaviyo: KlaviyoClient, members: ConsentMember[]
   await klaviyo.post('/api/profile-subscription-bulk-create-jobs', subscribeJobBody(members, channels, listId, historical), { signal });
 }
 
-export async function unsubscribe(klaviyo: KlaviyoClient, members: ConsentMember[], channels: Channel[], listId: string, signal?: AbortSignal) {
+/** `listId` set: unsubscribe from that list only; undefined: from the channels account-wide. */
+export async function unsubscribe(klaviyo: KlaviyoClient, members: ConsentMember[], channels: Channel[], listId: string | undefined, signal?: AbortSignal) {
   await klaviyo.post('/api/profile-subscription-bulk-delete-jobs', unsubscribeJobBody(members, channels, listId), { signal });
 }
 

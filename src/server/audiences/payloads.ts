@@ -93,18 +93,19 @@ export function subscribeJobBody(members: ConsentMember[], channels: Channel[], 
 
 /**
  * `POST /api/profile-subscription-bulk-delete-jobs` (SubscriptionDeleteJobCreateQuery), ≤ 100 profiles.
- * Only for members confirmed on the list: Klaviyo unsubscribes anyone else globally.
+ * With a list: a list-level unsubscribe, only for members confirmed on that list (Klaviyo takes them off it and
+ * unsubscribes anyone else globally). Without one (`listId` undefined): the channels are unsubscribed account-wide.
  */
-export function unsubscribeJobBody(members: ConsentMember[], channels: Channel[], listId: string) {
+export function unsubscribeJobBody(members: ConsentMember[], channels: Channel[], listId: string | undefined) {
   const profiles = members.map((m) => {
     const own = memberChannels(m, channels);
     const subscriptions: Record<string, unknown> = {};
     for (const c of own) subscriptions[c] = { marketing: { consent: 'UNSUBSCRIBED' } };
     return { type: 'profile', attributes: { ...identifiers(m, own), subscriptions } };
   });
-  return {
-    data: { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: profiles } }, relationships: { list: { data: listRef(listId) } } },
-  };
+  const job: Record<string, unknown> = { type: 'profile-subscription-bulk-delete-job', attributes: { profiles: { data: profiles } } };
+  if (listId !== undefined) job.relationships = { list: { data: listRef(listId) } };
+  return { data: job };
 }
 
 /** `DELETE /api/lists/{id}/relationships/profiles` (ListMembersDeleteQuery), ≤ 1,000 profile ids. */

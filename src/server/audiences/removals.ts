@@ -1,5 +1,6 @@
 // Step 8, removals: members the list got from this audience that its source no longer holds are removed from
 // the list (≤ 1,000 profile ids per call) after looking their Klaviyo ids up by identifier. Consent is untouched.
+// Members a list-level unsubscribe already took off the list are only forgotten.
 import type { KlaviyoClient } from '../klaviyo-client.js';
 import * as calls from './klaviyo-calls.js';
 import { LIMITS } from './payloads.js';
@@ -28,8 +29,13 @@ export async function removeLeftMembers({ klaviyo, state, rec, listId, runId, si
   // Members whose removal Klaviyo refused stay in the state (tried again next run) and are skipped here.
   const refused = new Set<string>();
   for (;;) {
-    const left = state.leftMembers(runId, LIMITS.removeProfiles + refused.size).filter((m) => !refused.has(m.member_key));
-    if (!left.length) return;
+    const candidates = state.leftMembers(runId, LIMITS.removeProfiles + refused.size).filter((m) => !refused.has(m.member_key));
+    if (!candidates.length) return;
+    // A list-level unsubscribe already took these off the list: nothing to ask Klaviyo, just remember they left.
+    const offList = candidates.filter((m) => m.list_unsubscribed).map((m) => m.member_key);
+    if (offList.length) state.markLeft(offList);
+    const left = candidates.filter((m) => !m.list_unsubscribed);
+    if (!left.length) continue;
     const ids = await lookupIds(klaviyo, left, signal);
     try {
       await calls.removeFromList(klaviyo, listId, [...new Set([...ids.values()].flat())], signal);

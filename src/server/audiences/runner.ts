@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import type { Db } from '../store/db.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
-import type { AudienceDefinition } from './definition.js';
+import { consentSettings, type AudienceDefinition } from './definition.js';
 import { createMapper, type ProfileAttributes, type SourceMember } from './mapping.js';
 import { streamSegment, segmentMemberKey } from './segment.js';
 import { streamFile, resolveSourcePath, type FileItem } from './file-source.js';
@@ -141,6 +141,10 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     const listId = list.id ?? '';
     if (!dryRun) state.rememberList(listSpec, listId);
     rec.report(true);
+    // Changed consent settings re-apply consent to every current member (a first run has nothing to re-apply).
+    const settings = consentSettings(def);
+    const appliedSettings = state.consentSettings();
+    const settingsChanged = appliedSettings !== undefined && appliedSettings !== settings && def.consent !== 'never_subscribed';
 
     const scope = { klaviyo, state, rec, listId, runId, signal };
     const importer = createImporter({
@@ -176,7 +180,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
         return;
       }
       const a = m.attributes;
-      const consent = owesConsent(def, before, a);
+      const consent = owesConsent(def, before, a, settingsChanged);
       if (consent && memberChannels(a, channels).length) owingConsent++;
       const sent: SentMember = { key: m.key, hash: m.hash, email: a.email, phone_number: a.phone_number, external_id: a.external_id, consented_at: m.consentedAt, consent };
       if (!chunk.has(m.key) && !chunk.fits(entryBytes)) {
@@ -194,12 +198,16 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       for (const m of items) {
         const before = known.get(m.key);
         if (before && before.left_at === null) matchedExisting++;
-        // A member who left and came back is sent again (to rejoin the list), whatever its hash.
-        if (before && before.left_at === null && before.hash === m.hash) unchanged.push(m.key);
-        else await queue(m, before);
+        // A member who left and came back is sent again (to rejoin the list), whatever its hash; so is one a
+        // list-level unsubscribe took off the list when new consent settings must reach them on it.
+        const onList = before && before.left_at === null && !(settingsChanged && before.list_unsubscribed);
+        if (onList && before.hash === m.hash) {
+          unchanged.push(m.key);
+          if (settingsChanged && memberChannels(m.attributes, channels).length) owingConsent++;
+        } else await queue(m, before);
       }
       counts.unchanged += unchanged.length;
-      if (!dryRun) state.touchMany(unchanged, runId);
+      if (!dryRun) state.touchMany(unchanged, runId, settingsChanged);
       rec.report();
     };
 
@@ -246,6 +254,8 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       plan.requests.removeCalls = Math.ceil(counts.removed / LIMITS.removeProfiles);
     } else {
       await importer.drain();
+      // Every current member now owes consent under these settings (or got it with its import).
+      state.rememberConsentSettings(settings);
       // 7. Consent. 8. Removals.
       await applyConsent({ ...scope, def });
       await removeLeftMembers(scope);

@@ -43,6 +43,10 @@ const MIGRATIONS = [
   // Members removed from the list are remembered (left_at set) rather than deleted: if they come back they are
   // added to the list again, but a subscribe call never goes out a second time for the same address.
   `ALTER TABLE audience_members ADD COLUMN left_at INTEGER;`,
+  // list_unsubscribed: Klaviyo took the member off the list by a list-level unsubscribe, so reruns and removals
+  // leave them alone. consent_settings: the settings consent was last applied with; a change re-applies it.
+  `ALTER TABLE audience_members ADD COLUMN list_unsubscribed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE audience_lists ADD COLUMN consent_settings TEXT;`,
 ];
 
 /** A transaction as a plain function (keeps better-sqlite3's Transaction type out of declarations). */
@@ -59,6 +63,8 @@ export interface MemberState {
   hash: string;
   /** Set when the member was removed from the list (it left the source). */
   left_at: number | null;
+  /** 1: Klaviyo took the member off the list by a list-level unsubscribe. */
+  list_unsubscribed: number;
   email: string | null;
   phone_number: string | null;
   external_id: string | null;
@@ -85,6 +91,7 @@ export interface PendingConsent {
 
 export interface LeftMember {
   member_key: string;
+  list_unsubscribed: number;
   email: string | null;
   phone_number: string | null;
   external_id: string | null;
@@ -93,9 +100,9 @@ export interface LeftMember {
 /** Prepared statements over the audience tables, scoped to one audience. */
 export function audienceState(db: Db, audience: string) {
   const getMember = db.prepare<[string, string], MemberState>(
-    'SELECT hash, email, phone_number, external_id, left_at FROM audience_members WHERE audience = ? AND member_key = ?',
+    'SELECT hash, email, phone_number, external_id, left_at, list_unsubscribed FROM audience_members WHERE audience = ? AND member_key = ?',
   );
-  const touch = db.prepare('UPDATE audience_members SET seen_run = ? WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))');
+  const touch = db.prepare('UPDATE audience_members SET seen_run = ?, consent_pending = max(consent_pending, ?) WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))');
   // Confirmed members come straight from the in-flight job's JSON, minus the ones Klaviyo rejected: one
   // statement per job instead of one per member.
   const commitFromJob = db.prepare(`
@@ -106,14 +113,15 @@ export function audienceState(db: Db, audience: string) {
     WHERE j.job_id = ? AND (m.value ->> 'key') NOT IN (SELECT value FROM json_each(?))
     ON CONFLICT (audience, member_key) DO UPDATE SET hash = excluded.hash, email = excluded.email,
       phone_number = excluded.phone_number, external_id = excluded.external_id, consented_at = excluded.consented_at,
-      consent_pending = max(consent_pending, excluded.consent_pending), seen_run = excluded.seen_run, left_at = NULL`);
+      consent_pending = max(consent_pending, excluded.consent_pending), seen_run = excluded.seen_run, left_at = NULL,
+      list_unsubscribed = 0`);
   const insertJob = db.prepare('INSERT INTO audience_inflight_jobs (job_id, audience, list_id, members, created_at) VALUES (?, ?, ?, ?, ?)');
   const deleteJob = db.prepare('DELETE FROM audience_inflight_jobs WHERE job_id = ?');
-  const clearPending = db.prepare('UPDATE audience_members SET consent_pending = 0 WHERE audience = ? AND member_key = ?');
+  const settlePending = db.prepare('UPDATE audience_members SET consent_pending = 0, list_unsubscribed = ? WHERE audience = ? AND member_key = ?');
   const markLeft = db.prepare('UPDATE audience_members SET left_at = ?, consent_pending = 0 WHERE audience = ? AND member_key = ?');
 
   const getMany = db.prepare<[string, string], MemberState & { member_key: string }>(
-    'SELECT member_key, hash, email, phone_number, external_id, left_at FROM audience_members WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))',
+    'SELECT member_key, hash, email, phone_number, external_id, left_at, list_unsubscribed FROM audience_members WHERE audience = ? AND member_key IN (SELECT value FROM json_each(?))',
   );
 
   return {
@@ -126,9 +134,9 @@ export function audienceState(db: Db, audience: string) {
       return out;
     },
 
-    /** Mark unchanged members as still in the source, in one transaction per batch. */
-    touchMany: (keys: string[], run: number) => {
-      if (keys.length) touch.run(run, audience, JSON.stringify(keys));
+    /** Mark unchanged members as still in the source (and, with `owesConsent`, owed a consent call again). */
+    touchMany: (keys: string[], run: number, owesConsent = false) => {
+      if (keys.length) touch.run(run, owesConsent ? 1 : 0, audience, JSON.stringify(keys));
     },
 
     /** Record a job Klaviyo accepted, so a killed run can fold in its result instead of importing again. */
@@ -147,7 +155,7 @@ export function audienceState(db: Db, audience: string) {
      */
     commitJob: tx(db, (jobId: string, rejected: string[], run: number, touched: string[]) => {
       commitFromJob.run(audience, run, jobId, JSON.stringify(rejected));
-      if (touched.length) touch.run(run, audience, JSON.stringify(touched));
+      if (touched.length) touch.run(run, 0, audience, JSON.stringify(touched));
       deleteJob.run(jobId);
     }),
 
@@ -157,14 +165,16 @@ export function audienceState(db: Db, audience: string) {
         .prepare<[string, number], PendingConsent>('SELECT member_key, email, phone_number, consented_at FROM audience_members WHERE audience = ? AND consent_pending = 1 ORDER BY member_key LIMIT ?')
         .all(audience, limit),
 
-    clearConsent: tx(db, (keys: string[]) => {
-      for (const key of keys) clearPending.run(audience, key);
+    /** Consent settled for `keys`; those in `unsubscribedFromList` are now off the list by Klaviyo's doing. */
+    settleConsent: tx(db, (keys: string[], unsubscribedFromList: string[]) => {
+      const offList = new Set(unsubscribedFromList);
+      for (const key of keys) settlePending.run(offList.has(key) ? 1 : 0, audience, key);
     }),
 
     /** Up to `limit` members on the list that this run's source no longer contains. */
     leftMembers: (run: number, limit: number) =>
       db
-        .prepare<[string, number, number], LeftMember>('SELECT member_key, email, phone_number, external_id FROM audience_members WHERE audience = ? AND seen_run <> ? AND left_at IS NULL ORDER BY member_key LIMIT ?')
+        .prepare<[string, number, number], LeftMember>('SELECT member_key, email, phone_number, external_id, list_unsubscribed FROM audience_members WHERE audience = ? AND seen_run <> ? AND left_at IS NULL ORDER BY member_key LIMIT ?')
         .all(audience, run, limit),
 
     countLeft: (run: number) =>
@@ -178,6 +188,13 @@ export function audienceState(db: Db, audience: string) {
       const now = Date.now();
       for (const key of keys) markLeft.run(now, audience, key);
     }),
+
+    /** The consent settings last applied to this audience's members (undefined before the first run). */
+    consentSettings: () =>
+      db.prepare<[string], { consent_settings: string | null }>('SELECT consent_settings FROM audience_lists WHERE audience = ?').get(audience)?.consent_settings ?? undefined,
+
+    rememberConsentSettings: (settings: string) =>
+      db.prepare('UPDATE audience_lists SET consent_settings = ? WHERE audience = ?').run(settings, audience),
 
     /** The list id resolved for this list spec before, if any. */
     rememberedList: (spec: string) =>
