@@ -27,8 +27,13 @@ describe('audience diff state', () => {
     s.commitJob('JOB2', [], 8, []);
     expect(s.get('m1')!.hash).toBe('h2');
     expect(s.pendingConsent(10).map((p) => p.member_key)).toEqual(['m1']);
-    s.clearConsent(['m1']);
+    s.settleConsent(['m1'], ['m1']);
     expect(s.pendingConsent(10)).toEqual([]);
+    // A list-level unsubscribe took m1 off the list; a later import puts it back on.
+    expect(s.get('m1')!.list_unsubscribed).toBe(1);
+    s.recordInflight('JOB3', 'L1', [member('m1', { hash: 'h3' })]);
+    s.commitJob('JOB3', [], 9, []);
+    expect(s.get('m1')!.list_unsubscribed).toBe(0);
   });
 
   it('tells members seen in this run from those who left', () => {
