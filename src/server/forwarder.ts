@@ -167,7 +167,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const reason = `Klaviyo ${err.status || 'network error'}: ${err.detail}`;
     if (err.retryable) {
       const waitMs = klaviyo!.retryWaitMs(attempts, err);
-      log('warn', `${reason} on ${path}; retrying in ${waitMs} ms`, { items: items.length, attempts });
+      const what = err.status === 429 ? `Klaviyo rate-limited ${path} (429)` : `${reason} on ${path}`;
+      log('warn', `${what}; retrying in ${waitMs} ms`, { items: items.length, attempts });
       return reschedule(items, now + waitMs, reason);
     }
     if (err.keyProblem) {

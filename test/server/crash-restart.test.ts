@@ -88,7 +88,6 @@ describe('secrecy', () => {
     emulator.faults.add({ path: '/api/events', status: 429, retryAfter: 0, count: 1 });
     emulator.faults.add({ path: '/api/events', status: 503, count: 1 });
     emulator.faults.add({ path: '/api/events', drop: true, count: 1 });
-    emulator.faults.add({ path: '/api/profile-import', status: 403, count: 1 });
     const relay = serve(join(dir, 'secret-data'));
     const url = await relay.url;
 
@@ -107,7 +106,11 @@ describe('secrecy', () => {
 
     // Let every fault fire and be logged.
     await waitFor(() => emulator.requests.filter((r) => r.path === '/api/events').length >= 6, 20_000, 'faults to fire');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => /Klaviyo refused 1 item/.test(relay.output()) && /Klaviyo 503/.test(relay.output()) && /rate-limited/.test(relay.output()), 20_000, 'the event faults to be logged');
+    // A refused key pauses all forwarding, so it comes last.
+    emulator.faults.add({ path: '/api/profile-import', status: 403, count: 1 });
+    await postEvents(url, batch([wireEvent({ type: 'identify', name: undefined, profile: { anonymous_id: 'a-403', email: 'key@example.com' } })]));
+    await waitFor(() => /Klaviyo 403/.test(relay.output()), 20_000, 'the refused key to be logged');
     relay.child.kill('SIGTERM');
     await relay.exited;
 
