@@ -19,6 +19,9 @@ const ENDPOINTS: Record<Operation, { path: string; operationId: string }> = {
   profile: { path: '/api/profile-import', operationId: 'create_or_update_profile' },
 };
 
+/** Handles a final refusal some other way than failing the items; resolves false to fail them after all. */
+type Refusal = (err: KlaviyoError) => Promise<boolean>;
+
 export interface ForwarderLog {
   (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
 }
@@ -139,7 +142,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   }
 
   /** Send one planned request (one attempt) and settle or reschedule every item it carries. */
-  async function deliver(op: Operation, request: PlannedRequest, onRefused?: (err: KlaviyoError) => Promise<void>): Promise<void> {
+  async function deliver(op: Operation, request: PlannedRequest, onRefused?: Refusal): Promise<void> {
     const { items } = request;
     const { path, operationId } = ENDPOINTS[op];
     const paused = Math.max(klaviyo!.limiter.pausedUntil(operationId), keyPause?.until ?? 0);
@@ -156,7 +159,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   }
 
   /** A failed attempt: final 4xx → failed (or `onRefused`); key problem → pause; anything else → reschedule. */
-  async function settleFailure(path: string, items: OutboxItem[], err: unknown, onRefused?: (err: KlaviyoError) => Promise<void>) {
+  async function settleFailure(path: string, items: OutboxItem[], err: unknown, onRefused?: Refusal) {
     const now = clock.now();
     const attempts = Math.max(...items.map((i) => i.attempts));
     if (!(err instanceof KlaviyoError)) {
@@ -177,7 +180,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       keyPause = { status: err.status, reason: why, since: keyPause?.since ?? now, until: now + keyPauseMs };
       return reschedule(items, keyPause.until, why);
     }
-    if (onRefused) return onRefused(err);
+    if (await onRefused?.(err)) return;
     log('warn', `Klaviyo refused ${items.length} item(s) on ${path}: ${err.detail}`, { unique_ids: items.map((i) => i.event.unique_id) });
     stats.failed += items.length;
     await store.markFailed(ids(items), reason);
@@ -247,9 +250,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       tasks.push(() =>
         deliver('profile', request, async (err) => {
           const duplicate = err.duplicateProfileId;
-          if (duplicate) return resolveDuplicate(request, duplicate);
-          stats.failed += request.items.length;
-          await store.markFailed(ids(request.items), `Klaviyo ${err.status}: ${err.detail}`);
+          if (!duplicate) return false;
+          await resolveDuplicate(request, duplicate);
+          return true;
         }),
       );
     }
@@ -265,6 +268,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             log('warn', `Klaviyo refused a bulk job of ${job.items.length} events (${err.detail}); sending them one by one`);
             await sendSingly(job.items);
             await store.markSent(ids(job.duplicates));
+            return true;
           }),
         );
       }
