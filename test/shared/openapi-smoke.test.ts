@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { OpenApiSpec } from '../../src/emulator/openapi.js';
-import { eventBody, eventBulkJobBody, bulkEntry, clientProfileBody, profileImportBody } from '../../src/shared/klaviyo-payloads.js';
+import { eventBody, eventBulkJobBody, bulkEntry, clientProfileBody, profileImportBody, profileUpdateBody } from '../../src/shared/klaviyo-payloads.js';
 import type { RelayEvent } from '../../src/shared/wire.js';
 
 const spec = OpenApiSpec.load();
@@ -19,6 +19,12 @@ describe('shared payload builders against the OpenAPI spec', () => {
     expect(spec.validateBody('create_client_profile', clientProfileBody(ev.profile))).toEqual([]);
     expect(spec.validateBody('create_or_update_profile', profileImportBody(ev.profile))).toEqual([]);
     expect(spec.validateBody('bulk_create_events', eventBulkJobBody([bulkEntry(ev.profile, [ev, ev])]))).toEqual([]);
+  });
+  it('a profile update carries the traits and only the identifiers it is given, never anonymous ids', () => {
+    const full = { ...ev.profile, phone_number: '+15005550006', external_id: 'C-1', _kx: 'kx' };
+    const body = profileUpdateBody('01PROFILE', full, ['phone_number']);
+    expect(spec.validateBody('update_profile', body)).toEqual([]);
+    expect(body).toEqual({ data: { type: 'profile', id: '01PROFILE', attributes: { phone_number: '+15005550006', first_name: 'Ada', properties: { plan: 'gold' } } } });
   });
   it('the validator rejects a body missing the metric, with a pointer', () => {
     const bad = eventBody(ev) as any;
