@@ -172,10 +172,13 @@ export function createKlaviyoClient(options: KlaviyoClientOptions) {
     const maxAttempts = opts.maxAttempts ?? policy.maxAttempts;
     const operation = operationOf(method, path);
     for (let n = 1; ; n++) {
-      await limiter.acquire(operation, opts.signal);
+      const answered = await limiter.acquire(operation, opts.signal);
       try {
-        return await attempt(method, path, operation, opts);
+        const body = await attempt(method, path, operation, opts);
+        answered();
+        return body;
       } catch (err) {
+        answered();
         if (!(err instanceof KlaviyoError) || !err.retryable) throw err;
         const waitMs = retryWaitMs(n, err, policy, random);
         // A 429 speaks for the operation's shared window, not just this request.

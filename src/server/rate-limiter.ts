@@ -1,8 +1,10 @@
 // The client-side limiter in front of every request to Klaviyo: it keeps each operation inside Klaviyo's published
-// per-account limits, so a busy relay seldom meets a 429 at all. Klaviyo counts in fixed 1 s and 60 s windows
-// (and a daily one for a few operations) whose boundaries we cannot see, so we count in sliding windows: at most
-// `burst` sends in ANY 1 s and `steady` in any 60 s, which keeps every fixed window Klaviyo might use within the
-// limit too. A 429 or an exhausted `RateLimit-Remaining` pauses the whole operation, since its window is shared.
+// per-account limits, so a busy relay seldom meets a 429 at all. Klaviyo counts requests as they arrive, in fixed
+// 1 s and 60 s windows (and a daily one for a few operations) whose boundaries we cannot see. So a request counts
+// here from the moment it is sent until its answer is back (it arrived somewhere in between), plus the window
+// length; at most `burst` such requests fit any 1 s and `steady` any 60 s, which keeps every fixed window Klaviyo
+// might use within the limit, however slow a single request was. A 429 or an exhausted `RateLimit-Remaining` pauses
+// the whole operation, since its window is shared.
 import { setTimeout as delay } from 'node:timers/promises';
 import { KLAVIYO_OPERATIONS, type RateLimit } from '../shared/klaviyo-limits.js';
 
@@ -24,7 +26,7 @@ export const systemClock: Clock = {
   },
 };
 
-/** Absorbs clock skew and network jitter between our count and Klaviyo's. */
+/** Absorbs the difference between our clock and Klaviyo's. */
 const MARGIN_MS = 50;
 
 const WINDOWS: { key: keyof RateLimit; ms: number }[] = [
@@ -33,14 +35,24 @@ const WINDOWS: { key: keyof RateLimit; ms: number }[] = [
   { key: 'daily', ms: 86_400_000 },
 ];
 
+interface Send {
+  /** When the answer came back; Infinity while the request is in flight. */
+  answeredAt: number;
+}
+
 interface OperationWindow {
   limits: { count: number; ms: number }[];
-  /** Send times within the longest window, oldest first. */
-  sent: number[];
+  /** Sends that may still count in some window, in the order they were sent. */
+  sends: Send[];
   pausedUntil: number;
   /** Callers of one operation take turns, in order. */
   queue: Promise<void>;
+  /** Wakes a caller that waits for an answer (every slot of a window is held by a request in flight). */
+  answered: () => void;
 }
+
+/** Call when the request's answer (or its failure) is in. */
+export type Release = () => void;
 
 export type RateLimiter = ReturnType<typeof createRateLimiter>;
 
@@ -52,36 +64,67 @@ export function createRateLimiter(limits: Record<string, RateLimit> = KLAVIYO_OP
     const limit = limits[operation];
     if (!w && limit) {
       const counted = WINDOWS.filter((x) => limit[x.key] !== undefined).map((x) => ({ count: limit[x.key]!, ms: x.ms }));
-      windows.set(operation, (w = { limits: counted, sent: [], pausedUntil: 0, queue: Promise.resolve() }));
+      windows.set(operation, (w = { limits: counted, sends: [], pausedUntil: 0, queue: Promise.resolve(), answered: () => {} }));
     }
     return w;
   }
 
-  /** How long until one more send fits every window (0: now). */
-  function waitMs(w: OperationWindow, t: number): number {
+  /** How long until one more send fits every window (0: now), or 'answer' when only an answer can free a slot. */
+  function waitMs(w: OperationWindow, t: number): number | 'answer' {
     const longest = w.limits[w.limits.length - 1]!.ms;
-    while (w.sent.length && w.sent[0]! <= t - longest - MARGIN_MS) w.sent.shift();
+    while (w.sends.length && w.sends[0]!.answeredAt + longest + MARGIN_MS <= t) w.sends.shift();
     let wait = w.pausedUntil - t;
     for (const { count, ms } of w.limits) {
-      if (w.sent.length >= count) wait = Math.max(wait, w.sent[w.sent.length - count]! + ms + MARGIN_MS - t);
+      let inFlight = 0;
+      const frees: number[] = [];
+      for (const s of w.sends) {
+        if (s.answeredAt === Infinity) inFlight++;
+        else if (s.answeredAt + ms + MARGIN_MS > t) frees.push(s.answeredAt + ms + MARGIN_MS);
+      }
+      const mustFree = inFlight + frees.length - count + 1;
+      if (mustFree <= 0) continue;
+      if (frees.length < mustFree) return 'answer';
+      frees.sort((a, b) => a - b);
+      wait = Math.max(wait, frees[mustFree - 1]! - t);
     }
     return Math.max(0, wait);
   }
 
+  function nextAnswer(w: OperationWindow, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => reject(signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      w.answered = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+    });
+  }
+
   return {
     /**
-     * Resolves when one request of `operation` may be sent, and counts it. Unknown operations pass at once.
-     * Rejects with the signal's reason when it aborts.
+     * Resolves when one request of `operation` may be sent, and counts it until the returned release is called
+     * with its answer in. Unknown operations pass at once. Rejects with the signal's reason when it aborts.
      */
-    acquire(operation: string | undefined, signal?: AbortSignal): Promise<void> {
+    async acquire(operation: string | undefined, signal?: AbortSignal): Promise<Release> {
       const w = operation === undefined ? undefined : windowOf(operation);
-      if (!w) return Promise.resolve();
+      if (!w) return () => {};
+      const send: Send = { answeredAt: Infinity };
       const turn = w.queue.then(async () => {
-        for (let ms = waitMs(w, clock.now()); ms > 0; ms = waitMs(w, clock.now())) await clock.sleep(ms, signal);
-        w.sent.push(clock.now());
+        for (let ms = waitMs(w, clock.now()); ms !== 0; ms = waitMs(w, clock.now())) {
+          if (ms === 'answer') await nextAnswer(w, signal);
+          else await clock.sleep(ms, signal);
+        }
+        w.sends.push(send);
       });
       w.queue = turn.catch(() => {});
-      return turn;
+      await turn;
+      return () => {
+        if (send.answeredAt !== Infinity) return;
+        send.answeredAt = clock.now();
+        w.answered();
+      };
     },
     /** Hold every request of `operation` until `until` (epoch ms): Klaviyo said its window is spent. */
     pause(operation: string | undefined, until: number): void {

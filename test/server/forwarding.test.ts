@@ -113,6 +113,19 @@ describe('forwarding to Klaviyo', () => {
     expect(apiRequests('/api/events')).toHaveLength(2);
   });
 
+  it("stays inside Klaviyo's per-account fixed windows: 25 bulk jobs at 10/s burst meet no 429", async () => {
+    // https://developers.klaviyo.com/en/docs/rate_limits_and_error_handling: per account, fixed 1 s and 60 s windows.
+    // The sandbox enforces bulk_create_events' 10/s; one event per job makes 25 jobs, more than two bursts.
+    await start(0, { forwarder: { maxEventsPerJob: 1, trickle: 0 } });
+    const events = Array.from({ length: 25 }, (_, i) => wireEvent({ profile: { anonymous_id: `v${i}`, email: `v${i}@example.com` } }));
+    await postEvents(url, batch(events));
+    await server.forwarder.flush();
+    const jobs = apiRequests('/api/event-bulk-create-jobs');
+    expect(jobs).toHaveLength(25);
+    expect(jobs.filter((r) => r.status === 429)).toEqual([]);
+    expectDeliveredOnce(events.map((e) => e.unique_id));
+  });
+
   it('retries a dropped connection and a timeout-like failure without losing the item', async () => {
     await start(100);
     emulator.faults.add({ path: '/api/events', drop: true, count: 1 });

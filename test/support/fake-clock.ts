@@ -17,6 +17,8 @@ export function fakeClock(start = 1_800_000_000_000): FakeClock {
     async sleep(ms, signal) {
       signal?.throwIfAborted();
       sleeps.push(ms);
+      // Like a real timer, let everything already runnable run before time moves on.
+      await new Promise((resolve) => setImmediate(resolve));
       t += ms;
     },
     sleeps,
