@@ -21,9 +21,8 @@ const def = (extra: Record<string, unknown> = {}) => ({
 const consentOf = (email: string, channel: 'email' | 'sms' = 'email') => h.profileByEmail(email)!.subscriptions[channel].marketing.consent;
 const subscribedEmails = () => h.calls('bulk_subscribe_profiles').flatMap((r: any) => r.body.data.attributes.profiles.data.map((p: any) => p.attributes.email));
 const flush = async () => {
-  // Subscription jobs are asynchronous in Klaviyo (and the sandbox): let them complete.
+  // Subscription jobs are asynchronous in Klaviyo (and the sandbox): complete the queued ones now.
   h.emu.state.flushJobs();
-  await new Promise((r) => setTimeout(r, 5));
 };
 
 async function klaviyoPost(path: string, body: unknown) {
