@@ -27,14 +27,16 @@ export interface BodyError {
   detail: string;
 }
 
-/** Where stable.json lives: `KLAVIYO_OPENAPI_SPEC`, else `../shared/klaviyo-openapi` beside the project, else `openapi/`. */
+/**
+ * Where stable.json lives: `KLAVIYO_OPENAPI_SPEC`, else the package's vendored `openapi/` (found by walking up from
+ * this file, which runs from src/ in tests and from dist/node/ when installed).
+ */
 export function findSpecPath(): string {
   if (process.env.KLAVIYO_OPENAPI_SPEC) return process.env.KLAVIYO_OPENAPI_SPEC;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    for (const candidate of [resolve(dir, '../shared/klaviyo-openapi/stable.json'), resolve(dir, 'openapi/stable.json')]) {
-      if (existsSync(candidate)) return candidate;
-    }
+    const candidate = resolve(dir, 'openapi/stable.json');
+    if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
   throw new Error('Klaviyo OpenAPI spec not found: set KLAVIYO_OPENAPI_SPEC to the path of stable.json');

@@ -1,5 +1,5 @@
 // Klaviyo JSON:API bodies built from relay events. Both halves use these, so a request is shaped in one place;
-// test/shared/klaviyo-payloads.test.ts validates each against ../shared/klaviyo-openapi.
+// test/shared/klaviyo-payloads.test.ts validates each against the vendored OpenAPI spec (openapi/).
 // Kept small and dependency-free: the snippet bundles the client builders.
 import type { RelayEvent, RelayProfile } from './wire.js';
 
