@@ -27,9 +27,11 @@ export async function setupHttp(app: FastifyInstance, allowedOrigins: string[]):
     maxAge: 600,
   });
 
-  // A browser may send text/plain to skip the CORS preflight; it carries the same JSON.
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  // A browser may send text/plain to skip the CORS preflight; it carries the same JSON, so both types share one
+  // parser. Prototype keys (`__proto__`, `constructor.prototype`) are stripped wherever they sit, so one hostile
+  // event neither poisons an object nor sinks the batch with it.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, app.getDefaultJsonParser('remove', 'remove'));
 
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 

@@ -3,6 +3,10 @@
 import { z } from 'zod';
 import { routeSchema } from './workflow-schema.js';
 import type { RelayEvent } from './wire.js';
+import { propertiesLimitError, timeLimitError } from './ingestion-limits.js';
+import { describeIssues } from './zod-issues.js';
+
+export { describeIssues };
 
 /** Klaviyo's limits: metric names up to 128 characters; a single string at most 100 KB. */
 export const MAX_EVENT_NAME = 128;
@@ -78,14 +82,23 @@ export const eventsBatchEnvelopeSchema = z.object({
   events: z.array(z.unknown()),
 });
 
-/** "profile.email: must be a valid email address" — one line per issue, joined. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => `${i.path.length ? i.path.map(String).join('.') : 'event'}: ${i.message}`)
-    .join('; ');
+/** Why Klaviyo would refuse this schema-valid event at ingestion, naming the field and the limit. */
+function ingestionLimitError(ev: ValidEvent, now: number): string | undefined {
+  // Only events carry a time to Klaviyo; an identify's time just orders it in the outbox.
+  const time = ev.type === 'track' ? timeLimitError(ev.time, now) : undefined;
+  if (time) return `time: ${time}`;
+  const properties = propertiesLimitError(ev.properties);
+  if (properties) return `properties: ${properties}`;
+  const traits = propertiesLimitError(ev.profile.properties);
+  if (traits) return `profile.properties: ${traits}`;
+  return undefined;
 }
 
-export function parseWireEvent(input: unknown): { ok: true; event: ValidEvent } | { ok: false; error: string } {
+/** One event: the wire schema, then Klaviyo's ingestion limits, so what is stored can also be forwarded. */
+export function parseWireEvent(input: unknown, now = Date.now()): { ok: true; event: ValidEvent } | { ok: false; error: string } {
   const result = wireEventSchema.safeParse(input);
-  return result.success ? { ok: true, event: result.data as ValidEvent } : { ok: false, error: describeIssues(result.error) };
+  if (!result.success) return { ok: false, error: describeIssues(result.error) };
+  const event = result.data as ValidEvent;
+  const limit = ingestionLimitError(event, now);
+  return limit ? { ok: false, error: `${limit} (Klaviyo's ingestion limit)` } : { ok: true, event };
 }

@@ -207,6 +207,6 @@ describe('admin scope and health', () => {
     const url = await start();
     const res = await fetch(`${url}/healthz`, { headers: { origin: 'https://monitor.example' } });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', forwarding: 'on' });
+    expect(await res.json()).toEqual({ status: 'ok', store: 'ok', forwarding: 'on' });
   });
 });

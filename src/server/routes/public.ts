@@ -25,8 +25,13 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim() === '*' || strip(t) === strip(etag));
 }
 
+/** Seconds a client waits before retrying while the store fails. */
+const STORE_RETRY_AFTER_S = 5;
+
 export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRoutesContext): Promise<void> {
   const { config, store } = ctx;
+  /** Why the last write to the store failed; cleared by the next one that succeeds. */
+  let storeFailure: string | undefined;
 
   // The config never changes while the process runs, so its body and ETag are computed once.
   const configBody = JSON.stringify({ workflow: config.workflow });
@@ -68,9 +73,13 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
       let queued = 0;
       try {
         if (valid.length) queued = (await store.ingest(public_key, valid)).queued;
+        storeFailure = undefined;
       } catch (err) {
-        req.log.error({ err }, 'storing events failed');
-        return reply.code(503).header('retry-after', '5').send({ error: 'the event store is unavailable; retry later' });
+        // One log line per failure kind, not a stack per request: a full disk fails every request alike.
+        const reason = (err as Error)?.message ?? String(err);
+        if (reason !== storeFailure) req.log.error({ err }, 'storing events failed');
+        storeFailure = reason;
+        return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ error: `the event store is unavailable (${reason}); retry later` });
       }
       if (queued) ctx.onQueued();
       const body: EventsResponse = { accepted: valid.length, rejected };
@@ -78,11 +87,17 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
     },
   );
 
-  // Tells an operator at a glance whether events reach Klaviyo. A paused forwarder still answers 200: intake
+  // Tells an operator at a glance whether events are stored and reach Klaviyo. A paused forwarder still answers 200: intake
   // works and nothing is lost, and a restart would not fix a key, so a load balancer must not cycle the process.
+  // While the last write to the store failed (disk full, database gone), every intake answers 503, so health does
+  // too, with the reason.
   app.get('/healthz', async (_req, reply) => {
     const f = ctx.forwarding();
-    const body = { status: f.state === 'paused' ? 'degraded' : 'ok', forwarding: f.reason ? `${f.state}: ${f.reason}` : f.state, ...(f.retryAt && { retry_at: f.retryAt }) };
+    const forwarding = f.reason ? `${f.state}: ${f.reason}` : f.state;
+    if (storeFailure !== undefined) {
+      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ status: 'error', store: `failing: ${storeFailure}`, forwarding });
+    }
+    const body = { status: f.state === 'paused' ? 'degraded' : 'ok', store: 'ok', forwarding, ...(f.retryAt && { retry_at: f.retryAt }) };
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
   });
 }

@@ -190,11 +190,15 @@ export function createSqliteStore(db: Db): RelayStore {
    */
   type PendingIngest = { publicKey: string; events: ValidEvent[]; receivedAt: number; resolve(r: IngestResult): void; reject(e: unknown): void };
   let pending: PendingIngest[] = [];
+  /** The first batch error of the group being committed: SQLite may roll back the whole transaction on it
+   * (disk full), and then the commit's "no transaction is active" must not hide the real cause. */
+  let groupError: unknown;
   const commitGroup = db.transaction((group: PendingIngest[]) =>
     group.map((p) => {
       try {
         return { result: ingestBatch(p.publicKey, p.events, p.receivedAt) };
       } catch (error) {
+        groupError ??= error;
         return { error };
       }
     }),
@@ -203,9 +207,11 @@ export function createSqliteStore(db: Db): RelayStore {
     const group = pending;
     pending = [];
     let outcomes: ({ result: IngestResult } | { error: unknown })[];
+    groupError = undefined;
     try {
       outcomes = commitGroup(group);
     } catch (error) {
+      if (!db.inTransaction && groupError) error = groupError;
       for (const p of group) p.reject(error);
       return;
     }

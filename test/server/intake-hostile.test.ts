@@ -1,0 +1,148 @@
+// Hostile or broken input at intake costs only itself: prototype keys, absurd nesting, Klaviyo's ingestion
+// limits, and a failing store that /healthz must report.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RelayServer } from '../../src/server/index.js';
+import { SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
+
+let server: RelayServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start() {
+  const started = await startServer();
+  server = started.server;
+  return started.url;
+}
+
+const storedProperties = () =>
+  (server!.db.prepare('SELECT properties FROM events ORDER BY id').pluck().all() as string[]).map((p) => JSON.parse(p));
+
+/** A batch as raw JSON text, with the good event first and `badEvent` (already JSON) second. */
+const rawBatch = (badEvent: string) => `{"public_key":"Ab12Cd","events":[${JSON.stringify(wireEvent())},${badEvent}]}`;
+
+describe('prototype keys in an event', () => {
+  const poisoned = [
+    ['__proto__ in properties', '{"__proto__":{"polluted":true},"ok":1}'],
+    ['constructor.prototype deep inside properties', '{"a":{"b":[{"constructor":{"prototype":{"polluted":true}}}]},"ok":1}'],
+    ['a unicode-escaped __proto__', '{"\\u005f_proto__":{"polluted":true},"ok":1}'],
+  ];
+
+  for (const [what, properties] of poisoned) {
+    for (const type of ['application/json', 'text/plain;charset=UTF-8']) {
+      it(`strips ${what} (${type}) and keeps the whole batch`, async () => {
+        const url = await start();
+        const ev = JSON.stringify(wireEvent()).replace(/"properties":\{[^}]*\}/, `"properties":${properties}`);
+        const res = await postEvents(url, rawBatch(ev), { 'content-type': type, origin: SHOP });
+        expect(res.status).toBe(202);
+        expect(await res.json()).toEqual({ accepted: 2, rejected: [] });
+        const stored = storedProperties()[1];
+        expect(stored.ok).toBe(1);
+        expect(JSON.stringify(stored)).not.toContain('polluted');
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      });
+    }
+  }
+
+  it('strips a __proto__ in the profile too', async () => {
+    const url = await start();
+    const ev = wireEvent();
+    const text = JSON.stringify(ev).replace('"profile":{', '"profile":{"__proto__":{"email":"evil@example.com"},');
+    const res = await postEvents(url, `{"public_key":"Ab12Cd","events":[${text}]}`);
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+    expect(server!.db.prepare('SELECT email FROM profiles').pluck().all()).toEqual([ev.profile.email]);
+  });
+});
+
+describe('absurd nesting', () => {
+  it('rejects only the deeply nested event by index, never a 503', async () => {
+    const url = await start();
+    const depth = 5000;
+    const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    const ev = JSON.stringify(wireEvent()).replace(/"properties":\{[^}]*\}/, `"properties":${deep}`);
+    for (const type of ['application/json', 'text/plain']) {
+      const res = await postEvents(url, rawBatch(ev), { 'content-type': type });
+      expect(res.status).toBe(202);
+      const body = await res.json();
+      expect(body.accepted).toBe(1);
+      expect(body.rejected).toEqual([{ index: 1, error: expect.stringMatching(/properties: .*nested more than 10 levels/) }]);
+    }
+    expect(storedProperties()).toHaveLength(2);
+  });
+
+  it('rejects deep nesting in profile properties the same way', async () => {
+    const url = await start();
+    let deep: unknown = 'x';
+    for (let i = 0; i < 3000; i++) deep = [deep];
+    const res = await postEvents(url, batch([wireEvent(), wireEvent({ profile: { email: 'a@example.com', properties: { deep } } })]));
+    expect(res.status).toBe(202);
+    const body = await res.json();
+    expect(body.accepted).toBe(1);
+    expect(body.rejected).toEqual([{ index: 1, error: expect.stringMatching(/profile\.properties: .*nested more than 10 levels/) }]);
+  });
+});
+
+// Klaviyo's ingestion limits: https://developers.klaviyo.com/en/docs/rate-limits-and-error-handling ("Ingestion limits").
+describe("Klaviyo's ingestion limits, per event at intake", () => {
+  const year = 365 * 24 * 3600 * 1000;
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['301 properties', { properties: Object.fromEntries(Array.from({ length: 301 }, (_, i) => [`p${i}`, i])) }, /properties: more than 300 properties/],
+    ['a 100 kB+ field', { properties: { note: 'x'.repeat(100_001) } }, /properties: a field is larger than 100000 bytes/],
+    ['an array of 4,001 items', { properties: { items: Array.from({ length: 4001 }, (_, i) => i) } }, /properties: an array has more than 4000 items/],
+    ['11 levels of nesting', { properties: { a: { b: { c: { d: { e: { f: { g: { h: { i: { j: { k: 1 } } } } } } } } } } } }, /properties: .*nested more than 10 levels/],
+    ['a time before 2000', { time: '1999-12-31T23:59:59.000Z' }, /time: the event time is before 2000-01-01/],
+    ['a time more than a year ahead', { time: new Date(Date.now() + 2 * year).toISOString() }, /time: the event time is more than one year ahead/],
+    ['a 100 kB+ profile trait', { profile: { email: 'a@example.com', properties: { bio: 'é'.repeat(50_001) } } }, /profile\.properties: a field is larger than 100000 bytes/],
+  ];
+
+  it('rejects each event past a limit by index, naming the limit, and keeps the rest', async () => {
+    const url = await start();
+    const events = [wireEvent(), ...cases.map(([, overrides]) => wireEvent(overrides)), wireEvent()];
+    const res = await postEvents(url, batch(events));
+    expect(res.status).toBe(202);
+    const body = await res.json();
+    expect(body.accepted).toBe(2);
+    expect(body.rejected.map((r: { index: number }) => r.index)).toEqual(cases.map((_, i) => i + 1));
+    cases.forEach(([what, , error], i) => expect(body.rejected[i].error, what).toMatch(error));
+  });
+
+  it('accepts an event exactly at every limit', async () => {
+    const url = await start();
+    let nested: unknown = 1;
+    for (let i = 0; i < 9; i++) nested = { n: nested };
+    const properties = {
+      ...Object.fromEntries(Array.from({ length: 297 }, (_, i) => [`p${i}`, i])),
+      note: 'x'.repeat(100_000),
+      items: Array.from({ length: 4000 }, (_, i) => i),
+      nested,
+    };
+    const res = await postEvents(url, batch([wireEvent({ properties, time: '2000-01-01T00:00:00.000Z' })]));
+    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+  });
+});
+
+describe('a failing store', () => {
+  it('answers intake 503 with Retry-After and /healthz 503 with the reason, then recovers', async () => {
+    const url = await start();
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // Disk full, as SQLite reports it: no page can be added to the database.
+    const pages = server!.db.pragma('page_count', { simple: true }) as number;
+    server!.db.pragma(`max_page_count = ${pages}`);
+    const big = { properties: { note: 'x'.repeat(90_000) } };
+    const res = await postEvents(url, batch([wireEvent(big), wireEvent(big)]));
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(503);
+    const body = await health.json();
+    expect(body.status).toBe('error');
+    expect(body.store).toMatch(/full/);
+
+    server!.db.pragma('max_page_count = 1073741823');
+    expect((await postEvents(url, batch([wireEvent()]))).status).toBe(202);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
