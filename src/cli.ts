@@ -1,15 +1,17 @@
 // `klaviyo-relay <command>`: one entry point that hands each command to the half that owns it.
-const USAGE = `Usage: klaviyo-relay <command> [options]
+const USAGE = `Usage: klaviyo-relay <command> [options]   (klaviyo-relay <command> --help for more)
 
 Commands:
-  serve [--config FILE]                 run the companion server
-  sync <name> [--dry-run] [--force] [--config FILE]
-                                        run one audience sync now (--force: even when the audience is disabled)
-  logs <name> [--json] [--config FILE]  print an audience's sync logs, newest first
-  emulator [--port 4010]                run the local Klaviyo sandbox
+  serve [--config FILE] [--port N] [--host ADDRESS]   run the companion server
+  sync <name> [--dry-run] [--force] [--config FILE]  run one audience sync now (--force: even when disabled)
+                                                     exit 0 success, 2 partial, 1 failed
+  logs <name> [--json] [--limit N] [--config FILE]   print an audience's sync runs, newest first
+  emulator [--port 4010]                             run the local Klaviyo sandbox
 
-Secrets come from the environment only: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN.
-Other env: KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR.`;
+--config defaults to ./relay.config.json.
+Secrets come from the environment only: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN (at least 16 characters).
+Other env: KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR (default ./.klaviyo-relay), RELAY_TRUST_PROXY,
+LOG_LEVEL (info by default; debug also logs every request).`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

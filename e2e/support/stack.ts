@@ -9,7 +9,7 @@ import { createServer, type RelayServer } from '../../dist/node/server/index.js'
 
 export const PUBLIC_KEY = 'ABC123';
 export const PRIVATE_KEY = 'pk_e2e_0123456789abcdefghij';
-export const ADMIN_TOKEN = 'e2e-admin-token';
+export const ADMIN_TOKEN = 'e2e-admin-token-for-tests';
 
 export interface StackOptions {
   workflow?: unknown;

@@ -1,11 +1,19 @@
 // `klaviyo-relay serve`: load and validate the config file, start the server, close cleanly on SIGTERM/SIGINT.
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './cli-args.js';
 import { ConfigError, loadConfigFile, readEnv } from './config.js';
-import { createServer, DEFAULT_PORT } from './index.js';
+import { createServer, DEFAULT_PORT, type RelayServer } from './index.js';
+import { StartupError } from './startup.js';
 
-const USAGE = `Usage: klaviyo-relay serve [--config relay.config.json] [--port 8787] [--host 0.0.0.0]
+const USAGE = `Usage: klaviyo-relay serve [--config FILE] [--port N] [--host ADDRESS]
 
-Env: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN, KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR, LOG_LEVEL.`;
+Options:
+  --config FILE     the relay config (default ./relay.config.json)
+  --port N          port to listen on (default PORT, else ${DEFAULT_PORT}); 0 picks a free one
+  --host ADDRESS    address to bind (default HOST, else 0.0.0.0: every interface)
+
+Env: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN (at least 16 characters; unset turns the admin API off),
+KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR (default ./.klaviyo-relay), RELAY_TRUST_PROXY,
+LOG_LEVEL (info; debug also logs every request).`;
 
 function parsePort(value: string | undefined, source: string): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -15,46 +23,37 @@ function parsePort(value: string | undefined, source: string): number | undefine
 }
 
 export async function runServe(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args,
-      options: {
-        config: { type: 'string', default: './relay.config.json' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
+  const parsed = parseCommandArgs(args, { config: { type: 'string', default: './relay.config.json' }, port: { type: 'string' }, host: { type: 'string' } }, USAGE);
+  if (!parsed) return 1;
+  const flags = parsed.values;
   if (flags.help) {
     console.log(USAGE);
     return 0;
   }
 
   const env = readEnv();
-  let port: number;
-  let loaded;
+  let server: RelayServer | undefined;
+  let url: string;
+  let configPath: string;
   try {
-    port = parsePort(flags.port, '--port') ?? parsePort(process.env.PORT, 'PORT') ?? DEFAULT_PORT;
-    loaded = loadConfigFile(flags.config!);
+    const port = parsePort(flags.port as string | undefined, '--port') ?? parsePort(process.env.PORT, 'PORT') ?? DEFAULT_PORT;
+    const loaded = loadConfigFile(flags.config as string);
+    configPath = loaded.path;
+    server = await createServer(loaded.config, { configDir: loaded.dir, logger: true });
+    url = await server.listen({ port, host: (flags.host as string | undefined) ?? env.host ?? '0.0.0.0' });
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(err.message);
-    return 1;
+    await server?.close();
+    // Each is fixed by changing one setting, and its message names it: one line, no stack.
+    if (err instanceof ConfigError || err instanceof StartupError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
   }
-
-  const server = await createServer(loaded.config, { configDir: loaded.dir, logger: true });
-  const url = await server.listen({ port, host: flags.host ?? env.host ?? '0.0.0.0' });
-  console.log(`klaviyo-relay serving on ${url} (config ${loaded.path}, data ${env.dataDir})`);
-  if (!env.privateKey) console.warn('KLAVIYO_PRIVATE_KEY is unset: server-routed events are stored but not forwarded.');
-
+  const running = server;
   const shutdown = (signal: string) => {
     console.log(`${signal}: closing`);
-    server.close().then(
+    running.close().then(
       () => process.exit(0),
       (err) => {
         console.error(`error while closing: ${(err as Error).message}`);
@@ -64,5 +63,8 @@ export async function runServe(args: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  console.log(`klaviyo-relay serving on ${url} (config ${configPath}, data ${env.dataDir})`);
+  if (!env.privateKey) console.warn('KLAVIYO_PRIVATE_KEY is unset: server-routed events are stored but not forwarded.');
+
   return -1;
 }

@@ -13,6 +13,7 @@ import { BODY_LIMIT, setupHttp } from './http.js';
 import { registerPublicRoutes } from './routes/public.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import type { AudienceContext } from './audiences/index.js';
+import { checkAdminToken, listenProblem, lockDataDir } from './startup.js';
 
 export interface CreateServerOptions {
   privateKey?: string;
@@ -59,6 +60,8 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   const privateKey = options.privateKey ?? env.privateKey;
   const adminToken = options.adminToken ?? env.adminToken;
   const baseUrl = options.klaviyoBaseUrl ?? env.klaviyoBaseUrl;
+  checkAdminToken(adminToken);
+  const dataDir = options.dataDir ?? env.dataDir;
 
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
@@ -70,7 +73,14 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   });
   const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) => app.log[level](fields, message);
 
-  const db = openDatabase(options.dataDir ?? env.dataDir);
+  const dataDirLock = dataDir === ':memory:' ? undefined : lockDataDir(dataDir);
+  let db: Db;
+  try {
+    db = openDatabase(dataDir);
+  } catch (err) {
+    dataDirLock?.release();
+    throw err;
+  }
   const store = createSqliteStore(db);
   // One client per process: forwarding and audience syncs share its limiter, as they share Klaviyo's per-account limits.
   const klaviyo = privateKey
@@ -90,6 +100,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     await app.ready();
   } catch (err) {
     db.close();
+    dataDirLock?.release();
     throw err;
   }
   await forwarder.start();
@@ -102,7 +113,11 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     config: cfg,
     forwarder: { flush: () => forwarder.flush(), stats: () => forwarder.stats(), forwarding: () => forwarder.forwarding() },
     async listen({ port = env.port ?? DEFAULT_PORT, host = env.host ?? '0.0.0.0' } = {}) {
-      await app.listen({ port, host });
+      try {
+        await app.listen({ port, host });
+      } catch (err) {
+        throw listenProblem(err, port, host);
+      }
       const address = app.server.address();
       const bound = typeof address === 'object' && address ? address.port : port;
       const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
@@ -114,6 +129,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
         await admin.close();
         await app.close();
         db.close();
+        dataDirLock?.release();
       })();
       return closed;
     },
@@ -122,6 +138,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
 
 export { loadConfigFile, parseConfig, ConfigError, type RelayConfig, type RelayConfigInput } from './config.js';
 export { openDatabase } from './store/db.js';
+export { StartupError } from './startup.js';
 export { createSqliteStore } from './store/sqlite.js';
 export type { RelayStore, StoredProfile, OutboxRow, StoreCounts } from './store/types.js';
 export type { ForwarderStats, ForwardingPause, ForwardingState } from './forwarder.js';

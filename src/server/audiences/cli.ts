@@ -1,8 +1,9 @@
 // `klaviyo-relay sync <name> [--dry-run]` and `klaviyo-relay logs <name> [--json]` (SPEC §3 CLI, pinned details
 // 12–14). Both take --config FILE (default ./relay.config.json) and read env like `serve`.
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../cli-args.js';
 import { ConfigError, loadConfigFile, readEnv } from '../config.js';
 import { createKlaviyoClient } from '../klaviyo-client.js';
+import { StartupError } from '../startup.js';
 import { openDatabase } from '../store/db.js';
 import { definitionRegistry } from './definitions.js';
 import { COUNT_NAMES, runLogStore, type RunLog } from './runs.js';
@@ -10,23 +11,35 @@ import { disabledMessage, dryRun, startRun, SyncAlreadyRunning } from './sync.js
 import type { RunResult } from './runner.js';
 
 const SYNC_USAGE = `Usage: klaviyo-relay sync <name> [--dry-run] [--force] [--config FILE]
-  --dry-run  show what would be sent; sends only GET requests and saves nothing
-  --force    sync even when the audience is disabled (its Status is off); without it a disabled audience is refused`;
-const LOGS_USAGE = 'Usage: klaviyo-relay logs <name> [--json] [--limit N] [--config FILE]';
 
-/** Exit codes: 0 success, 2 partial, 1 failed (pinned detail 13). */
+Runs one audience sync now and prints its log row.
+  --dry-run       send only GET requests; print what would be sent; write no state and no log row
+  --force         sync even when the audience is disabled (its Status is off); without it a disabled audience is refused
+  --config FILE   the relay config (default ./relay.config.json)
+
+Exit codes: 0 success, 2 partial (some members were refused by Klaviyo; see the errors), 1 failed.
+Invalid source rows (no usable identifier, malformed or too long) are counted under "invalid" and listed
+in the errors; they alone do not change the exit code.
+Env: KLAVIYO_PRIVATE_KEY (required), KLAVIYO_BASE_URL, RELAY_DATA_DIR.`;
+const LOGS_USAGE = `Usage: klaviyo-relay logs <name> [--json] [--limit N] [--config FILE]
+
+Prints an audience's sync runs, newest first: status, duration and every count.
+  --json          one JSON object per line
+  --limit N       at most N runs (default 100)
+  --config FILE   the relay config (default ./relay.config.json)`;
+
+/** Exit codes: 0 success, 2 partial, 1 failed. */
 export const exitCodeFor = (status: string) => (status === 'success' ? 0 : status === 'partial' ? 2 : 1);
 
 function parse(args: string[], usage: string, flags: Record<string, { type: 'boolean' | 'string' }>) {
-  try {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...flags } });
-    if (values.help) return { help: true as const };
-    if (positionals.length !== 1) throw new Error('give exactly one audience name');
-    return { name: positionals[0], values: values as Record<string, string | boolean | undefined> };
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${usage}`);
+  const parsed = parseCommandArgs(args, { config: { type: 'string' }, ...flags }, usage, true);
+  if (!parsed) return undefined;
+  if (parsed.values.help) return { help: true as const };
+  if (parsed.positionals.length !== 1) {
+    console.error(`give exactly one audience name\n\n${usage}`);
     return undefined;
   }
+  return { name: parsed.positionals[0]!, values: parsed.values };
 }
 
 /** Config, database and the named definition; prints the problem and returns undefined when one is missing. */
@@ -42,7 +55,16 @@ function open(name: string, configPath: string | undefined) {
     }
     throw err;
   }
-  const db = openDatabase(env.dataDir);
+  let db;
+  try {
+    db = openDatabase(env.dataDir);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      console.error(err.message);
+      return undefined;
+    }
+    throw err;
+  }
   const entry = definitionRegistry(db, loaded.config.audiences).get(name);
   if (!entry) {
     const known = definitionRegistry(db, loaded.config.audiences).all().map((a) => a.definition.name);

@@ -1,20 +1,24 @@
 // The embedded SQLite database (better-sqlite3 12): one file in RELAY_DATA_DIR, WAL mode, and named migration
 // sets so each module (core store, audiences) owns its own tables.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureDataDir, isUnwritable, unwritableDataDir } from '../startup.js';
 
 export type Db = Database.Database;
 
 /** Open (or create) the relay database. `':memory:'` gives a throwaway one for tests. */
 export function openDatabase(dataDir: string): Db {
-  let db: Db;
-  if (dataDir === ':memory:') db = new Database(':memory:');
-  else {
-    mkdirSync(dataDir, { recursive: true });
-    db = new Database(join(dataDir, 'relay.sqlite3'));
+  if (dataDir !== ':memory:') ensureDataDir(dataDir);
+  let db: Db | undefined;
+  try {
+    db = new Database(dataDir === ':memory:' ? ':memory:' : join(dataDir, 'relay.sqlite3'));
+    // The first write: a folder that cannot be written shows here at the latest.
+    db.pragma('journal_mode = WAL');
+  } catch (err) {
+    db?.close();
+    if (isUnwritable(err)) throw unwritableDataDir(dataDir, err);
+    throw err;
   }
-  db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   // WAL + NORMAL: a commit survives a process crash without an fsync; only checkpoints fsync. Checkpointing every
   // ~40 MB of WAL instead of every 4 MB triples intake throughput on slow virtual disks (bench/server.bench.mjs).
