@@ -4,6 +4,8 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { workflowSchema } from '../shared/workflow-schema.js';
 import { audienceDefinitionSchema } from './audiences/definition.js';
+import { sourcePathProblem } from './audiences/file-source.js';
+import { describeIssues, suggestKnownKeys } from '../shared/zod-issues.js';
 
 export const relayConfigSchema = z
   .strictObject({
@@ -13,6 +15,8 @@ export const relayConfigSchema = z
       .default([]),
     workflow: workflowSchema.default({ events: {} }),
     audiences: z.array(audienceDefinitionSchema).default([]),
+    /** Folders besides the config file's own that audience file sources may read (absolute, or relative to it). */
+    audienceFileRoots: z.array(z.string().min(1)).default([]),
     /** Requests per minute per IP on the public routes, or {max, windowMs}. */
     rateLimit: z
       .union([z.number().int().positive(), z.strictObject({ max: z.number().int().positive(), windowMs: z.number().int().positive() })])
@@ -38,19 +42,18 @@ export class ConfigError extends Error {
   }
 }
 
-/** One line per problem: the field path, then what is wrong or how to fix it. */
-export function formatZodError(error: z.ZodError, prefix = ''): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-      return `- ${prefix}${path || '(root)'}: ${issue.message}`;
-    })
-    .join('\n');
-}
-
-export function parseConfig(input: unknown, source = 'config'): RelayConfig {
-  const result = relayConfigSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(`Invalid ${source}:\n${formatZodError(result.error)}`);
+/** Validate a config. With `configDir`, audience file sources must also stay inside their allowed folders. */
+export function parseConfig(input: unknown, source = 'config', configDir?: string): RelayConfig {
+  const result = relayConfigSchema.safeParse(input, { error: suggestKnownKeys });
+  if (!result.success) throw new ConfigError(`Invalid ${source}:\n- ${describeIssues(result.error, '\n- ')}`);
+  if (configDir !== undefined) {
+    const roots = { configDir, fileRoots: result.data.audienceFileRoots };
+    const problems = result.data.audiences.flatMap((a, i) => {
+      const problem = a.source.type === 'file' ? sourcePathProblem(a.source.path, roots) : undefined;
+      return problem ? [`- audiences[${i}].source.path: ${problem}`] : [];
+    });
+    if (problems.length) throw new ConfigError(`Invalid ${source}:\n${problems.join('\n')}`);
+  }
   return result.data;
 }
 
@@ -69,7 +72,7 @@ export function loadConfigFile(path: string): { config: RelayConfig; path: strin
   } catch (err) {
     throw new ConfigError(`Config file ${abs} is not valid JSON: ${(err as Error).message}`);
   }
-  return { config: parseConfig(json, `config file ${abs}`), path: abs, dir: dirname(abs) };
+  return { config: parseConfig(json, `config file ${abs}`, dirname(abs)), path: abs, dir: dirname(abs) };
 }
 
 /** The environment the server reads (SPEC §3 "Secrets"). */

@@ -56,7 +56,8 @@ export interface RelayServer {
 
 export async function createServer(config: RelayConfigInput | RelayConfig, options: CreateServerOptions = {}): Promise<RelayServer> {
   const env = readEnv();
-  const cfg = parseConfig(config);
+  const configDir = options.configDir ?? process.cwd();
+  const cfg = parseConfig(config, 'config', configDir);
   const privateKey = options.privateKey ?? env.privateKey;
   const adminToken = options.adminToken ?? env.adminToken;
   const baseUrl = options.klaviyoBaseUrl ?? env.klaviyoBaseUrl;
@@ -94,7 +95,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
-      db, klaviyo, definitions: cfg.audiences, configDir: options.configDir ?? process.cwd(),
+      db, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
     }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     await app.ready();

@@ -102,7 +102,7 @@ export async function runSync(args: string[]): Promise<number> {
       onRetry: ({ method, path, attempt, waitMs, error }) =>
         console.error(`retrying ${method} ${path} in ${waitMs} ms (attempt ${attempt}): ${error.message}`),
     });
-    const syncEnv = { db, klaviyo, configDir, defaultPhoneRegion: config.defaultPhoneRegion };
+    const syncEnv = { db, klaviyo, configDir, fileRoots: config.audienceFileRoots, defaultPhoneRegion: config.defaultPhoneRegion };
 
     if (parsed.values['dry-run']) {
       const result = await dryRun(syncEnv, definition);

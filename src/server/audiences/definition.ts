@@ -11,11 +11,16 @@ const klaviyoField = z
     { error: 'must be email, phone_number, external_id, first_name, last_name, organization, title, locale, image, location.<field> or properties.<custom>' },
   );
 
+/** A value a rule compares with: one string, number or boolean (SQL compares scalars; a list or object never matches). */
+const ruleValue = z.union([z.string(), z.number(), z.boolean()], {
+  error: (issue) => `must be one string, number or boolean, not ${issue.input === null ? 'null (use "exists": false)' : Array.isArray(issue.input) ? 'an array (use "any" with one condition per value)' : `a ${typeof issue.input}`}`,
+});
+
 const comparison = z.strictObject({ gte: z.number().optional(), lte: z.number().optional(), eq: z.number().optional() });
 
 const propertyFilter = z.strictObject({
-  eq: z.unknown().optional(),
-  contains: z.unknown().optional(),
+  eq: ruleValue.optional(),
+  contains: ruleValue.optional(),
   gt: z.number().optional(),
   lt: z.number().optional(),
 });
@@ -29,8 +34,8 @@ const eventCondition = z.strictObject({
 
 const traitCondition = z.strictObject({
   trait: z.string().min(1),
-  eq: z.unknown().optional(),
-  contains: z.unknown().optional(),
+  eq: ruleValue.optional(),
+  contains: ruleValue.optional(),
   exists: z.boolean().optional(),
 });
 

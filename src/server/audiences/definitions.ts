@@ -1,6 +1,6 @@
 // Where sync definitions live: the config file, overridden by ones saved through the admin API (same name).
 import type { Db } from '../store/db.js';
-import { formatZodError } from '../config.js';
+import { describeIssues, suggestKnownKeys } from '../../shared/zod-issues.js';
 import { audienceDefinitionSchema, type AudienceDefinition } from './definition.js';
 import { migrateAudiences } from './store.js';
 
@@ -13,8 +13,8 @@ export class DefinitionError extends Error {
 
 /** Validate one definition; errors name each field (e.g. `- consent: never_subscribed is allowed for email only…`). */
 export function parseDefinition(input: unknown): AudienceDefinition {
-  const result = audienceDefinitionSchema.safeParse(input);
-  if (!result.success) throw new DefinitionError(`Invalid audience definition:\n${formatZodError(result.error)}`);
+  const result = audienceDefinitionSchema.safeParse(input, { error: suggestKnownKeys });
+  if (!result.success) throw new DefinitionError(`Invalid audience definition:\n- ${describeIssues(result.error, '\n- ')}`);
   return result.data;
 }
 

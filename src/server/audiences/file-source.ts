@@ -1,13 +1,18 @@
 // File sources: CSV with a header row (csv-parse) or NDJSON (one JSON object per line), streamed so a file of a
-// million members is never held in memory. `path` resolves against the config file's directory (pinned detail 8).
-import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { isAbsolute, resolve, extname } from 'node:path';
+// million members is never held in memory. `path` resolves against the config file's directory and must stay
+// inside it (or inside a folder the config lists in audienceFileRoots), symlinks resolved: an admin token must
+// not turn into a way to read /etc/passwd through dry-run samples or per-line errors.
+import { createReadStream, realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import type { SourceMember } from './mapping.js';
 
 export type FileFormat = 'csv' | 'ndjson';
+
+/** The longest source line or CSV record read; a longer one is refused without being held in memory. */
+export const MAX_RECORD_BYTES = 1_048_576;
 
 export class SourceError extends Error {
   constructor(message: string) {
@@ -18,6 +23,42 @@ export class SourceError extends Error {
 
 export const resolveSourcePath = (path: string, configDir: string) => (isAbsolute(path) ? path : resolve(configDir, path));
 
+/** Where file sources may be read: the config file's folder, plus the folders of `audienceFileRoots`. */
+export interface SourceRoots {
+  configDir: string;
+  /** Extra folders, absolute or relative to configDir. */
+  fileRoots?: string[];
+}
+
+/** The real path (symlinks resolved) of `path`, or of its nearest existing ancestor joined with the rest. */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(realPath(parent), basename(path));
+  }
+}
+
+/** Why a file source path is not allowed, naming the rule; undefined when it is inside an allowed folder. */
+export function sourcePathProblem(path: string, roots: SourceRoots): string | undefined {
+  const real = realPath(resolveSourcePath(path, roots.configDir));
+  const allowed = [roots.configDir, ...(roots.fileRoots ?? [])].map((root) => realPath(resolve(roots.configDir, root)));
+  if (allowed.some((root) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep))) return undefined;
+  return (
+    `${path} resolves to ${real}, outside the config file's folder (${allowed[0]})` +
+    `${allowed.length > 1 ? ` and audienceFileRoots (${allowed.slice(1).join(', ')})` : ''}; ` +
+    'a file source must be inside one of them: move the file, or add its folder to audienceFileRoots in the config'
+  );
+}
+
+/** The absolute path of an allowed file source; throws SourceError naming the rule otherwise. */
+export function allowedSourcePath(path: string, roots: SourceRoots): string {
+  const problem = sourcePathProblem(path, roots);
+  if (problem) throw new SourceError(`source.path ${problem}`);
+  return resolveSourcePath(path, roots.configDir);
+}
+
 /** The format given, else from the extension (.csv; .ndjson/.jsonl/.json). */
 export function detectFormat(path: string, format?: FileFormat): FileFormat {
   if (format) return format;
@@ -27,40 +68,112 @@ export function detectFormat(path: string, format?: FileFormat): FileFormat {
   throw new SourceError(`cannot tell the format of ${path}: name it .csv or .ndjson, or set source.format`);
 }
 
-/** A malformed line does not stop the sync: it is reported with its line number and the stream goes on. */
+/** A malformed or over-long line does not stop the sync: it is reported with its line number and the stream goes on. */
 export type FileItem = { member: SourceMember } | { error: string };
 
+const tooLong = (what: string) => `${what} is longer than ${MAX_RECORD_BYTES} bytes (1 MiB); it was skipped`;
+
 async function* csvMembers(path: string): AsyncGenerator<FileItem> {
-  const parser = createReadStream(path).pipe(
-    parse({ columns: true, bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, skip_records_with_error: false }),
+  const skipped: string[] = [];
+  // Lines over the cap are dropped before csv-parse sees them (an empty line, skipped), so a file without
+  // newlines is never buffered whole and the records after it are still read. Lines go on in ~64 KiB pieces.
+  async function* cappedText() {
+    let piece = '';
+    for await (const item of boundedLines(createReadStream(path), MAX_RECORD_BYTES)) {
+      if ('tooLong' in item) skipped.push(tooLong(`line ${item.n}`));
+      piece += 'tooLong' in item ? '\n' : `${item.line}\n`;
+      if (piece.length >= 65_536) {
+        yield piece;
+        piece = '';
+      }
+    }
+    if (piece) yield piece;
+  }
+  const parser = Readable.from(cappedText()).pipe(
+    parse({
+      columns: true, bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, skip_records_with_error: false,
+      // A quoted field can span lines: a record of many short lines is capped here, and stops the run.
+      max_record_size: MAX_RECORD_BYTES,
+    }),
   );
-  for await (const record of parser) yield { member: record as SourceMember };
+  try {
+    for await (const record of parser) {
+      while (skipped.length) yield { error: skipped.shift()! };
+      yield { member: record as SourceMember };
+    }
+  } catch (err) {
+    const e = err as Error & { code?: string; lines?: number };
+    if (e.code === 'CSV_MAX_RECORD_SIZE') throw new SourceError(`the CSV record ending at line ${e.lines} is longer than ${MAX_RECORD_BYTES} bytes (1 MiB)`);
+    throw err;
+  }
+  while (skipped.length) yield { error: skipped.shift()! };
+}
+
+/**
+ * Lines of a byte stream, each at most `maxBytes`. A longer line is reported as soon as it passes the cap (not
+ * when it ends, which may be never) and the rest of it is discarded as it streams by.
+ */
+export async function* boundedLines(input: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<{ n: number; line: string } | { n: number; tooLong: true }> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let n = 1;
+  let skipping = false;
+  for await (const raw of input) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    for (let start = 0; ; ) {
+      const newline = chunk.indexOf(10, start);
+      const end = newline === -1 ? chunk.length : newline;
+      if (!skipping && end > start) {
+        if (size + end - start > maxBytes) {
+          parts = [];
+          size = 0;
+          skipping = true;
+          yield { n, tooLong: true };
+        } else {
+          parts.push(chunk.subarray(start, end));
+          size += end - start;
+        }
+      }
+      if (newline === -1) break;
+      if (!skipping) yield { n, line: Buffer.concat(parts, size).toString('utf8') };
+      parts = [];
+      size = 0;
+      skipping = false;
+      n++;
+      start = newline + 1;
+    }
+  }
+  if (!skipping && size) yield { n, line: Buffer.concat(parts, size).toString('utf8') };
 }
 
 async function* ndjsonMembers(path: string): AsyncGenerator<FileItem> {
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  let n = 0;
-  for await (const line of lines) {
-    n++;
+  for await (const item of boundedLines(createReadStream(path), MAX_RECORD_BYTES)) {
+    if ('tooLong' in item) {
+      yield { error: tooLong(`line ${item.n}`) };
+      continue;
+    }
+    const line = item.n === 1 ? item.line.replace(/^\uFEFF/, '') : item.line;
     if (!line.trim()) continue;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (err) {
-      yield { error: `line ${n}: not valid JSON (${(err as Error).message})` };
+      yield { error: `line ${item.n}: not valid JSON (${(err as Error).message})` };
       continue;
     }
     if (value && typeof value === 'object' && !Array.isArray(value)) yield { member: value as SourceMember };
-    else yield { error: `line ${n}: expected a JSON object` };
+    else yield { error: `line ${item.n}: expected a JSON object` };
   }
 }
 
-/** Stream the members of a file source. */
+/** Stream the members of a file source: a regular file (a device or pipe such as /dev/zero may never end). */
 export async function* streamFile(path: string, format?: FileFormat): AsyncGenerator<FileItem> {
+  let info;
   try {
-    await access(path);
+    info = await stat(path);
   } catch {
     throw new SourceError(`source file not found: ${path}`);
   }
+  if (!info.isFile()) throw new SourceError(`source ${path} is not a regular file; point source.path at a CSV or NDJSON file`);
   yield* detectFormat(path, format) === 'csv' ? csvMembers(path) : ndjsonMembers(path);
 }

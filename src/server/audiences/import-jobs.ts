@@ -39,6 +39,8 @@ export function createImporter(o: ImporterOptions) {
   const { klaviyo, state, rec, signal } = o;
   const { clock } = klaviyo;
   const inflight: Inflight[] = [];
+  /** Members of a killed run's jobs that this run confirmed: counted when the source shows them, not twice. */
+  const resumedKeys = new Set<string>();
 
   async function pollUntilDone(jobId: string, submittedAt: number) {
     let wait = o.pollIntervalMs ?? 500;
@@ -114,7 +116,9 @@ export function createImporter(o: ImporterOptions) {
     }
   }
 
-  async function finish(job: Inflight, seenRun = o.runId) {
+  /** Fold a finished job into the state. A resumed job's members are counted by the run's diff, not here:
+   * they are read from the source again, and a member is counted once per run. */
+  async function finish(job: Inflight, seenRun = o.runId, resumed = false) {
     const status = await pollUntilDone(job.jobId, job.submittedAt);
     let failed = new Set<string>();
     if (status.status === 'cancelled') {
@@ -123,8 +127,12 @@ export function createImporter(o: ImporterOptions) {
     } else if (status.failed > 0) {
       failed = await rejectedMembers(job, status.failed);
     }
-    rec.counts.imported += job.members.length - failed.size;
-    rec.failed(failed.size);
+    if (resumed) {
+      for (const m of job.members) if (!failed.has(m.key)) resumedKeys.add(m.key);
+    } else {
+      rec.counts.imported += job.members.length - failed.size;
+      rec.failed(failed.size);
+    }
     state.commitJob(job.jobId, [...failed], seenRun, [...job.stale, ...failed]);
     o.onEvent?.({ type: 'job-committed', jobId: job.jobId });
     releaseMemory();
@@ -140,7 +148,7 @@ export function createImporter(o: ImporterOptions) {
       for (const job of state.inflight()) {
         if (job.listId !== o.listId) continue;
         rec.jobIds.push(job.jobId);
-        await finish({ jobId: job.jobId, submittedAt: 0, members: job.members, stale: [] }, 0).catch((err) => {
+        await finish({ jobId: job.jobId, submittedAt: 0, members: job.members, stale: [] }, 0, true).catch((err) => {
           if (!(err instanceof KlaviyoError && err.status === 404)) throw err;
           // Expired in Klaviyo: drop the record; its members are simply sent again.
           state.commitJob(job.jobId, job.members.map((m) => m.key), 0, []);
@@ -176,12 +184,18 @@ export function createImporter(o: ImporterOptions) {
         if (stale.length) state.commitJob('', [], o.runId, stale);
         return;
       }
-      state.recordInflight(jobId, o.listId, members);
+      // The log row lists the job before the job is recorded as in flight, so a process killed at any point
+      // leaves a row naming every job it submitted.
       rec.jobIds.push(jobId);
+      rec.report(true);
+      state.recordInflight(jobId, o.listId, members);
       o.onEvent?.({ type: 'job-submitted', jobId });
       inflight.push({ jobId, submittedAt: clock.now(), members, stale });
       while (inflight.length > o.maxInflight) await finish(inflight.shift()!);
     },
+
+    /** Whether this run imported `key` by confirming a killed run's job. */
+    confirmedOnResume: (key: string) => resumedKeys.has(key),
 
     /** Wait for every job in flight and fold it in. */
     async drain() {

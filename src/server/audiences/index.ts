@@ -10,6 +10,8 @@ import { definitionRegistry, type DefinitionRegistry } from './definitions.js';
 import { currentRun, disabledMessage, dryRun, startRun, SyncAlreadyRunning, type SyncEnvironment } from './sync.js';
 import { runLogStore } from './runs.js';
 import { parseDuration } from '../../shared/duration.js';
+import { fieldIssues, suggestKnownKeys } from '../../shared/zod-issues.js';
+import { sourcePathProblem } from './file-source.js';
 
 export interface AudienceContext {
   db: Db;
@@ -19,6 +21,8 @@ export interface AudienceContext {
   definitions: AudienceDefinition[];
   /** Directory of the config file: file sources resolve against it. */
   configDir: string;
+  /** Folders besides configDir that file sources may read (the config's audienceFileRoots). */
+  fileRoots?: string[];
   defaultPhoneRegion?: string;
   log: (message: string, fields?: Record<string, unknown>) => void;
   /** Set false to not start the refreshInterval scheduler (tests). Default true. */
@@ -31,9 +35,6 @@ export { parseDefinition, DefinitionError } from './definitions.js';
 export { startRun, dryRun, SyncAlreadyRunning, disabledMessage } from './sync.js';
 export type { RunLog } from './runs.js';
 
-type Issue = { field: string; message: string };
-const issuesOf = (error: { issues: { path: PropertyKey[]; message: string }[] }): Issue[] =>
-  error.issues.map((i) => ({ field: i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(root)', message: i.message }));
 
 /** Register the admin audience routes on `app` (already behind the admin-token check) and start the scheduler. */
 export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): { close(): Promise<void> } {
@@ -43,6 +44,7 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
     db: ctx.db,
     klaviyo: ctx.klaviyo,
     configDir: ctx.configDir,
+    fileRoots: ctx.fileRoots,
     defaultPhoneRegion: ctx.defaultPhoneRegion,
     tuning: ctx.tuning,
   };
@@ -90,9 +92,12 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
     if (input.name !== req.params.name) {
       return reply.code(400).send({ error: `name "${String(input.name)}" does not match the URL ("${req.params.name}")`, issues: [{ field: 'name', message: 'must match the :name in the URL' }] });
     }
-    const parsed = audienceDefinitionSchema.safeParse(input);
-    if (!parsed.success) {
-      const issues = issuesOf(parsed.error);
+    const parsed = audienceDefinitionSchema.safeParse(input, { error: suggestKnownKeys });
+    const issues = parsed.success ? [] : fieldIssues(parsed.error);
+    const source = parsed.data?.source;
+    const pathProblem = source?.type === 'file' ? sourcePathProblem(source.path, { configDir: ctx.configDir, fileRoots: ctx.fileRoots }) : undefined;
+    if (pathProblem) issues.push({ field: 'source.path', message: pathProblem });
+    if (!parsed.success || issues.length) {
       return reply.code(400).send({ error: `invalid sync definition: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, issues });
     }
     registry.put(parsed.data);

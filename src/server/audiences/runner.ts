@@ -3,12 +3,13 @@
 // (import-jobs.ts), apply consent (consent.ts), remove members who left (removals.ts). The diff state only moves
 // when Klaviyo confirmed a job, so a killed run resumes without re-importing. Dry runs stop before any write.
 import * as crypto from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Db } from '../store/db.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
 import { consentSettings, type AudienceDefinition } from './definition.js';
 import { createMapper, type ProfileAttributes, type SourceMember } from './mapping.js';
 import { streamSegment, segmentMemberKey } from './segment.js';
-import { streamFile, resolveSourcePath, type FileItem } from './file-source.js';
+import { streamFile, allowedSourcePath, type FileItem } from './file-source.js';
 import { LIMITS, importProfileEntry, importEnvelopeBytes, memberChannels, type Channel } from './payloads.js';
 import { audienceState, type MemberState, type SentMember } from './store.js';
 import type { RunStatus } from './runs.js';
@@ -25,6 +26,8 @@ export interface RunOptions {
   klaviyo: KlaviyoClient;
   definition: AudienceDefinition;
   configDir: string;
+  /** Folders besides configDir that file sources may read (the config's audienceFileRoots). */
+  fileRoots?: string[];
   defaultPhoneRegion?: string;
   /** Log row id; absent for dry runs, which write nothing. */
   runId?: number;
@@ -76,7 +79,8 @@ async function* sourceItems(opts: RunOptions): AsyncGenerator<FileItem> {
   if (source.type === 'segment') {
     for (const member of streamSegment(opts.db, source.rules)) yield { member };
   } else {
-    yield* streamFile(resolveSourcePath(source.path, opts.configDir), source.format);
+    // Checked again at run time: a symlink may have been swapped since the definition was accepted.
+    yield* streamFile(allowedSourcePath(source.path, { configDir: opts.configDir, fileRoots: opts.fileRoots }), source.format);
   }
 }
 
@@ -203,12 +207,17 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
         const onList = before && before.left_at === null && !(settingsChanged && before.list_unsubscribed);
         if (onList && before.hash === m.hash) {
           unchanged.push(m.key);
+          // Imported by this run when it confirmed the killed run's job: counted as imported, once.
+          if (!dryRun && importer.confirmedOnResume(m.key)) counts.imported++;
+          else counts.unchanged++;
           if (settingsChanged && memberChannels(m.attributes, channels).length) owingConsent++;
         } else await queue(m, before);
       }
-      counts.unchanged += unchanged.length;
       if (!dryRun) state.touchMany(unchanged, runId, settingsChanged);
       rec.report();
+      // A source read without I/O (a segment, an unchanged file) must not hold the event loop for the whole
+      // run: intake and the admin API answer between batches.
+      await yieldToEventLoop();
     };
 
     let batch: Mapped[] = [];

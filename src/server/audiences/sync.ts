@@ -12,6 +12,8 @@ export interface SyncEnvironment {
   db: Db;
   klaviyo?: KlaviyoClient;
   configDir: string;
+  /** Folders besides configDir that file sources may read (the config's audienceFileRoots). */
+  fileRoots?: string[];
   defaultPhoneRegion?: string;
   /** Runner tuning (tests, bench). */
   tuning?: Pick<RunOptions, 'maxInflightJobs' | 'maxProfilesPerJob' | 'pollIntervalMs' | 'pollMaxMs' | 'onEvent' | 'sampleSize'>;
@@ -94,6 +96,7 @@ export function startRun(env: SyncEnvironment, definition: AudienceDefinition, o
         klaviyo: env.klaviyo,
         definition,
         configDir: env.configDir,
+        fileRoots: env.fileRoots,
         defaultPhoneRegion: env.defaultPhoneRegion,
         runId,
         signal: opts.signal,
@@ -126,6 +129,7 @@ export async function dryRun(env: SyncEnvironment, definition: AudienceDefinitio
     klaviyo: readOnly(env.klaviyo),
     definition,
     configDir: env.configDir,
+    fileRoots: env.fileRoots,
     defaultPhoneRegion: env.defaultPhoneRegion,
     dryRun: true,
   });

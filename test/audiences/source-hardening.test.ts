@@ -1,0 +1,245 @@
+// Hostile or broken audience sources cost only themselves: file paths outside the allowed folders, endless lines,
+// rule values of the wrong shape, a run that must not hold the event loop, and run logs that add up after a resume.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServer, loadConfigFile, type RelayServer, type RelayConfigInput } from '../../src/server/index.js';
+import { boundedLines, MAX_RECORD_BYTES } from '../../src/server/audiences/file-source.js';
+import { runLogStore } from '../../src/server/audiences/runs.js';
+import { createHarness, people, PRIVATE_KEY, type Harness } from './harness.js';
+
+const TOKEN = 'admin-token-for-tests';
+
+describe('file source paths', () => {
+  const root = mkdtempSync(join(tmpdir(), 'relay-paths-'));
+  const configDir = join(root, 'config');
+  let server: RelayServer;
+  let url: string;
+
+  beforeAll(async () => {
+    mkdirSync(join(configDir, 'data'), { recursive: true });
+    mkdirSync(join(root, 'exports'));
+    mkdirSync(join(root, 'private'));
+    writeFileSync(join(configDir, 'data', 'members.csv'), 'email\na@example.com\n');
+    writeFileSync(join(root, 'exports', 'crm.csv'), 'email\nb@example.com\n');
+    writeFileSync(join(root, 'private', 'secrets.csv'), 'email\nc@example.com\n');
+    symlinkSync('/etc/passwd', join(configDir, 'passwd.csv'));
+    symlinkSync(join(root, 'private'), join(configDir, 'data', 'linked'));
+    symlinkSync(join(root, 'private', 'secrets.csv'), join(root, 'exports', 'escape.csv'));
+    server = await createServer({ publicKey: 'ABC123', audienceFileRoots: ['../exports'] } as RelayConfigInput, {
+      privateKey: PRIVATE_KEY, adminToken: TOKEN, klaviyoBaseUrl: 'http://127.0.0.1:9', dataDir: ':memory:', configDir, forwardIntervalMs: 0,
+      audiences: { scheduler: false },
+    });
+    url = await server.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const put = (name: string, body: Record<string, unknown>) =>
+    fetch(`${url}/v1/admin/audiences/${name}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ list: { create: 'L' }, mapping: [{ from: 'email', to: 'email' }], ...body }),
+    });
+  const putPath = (path: string) => put('files', { source: { type: 'file', path } });
+
+  for (const path of ['/etc/passwd', '../../proc/self/environ', '../private/secrets.csv', 'passwd.csv', 'data/linked/secrets.csv', '../exports/escape.csv']) {
+    it(`PUT refuses ${path} with 400 naming the rule`, async () => {
+      const res = await putPath(path);
+      expect(res.status).toBe(400);
+      const body = await res.json();
+      expect(body.error).toMatch(/source\.path: .* outside the config file's folder .*audienceFileRoots/);
+      expect(body.issues).toContainEqual({ field: 'source.path', message: expect.stringContaining('outside') });
+    });
+  }
+
+  for (const path of ['data/members.csv', join(configDir, 'data', 'members.csv'), '../exports/crm.csv', 'data/not-yet-there.csv']) {
+    it(`PUT accepts ${path}: inside the config folder or audienceFileRoots`, async () => {
+      expect((await putPath(path)).status).toBe(200);
+    });
+  }
+
+  it('the config file is refused at load, naming the audience and the rule', () => {
+    const file = join(configDir, 'relay.config.json');
+    const audience = (path: string) => ({ name: path.replace(/\W/g, '') || 'x', source: { type: 'file', path }, list: { create: 'CRM' } });
+    writeFileSync(file, JSON.stringify({ publicKey: 'ABC123', audiences: [audience('data/members.csv'), audience('/etc/passwd')] }));
+    expect(() => loadConfigFile(file)).toThrow(/audiences\[1\]\.source\.path: \/etc\/passwd resolves to \/etc\/passwd, outside the config file's folder/);
+    writeFileSync(file, JSON.stringify({ publicKey: 'ABC123', audienceFileRoots: ['/etc'], audiences: [audience('/etc/passwd')] }));
+    expect(loadConfigFile(file).config.audiences).toHaveLength(1);
+  });
+
+  it('createServer refuses such a config too', async () => {
+    const config = { publicKey: 'ABC123', audiences: [{ name: 'x', source: { type: 'file', path: '/etc/passwd' }, list: { create: 'X' } }] } as RelayConfigInput;
+    await expect(createServer(config, { dataDir: ':memory:', configDir })).rejects.toThrow(/audiences\[0\]\.source\.path: .*outside/);
+  });
+
+  describe('rule values of the wrong shape', () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['an array in a trait eq', { trait: 'plan', eq: [1, 2] }, /source\.rules\.eq: must be one string, number or boolean, not an array/],
+      ['an object in a nested trait contains', { all: [{ trait: 'plan', exists: true }, { trait: 'tags', contains: { vip: true } }] }, /source\.rules\.all\[1\]\.contains: must be one string, number or boolean, not a object/],
+      ['an object in an event where eq', { event: 'Viewed Product', where: { Category: { eq: { a: 1 } } } }, /source\.rules\.where\.Category\.eq: must be one/],
+      ['null in eq', { not: { trait: 'plan', eq: null } }, /source\.rules\.not\.eq: .*null \(use "exists": false\)/],
+    ];
+    for (const [what, rules, error] of cases) {
+      it(`PUT refuses ${what} with 400 naming the rule`, async () => {
+        const res = await put('rules', { source: { type: 'segment', rules } });
+        expect(res.status).toBe(400);
+        expect((await res.json()).error).toMatch(error);
+      });
+    }
+
+    it('PUT accepts scalars', async () => {
+      const rules = { all: [{ trait: 'plan', eq: 'gold' }, { trait: 'orders', eq: 5 }, { trait: 'vip', eq: true }, { event: 'Viewed Product', where: { Tags: { contains: 'Shoes' } } }] };
+      expect((await put('rules', { source: { type: 'segment', rules } })).status).toBe(200);
+    });
+  });
+
+  it('an unknown key names the one meant', async () => {
+    const res = await put('typo', { source: { type: 'file', path: 'data/members.csv' }, allowAnonymus: true });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatch(/Unrecognized key "allowAnonymus": did you mean "allowAnonymous"\?/);
+  });
+});
+
+describe('endless lines', () => {
+  it('reports a line as too long as soon as it passes 1 MiB, without waiting for its end, then reads on', async () => {
+    let produced = 0;
+    let producedAtError = -1;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // 64 MiB without a newline, then a good line.
+    async function* source() {
+      for (let i = 0; i < 1024; i++) {
+        produced += chunk.length;
+        yield chunk;
+      }
+      yield Buffer.from('\n{"email":"a@example.com"}\n');
+    }
+    const items = [];
+    for await (const item of boundedLines(Readable.from(source(), { objectMode: false, highWaterMark: 64 * 1024 }), MAX_RECORD_BYTES)) {
+      if ('tooLong' in item && producedAtError < 0) producedAtError = produced;
+      items.push(item);
+    }
+    expect(items).toEqual([{ n: 1, tooLong: true }, { n: 2, line: '{"email":"a@example.com"}' }]);
+    // Refused while the stream was a little past the cap (stream read-ahead aside), not at the end of 64 MiB.
+    expect(producedAtError).toBeGreaterThan(MAX_RECORD_BYTES);
+    expect(producedAtError).toBeLessThan(MAX_RECORD_BYTES + 512 * 1024);
+  });
+
+  it('splits lines exactly: CRLF, a cap reached exactly, a last line without newline, chunks cut anywhere', async () => {
+    const text = `a\r\n${'y'.repeat(8)}\n\n${'z'.repeat(9)}\nlast`;
+    const pieces = text.match(/.{1,3}/gs)!.map((s) => Buffer.from(s));
+    const items = [];
+    for await (const item of boundedLines(Readable.from(pieces), 8)) items.push(item);
+    expect(items).toEqual([{ n: 1, line: 'a\r' }, { n: 2, line: 'y'.repeat(8) }, { n: 3, line: '' }, { n: 4, tooLong: true }, { n: 5, line: 'last' }]);
+  });
+
+  describe('in a run', () => {
+    let h: Harness;
+    beforeEach(async () => {
+      h = await createHarness();
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+    const def = (path: string, extra: Record<string, unknown> = {}) => ({
+      name: 'long-lines', source: { type: 'file', path }, list: { create: 'Long lines' }, mapping: [{ from: 'email', to: 'email' }], ...extra,
+    });
+
+    it('an NDJSON line over 1 MiB is refused as too long; the rest is synced', async () => {
+      writeFileSync(join(h.dir, 'm.ndjson'), `{"email":"a@example.com"}\n{"email":"${'x'.repeat(3 * MAX_RECORD_BYTES)}@example.com"}\n{"email":"b@example.com"}\n`);
+      const log = await h.sync(def('m.ndjson'));
+      expect(log.status).toBe('success');
+      expect(log.counts).toMatchObject({ read: 2, invalid: 1, imported: 2 });
+      expect(log.errors).toContainEqual({ stage: 'source', detail: 'line 2 is longer than 1048576 bytes (1 MiB); it was skipped' });
+    });
+
+    it('a CSV record over 1 MiB is refused as too long; the rest is synced', async () => {
+      writeFileSync(join(h.dir, 'm.csv'), `email,note\na@example.com,short\nb@example.com,${'x'.repeat(2 * MAX_RECORD_BYTES)}\nc@example.com,short\n`);
+      const log = await h.sync(def('m.csv'));
+      expect(log.status).toBe('success');
+      expect(log.counts).toMatchObject({ read: 2, invalid: 1, imported: 2 });
+      expect(log.errors).toContainEqual({ stage: 'source', detail: expect.stringMatching(/^line 3 is longer than 1048576 bytes \(1 MiB\); it was skipped$/) });
+    });
+
+    it('a quoted CSV field of many short lines adding up past 1 MiB stops the run cleanly, naming the limit', async () => {
+      const field = Array.from({ length: 30_000 }, () => 'y'.repeat(40)).join('\n');
+      writeFileSync(join(h.dir, 'multi.csv'), `email,note\na@example.com,"${field}"\nb@example.com,short\n`);
+      const log = await h.sync(def('multi.csv'));
+      expect(log.status).toBe('failed');
+      expect(log.error).toMatch(/the CSV record ending at line \d+ is longer than 1048576 bytes/);
+    });
+
+    it('a device such as /dev/zero fails the run cleanly, even inside audienceFileRoots', async () => {
+      h.env.fileRoots = ['/dev'];
+      const log = await h.sync(def('/dev/zero', { source: { type: 'file', path: '/dev/zero', format: 'ndjson' } }));
+      expect(log.status).toBe('failed');
+      expect(log.error).toMatch(/\/dev\/zero is not a regular file/);
+    });
+
+    it('a file source outside the allowed folders fails at run time too (a symlink swapped after PUT)', async () => {
+      symlinkSync('/etc/passwd', join(h.dir, 'swapped.csv'));
+      const log = await h.sync(def('swapped.csv'));
+      expect(log.status).toBe('failed');
+      expect(log.error).toMatch(/source\.path swapped\.csv resolves to \/etc\/passwd, outside the config file's folder/);
+      expect(h.calls('bulk_import_profiles')).toHaveLength(0);
+    });
+  });
+});
+
+describe('a run shares the event loop', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await createHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('a segment read without I/O yields between batches, so intake is answered during the run', async () => {
+    const insert = h.db.prepare(`INSERT INTO profiles (email, first_seen, last_seen, updated_at) VALUES (?, 0, 0, 0)`);
+    h.db.transaction(() => {
+      for (let i = 0; i < 5000; i++) insert.run(`p${i}@example.com`);
+    })();
+    const def = { name: 'everyone', source: { type: 'segment', rules: { trait: 'email', exists: true } }, list: { create: 'Everyone' }, mapping: [{ from: 'email', to: 'email' }] };
+    // A dry run: after the list lookup nothing waits on I/O, so only the run's own yields let other work in.
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    const dry = h.dry(def);
+    setImmediate(tick);
+    const result = await dry;
+    running = false;
+    expect(result.counts.imported).toBe(5000);
+    expect(turns).toBeGreaterThanOrEqual(5000 / 500);
+  });
+});
+
+describe('run log rows', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await createHarness({ tuning: { maxProfilesPerJob: 50 } });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('name every submitted job the moment it is submitted, so a killed process leaves them all in its row', async () => {
+    h.writeCsv('members.csv', people(0, 200));
+    const missing: string[] = [];
+    h.env.tuning!.onEvent = (e) => {
+      if (e.type !== 'job-submitted') return;
+      const row = runLogStore(h.db).list('jobs', 1)[0]!;
+      if (!row.job_ids.includes(e.jobId)) missing.push(e.jobId);
+    };
+    const log = await h.sync({ name: 'jobs', source: { type: 'file', path: 'members.csv' }, list: { create: 'Jobs' }, mapping: [{ from: 'email', to: 'email' }] });
+    expect(log.job_ids).toHaveLength(4);
+    expect(missing).toEqual([]);
+  });
+});
