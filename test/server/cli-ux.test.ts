@@ -1,0 +1,75 @@
+// What a newcomer meets first on the command line: typos answered with what was meant, and --help that lists
+// every option and exit code. Built CLI, real processes (`npm run build` first).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { baseConfig } from './helpers.js';
+import { spawnRelay } from './spawn.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'relay-cli-ux-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(args: string[], config: unknown = baseConfig) {
+  const path = join(dir, 'relay.config.json');
+  writeFileSync(path, JSON.stringify(config));
+  const relay = spawnRelay([...args, '--config', path], { RELAY_DATA_DIR: join(dir, 'data') });
+  return { code: await relay.exited, output: relay.output() };
+}
+
+describe('typos', () => {
+  it('a config key one letter off names the key meant', async () => {
+    const { allowedOrigins, ...rest } = baseConfig;
+    const { code, output } = await run(['serve', '--port', '0'], { ...rest, allowedOrigin: allowedOrigins });
+    expect(code).toBe(1);
+    expect(output).toContain('Unrecognized key "allowedOrigin": did you mean "allowedOrigins"?');
+  });
+
+  it('an unknown key inside an audience names the key meant too', async () => {
+    const audience = { name: 'a', source: { type: 'segment', rules: { trait: 'plan', eq: 'gold' } }, list: { create: 'A' }, refreshIntervall: '6h' };
+    const { code, output } = await run(['serve', '--port', '0'], { ...baseConfig, audiences: [audience] });
+    expect(code).toBe(1);
+    expect(output).toContain('- audiences[0]: Unrecognized key "refreshIntervall": did you mean "refreshInterval"?');
+  });
+
+  it('--dryrun suggests --dry-run instead of printing parseArgs internals', async () => {
+    const { code, output } = await run(['sync', 'x', '--dryrun']);
+    expect(code).toBe(1);
+    expect(output.split('\n')[0]).toBe('unknown option --dryrun; did you mean --dry-run?');
+    expect(output).not.toMatch(/positional argument|ERR_PARSE_ARGS/);
+  });
+
+  it('serve --prot suggests --port', async () => {
+    const { code, output } = await run(['serve', '--prot', '8080']);
+    expect(code).toBe(1);
+    expect(output.split('\n')[0]).toBe('unknown option --prot; did you mean --port?');
+  });
+});
+
+describe('--help', () => {
+  it('the top-level help documents serve --port/--host, logs --limit, LOG_LEVEL and the sync exit codes', async () => {
+    const { code, output } = await run(['--help']);
+    expect(code).toBe(0);
+    expect(output).toMatch(/serve .*--port N.*--host ADDRESS/);
+    expect(output).toMatch(/logs <name> .*--limit N/);
+    expect(output).toContain('LOG_LEVEL');
+    expect(output).toMatch(/exit 0 success, 2 partial, 1 failed/);
+  });
+
+  it('sync --help gives the exit codes and how invalid rows count', async () => {
+    const { code, output } = await run(['sync', '--help']);
+    expect(code).toBe(0);
+    expect(output).toContain('Exit codes: 0 success, 2 partial');
+    expect(output).toContain('1 failed');
+    expect(output).toMatch(/Invalid source rows .* counted under "invalid"/s);
+  });
+
+  it('serve --help and logs --help document their options', async () => {
+    const serve = await run(['serve', '--help']);
+    expect(serve.output).toMatch(/--port N/);
+    expect(serve.output).toMatch(/--host ADDRESS/);
+    expect(serve.output).toContain('LOG_LEVEL');
+    const logs = await run(['logs', '--help']);
+    expect(logs.output).toMatch(/--limit N/);
+  });
+});
