@@ -41,6 +41,9 @@ export interface CreateServerOptions {
   audiences?: Partial<Omit<AudienceContext, 'db' | 'klaviyo' | 'definitions' | 'configDir' | 'defaultPhoneRegion' | 'log'>>;
 }
 
+/** The longest a request may take to arrive in full. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
 /** `serve` and listen() use this port when neither --port nor PORT says otherwise. */
 export const DEFAULT_PORT = 8787;
 
@@ -66,6 +69,9 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
 
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
+    // A client trickling its body byte by byte (slowloris) must not hold a connection forever; a 1 MiB batch
+    // arrives well within this even on a slow phone link. Node's own 60 s headersTimeout covers the headers.
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // A union confuses Fastify's overloads; each member is a valid trustProxy value.
     trustProxy: (options.trustProxy ?? env.trustProxy ?? false) as boolean,
     // Two lines per request is noise at storefront volume; LOG_LEVEL=debug brings them back.

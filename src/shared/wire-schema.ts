@@ -97,7 +97,7 @@ function ingestionLimitError(ev: ValidEvent, now: number): string | undefined {
 /** One event: the wire schema, then Klaviyo's ingestion limits, so what is stored can also be forwarded. */
 export function parseWireEvent(input: unknown, now = Date.now()): { ok: true; event: ValidEvent } | { ok: false; error: string } {
   const result = wireEventSchema.safeParse(input);
-  if (!result.success) return { ok: false, error: describeIssues(result.error) };
+  if (!result.success) return { ok: false, error: describeIssues(result.error, '; ', 'event') };
   const event = result.data as ValidEvent;
   const limit = ingestionLimitError(event, now);
   return limit ? { ok: false, error: `${limit} (Klaviyo's ingestion limit)` } : { ok: true, event };

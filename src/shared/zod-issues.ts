@@ -8,17 +8,18 @@ export interface FieldIssue {
   message: string;
 }
 
-export function fieldPath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(root)';
+/** `root` names the value itself (an empty path). */
+export function fieldPath(path: readonly PropertyKey[], root = '(root)'): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || root;
 }
 
-export function fieldIssues(error: z.ZodError): FieldIssue[] {
-  return error.issues.map((issue) => ({ field: fieldPath(issue.path), message: issue.message }));
+export function fieldIssues(error: z.ZodError, root?: string): FieldIssue[] {
+  return error.issues.map((issue) => ({ field: fieldPath(issue.path, root), message: issue.message }));
 }
 
 /** "profile.email: must be a valid email address; time: …" */
-export function describeIssues(error: z.ZodError, separator = '; '): string {
-  return fieldIssues(error).map((i) => `${i.field}: ${i.message}`).join(separator);
+export function describeIssues(error: z.ZodError, separator = '; ', root?: string): string {
+  return fieldIssues(error, root).map((i) => `${i.field}: ${i.message}`).join(separator);
 }
 
 /** Edit distance (insertions, deletions, substitutions), case-insensitive. */

@@ -1,6 +1,7 @@
 // Hostile or broken input at intake costs only itself: prototype keys, absurd nesting, Klaviyo's ingestion
 // limits, and a failing store that /healthz must report.
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import type { RelayServer } from '../../src/server/index.js';
 import { SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
 
@@ -144,5 +145,28 @@ describe('a failing store', () => {
     server!.db.pragma('max_page_count = 1073741823');
     expect((await postEvents(url, batch([wireEvent()]))).status).toBe(202);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('slow or oversized requests', () => {
+  it('a request trickling its body has a deadline (Fastify disables Node\'s by default)', async () => {
+    await start();
+    expect(server!.app.server.requestTimeout).toBe(60_000);
+  });
+
+  it('thousands of headers are refused with 431 before any route runs', async () => {
+    const url = await start();
+    const { port } = new URL(url);
+    const status = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        const headers = Array.from({ length: 5000 }, (_, i) => `X-Header-${i}: v\r\n`).join('');
+        socket.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n`);
+      });
+      let answer = '';
+      socket.on('data', (d) => (answer += d));
+      socket.on('close', () => resolve(answer.split('\r\n')[0]!));
+      socket.on('error', reject);
+    });
+    expect(status).toBe('HTTP/1.1 431 Request Header Fields Too Large');
   });
 });
