@@ -8,6 +8,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createServer, loadConfigFile, type RelayServer, type RelayConfigInput } from '../../src/server/index.js';
 import { boundedLines, MAX_RECORD_BYTES } from '../../src/server/audiences/file-source.js';
 import { runLogStore } from '../../src/server/audiences/runs.js';
+import { RULE_LIMITS, type RuleNode } from '../../src/server/audiences/definition.js';
+import { parseDefinition } from '../../src/server/audiences/definitions.js';
+import { streamSegment } from '../../src/server/audiences/segment.js';
+import { openDatabase } from '../../src/server/store/db.js';
 import { createHarness, people, PRIVATE_KEY, type Harness } from './harness.js';
 
 const TOKEN = 'admin-token-for-tests';
@@ -91,6 +95,34 @@ describe('file source paths', () => {
         expect((await res.json()).error).toMatch(error);
       });
     }
+
+    it('PUT refuses a rule tree nested thousands deep with 400, not a 500 from a stack overflow', async () => {
+      const rules = JSON.parse(`${'{"not":'.repeat(3000)}{"trait":"plan","eq":"gold"}${'}'.repeat(3000)}`);
+      const res = await put('rules', { source: { type: 'segment', rules } });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toMatch(/source\.rules: rules are nested more than 16 levels deep/);
+    });
+
+    it('PUT refuses 20,000 conditions (SQLite would refuse the query at every run)', async () => {
+      const rules = { any: Array.from({ length: 20_000 }, (_, i) => ({ trait: 'plan', eq: `v${i}` })) };
+      const res = await put('rules', { source: { type: 'segment', rules } });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toMatch(/source\.rules: rules hold more than 200 conditions/);
+    });
+
+    it('the largest rule tree allowed runs on SQLite', () => {
+      const condition = (i: number) => ({ event: 'Viewed Product', count: { gte: 1, lte: 9 }, within: '7d', where: { Price: { gt: i, lt: 1000 }, Tags: { contains: 'x' }, Sku: { eq: `s${i}` } } });
+      let rules: RuleNode = { any: Array.from({ length: RULE_LIMITS.conditions - 1 }, (_, i) => condition(i)) };
+      for (let depth = 2; depth < RULE_LIMITS.depth; depth++) rules = depth % 2 ? { not: rules } : { all: [rules] };
+      rules = { all: [rules, { trait: 'plan', eq: 'gold' }] };
+      const definition = parseDefinition({ name: 'big', source: { type: 'segment', rules }, list: { create: 'Big' } });
+      const db = openDatabase(':memory:');
+      try {
+        expect([...streamSegment(db, (definition.source as { rules: RuleNode }).rules)]).toEqual([]);
+      } finally {
+        db.close();
+      }
+    });
 
     it('PUT accepts scalars', async () => {
       const rules = { all: [{ trait: 'plan', eq: 'gold' }, { trait: 'orders', eq: 5 }, { trait: 'vip', eq: true }, { event: 'Viewed Product', where: { Tags: { contains: 'Shoes' } } }] };

@@ -74,11 +74,39 @@ export const ruleSchema: z.ZodType<RuleNode> = z.lazy(() =>
   }),
 ) as unknown as z.ZodType<RuleNode>;
 
+/** A rule tree's bounds (levels of all/any/not; conditions in all): deeper trees overflow the validator's and the SQL compiler's recursion, and SQLite
+ * refuses expressions deeper than 1,000 terms; no real segment comes near either. */
+export const RULE_LIMITS = { depth: 16, conditions: 200 } as const;
+
+/** Why a rule tree is too deep or too large, walked without recursion; undefined when it is within bounds. */
+function ruleTreeProblem(rules: unknown): string | undefined {
+  const stack: [unknown, number][] = [[rules, 1]];
+  let conditions = 0;
+  while (stack.length) {
+    const [node, depth] = stack.pop()!;
+    if (!node || typeof node !== 'object') continue;
+    const children = 'all' in node ? node.all : 'any' in node ? node.any : 'not' in node ? [node.not] : undefined;
+    if (Array.isArray(children)) {
+      if (depth > RULE_LIMITS.depth) return `rules are nested more than ${RULE_LIMITS.depth} levels deep; flatten them with "all"/"any"`;
+      for (const child of children) stack.push([child, depth + 1]);
+    } else if (++conditions > RULE_LIMITS.conditions) return `rules hold more than ${RULE_LIMITS.conditions} conditions; split the audience or simplify its rules`;
+  }
+  return undefined;
+}
+
+const boundedRules = z
+  .unknown()
+  .superRefine((rules, ctx) => {
+    const problem = ruleTreeProblem(rules);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .pipe(ruleSchema);
+
 export const audienceDefinitionSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: 'use letters, digits, "-", "_" or "." (at most 64)' }),
     source: z.discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('segment'), rules: ruleSchema }),
+      z.strictObject({ type: z.literal('segment'), rules: boundedRules }),
       z.strictObject({ type: z.literal('file'), path: z.string().min(1), format: z.enum(['csv', 'ndjson']).optional() }),
     ]),
     list: z.union([
