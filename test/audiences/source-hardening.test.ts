@@ -10,6 +10,7 @@ import { boundedLines, MAX_RECORD_BYTES } from '../../src/server/audiences/file-
 import { runLogStore } from '../../src/server/audiences/runs.js';
 import { RULE_LIMITS, type RuleNode } from '../../src/server/audiences/definition.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
+import { createMapper } from '../../src/server/audiences/mapping.js';
 import { streamSegment } from '../../src/server/audiences/segment.js';
 import { openDatabase } from '../../src/server/store/db.js';
 import { createHarness, people, PRIVATE_KEY, type Harness } from './harness.js';
@@ -134,6 +135,21 @@ describe('file source paths', () => {
     const res = await put('typo', { source: { type: 'file', path: 'data/members.csv' }, allowAnonymus: true });
     expect(res.status).toBe(400);
     expect((await res.json()).error).toMatch(/Unrecognized key "allowAnonymus": did you mean "allowAnonymous"\?/);
+  });
+});
+
+describe('prototype keys in a source or a mapping', () => {
+  const def = (mapping: unknown[]) => ({ name: 'a', source: { type: 'file', path: 'x.csv' }, list: { id: 'L1' }, mapping });
+
+  it('a mapping reads only fields the member itself has, never what every object inherits', () => {
+    const map = createMapper(parseDefinition(def([{ from: 'email', to: 'email' }, { from: 'constructor', to: 'properties.c' }, { from: 'a.__proto__', to: 'properties.p' }])));
+    const outcome = map(JSON.parse('{"email":"ada@example.com","a":{}}'));
+    expect(outcome).toMatchObject({ kind: 'ok', attributes: { email: 'ada@example.com' } });
+    expect((outcome as { attributes: Record<string, unknown> }).attributes.properties).toBeUndefined();
+  });
+
+  it('a mapping target named like a prototype key is refused, naming it', () => {
+    expect(() => parseDefinition(def([{ from: 'x', to: 'properties.__proto__' }]))).toThrow(/mapping\[0\]\.to: cannot name a custom property __proto__/);
   });
 });
 

@@ -9,7 +9,8 @@ const klaviyoField = z
   .regex(
     /^(email|phone_number|external_id|first_name|last_name|organization|title|locale|image|location\.(address1|address2|city|country|region|zip|timezone|latitude|longitude|ip)|properties\.[^\s.].*)$/,
     { error: 'must be email, phone_number, external_id, first_name, last_name, organization, title, locale, image, location.<field> or properties.<custom>' },
-  );
+  )
+  .refine((field) => !/^properties\.(__proto__|constructor|prototype)$/.test(field), { error: 'cannot name a custom property __proto__, constructor or prototype' });
 
 /** A value a rule compares with: one string, number or boolean (SQL compares scalars; a list or object never matches). */
 const ruleValue = z.union([z.string(), z.number(), z.boolean()], {

@@ -58,13 +58,16 @@ export function normalisePhone(value: string, defaultRegion?: string): string | 
   return parsed?.isValid() ? parsed.number : undefined;
 }
 
-/** The value at `path`: an exact key first (CSV headers may contain dots), then a dotted walk through objects. */
+/**
+ * The value at `path`: an exact key first (CSV headers may contain dots), then a dotted walk through objects.
+ * Only the member's own keys count: `constructor` or `__proto__` never reads what every object inherits.
+ */
 export function readField(member: SourceMember, path: string): unknown {
-  if (path in member) return member[path];
+  if (Object.hasOwn(member, path)) return member[path];
   if (!path.includes('.')) return undefined;
   let node: unknown = member;
   for (const part of path.split('.')) {
-    if (node === null || typeof node !== 'object') return undefined;
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return undefined;
     node = (node as Record<string, unknown>)[part];
   }
   return node;
