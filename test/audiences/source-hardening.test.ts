@@ -17,6 +17,17 @@ import { createHarness, people, PRIVATE_KEY, type Harness } from './harness.js';
 
 const TOKEN = 'admin-token-for-tests';
 
+/** The sandbox harness of the running test: a fresh one per test of each describe that asks for it. */
+let h: Harness;
+function useHarness(options?: Parameters<typeof createHarness>[0]) {
+  beforeEach(async () => {
+    h = await createHarness(options);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+}
+
 describe('file source paths', () => {
   const root = mkdtempSync(join(tmpdir(), 'relay-paths-'));
   const configDir = join(root, 'config');
@@ -186,13 +197,7 @@ describe('endless lines', () => {
   });
 
   describe('in a run', () => {
-    let h: Harness;
-    beforeEach(async () => {
-      h = await createHarness();
-    });
-    afterEach(async () => {
-      await h.close();
-    });
+    useHarness();
     const def = (path: string, extra: Record<string, unknown> = {}) => ({
       name: 'long-lines', source: { type: 'file', path }, list: { create: 'Long lines' }, mapping: [{ from: 'email', to: 'email' }], ...extra,
     });
@@ -239,13 +244,7 @@ describe('endless lines', () => {
 });
 
 describe('a run shares the event loop', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await createHarness();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  useHarness();
 
   it('a segment read without I/O yields between batches, so intake is answered during the run', async () => {
     const insert = h.db.prepare(`INSERT INTO profiles (email, first_seen, last_seen, updated_at) VALUES (?, 0, 0, 0)`);
@@ -281,13 +280,7 @@ describe('a run shares the event loop', () => {
 });
 
 describe('run log rows', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await createHarness({ tuning: { maxProfilesPerJob: 50 } });
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  useHarness({ tuning: { maxProfilesPerJob: 50 } });
 
   it('name every submitted job the moment it is submitted, so a killed process leaves them all in its row', async () => {
     h.writeCsv('members.csv', people(0, 200));
