@@ -3,7 +3,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import type { RelayServer } from '../../src/server/index.js';
-import { SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
+import Fastify from 'fastify';
+import { parseConfig } from '../../src/server/config.js';
+import { registerPublicRoutes, STORE_FAILURE_REPORTED_MS } from '../../src/server/routes/public.js';
+import { openDatabase } from '../../src/server/store/db.js';
+import { createSqliteStore } from '../../src/server/store/sqlite.js';
+import { SHOP, baseConfig, batch, postEvents, startServer, wireEvent } from './helpers.js';
 
 let server: RelayServer | undefined;
 afterEach(async () => {
@@ -145,6 +150,28 @@ describe('a failing store', () => {
     server!.db.pragma('max_page_count = 1073741823');
     expect((await postEvents(url, batch([wireEvent()]))).status).toBe(202);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('a store failure nobody retries', () => {
+  it('is reported by /healthz for 30 s after the last failed write, so a balancer that stopped routing can retry', async () => {
+    const db = openDatabase(':memory:');
+    const app = Fastify();
+    let clock = 1_000_000;
+    await registerPublicRoutes(app, { config: parseConfig(baseConfig), store: createSqliteStore(db), onQueued: () => {}, forwarding: () => ({ state: 'on' }), now: () => clock });
+    try {
+      db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true })}`);
+      const events = [wireEvent({ properties: { note: 'x'.repeat(90_000) } }), wireEvent({ properties: { note: 'y'.repeat(90_000) } })];
+      const intake = await app.inject({ method: 'POST', url: '/v1/events', payload: batch(events) });
+      expect(intake.statusCode).toBe(503);
+      clock += STORE_FAILURE_REPORTED_MS - 1;
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(503);
+      clock += 1;
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      db.close();
+    }
   });
 });
 

@@ -16,6 +16,8 @@ export interface PublicRoutesContext {
   onQueued: () => void;
   /** Whether events reach Klaviyo now (off without KLAVIYO_PRIVATE_KEY; paused while Klaviyo refuses the key). */
   forwarding: () => ForwardingState;
+  /** Clock for how long a store failure is reported (tests). */
+  now?: () => number;
 }
 
 /** Does an If-None-Match header (a list, possibly weak, or `*`) match this ETag? */
@@ -27,11 +29,17 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 
 /** Seconds a client waits before retrying while the store fails. */
 const STORE_RETRY_AFTER_S = 5;
+/**
+ * How long /healthz reports a store failure that no intake has confirmed since. A load balancer that stops
+ * routing to an unhealthy instance sends no intake that could prove recovery: health must not stay 503 forever.
+ */
+export const STORE_FAILURE_REPORTED_MS = 30_000;
 
 export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRoutesContext): Promise<void> {
   const { config, store } = ctx;
   /** Why the last write to the store failed; cleared by the next one that succeeds. */
-  let storeFailure: string | undefined;
+  let storeFailure: { reason: string; at: number } | undefined;
+  const now = ctx.now ?? Date.now;
 
   // The config never changes while the process runs, so its body and ETag are computed once.
   const configBody = JSON.stringify({ workflow: config.workflow });
@@ -77,8 +85,8 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
       } catch (err) {
         // One log line per failure kind, not a stack per request: a full disk fails every request alike.
         const reason = (err as Error)?.message ?? String(err);
-        if (reason !== storeFailure) req.log.error({ err }, 'storing events failed');
-        storeFailure = reason;
+        if (reason !== storeFailure?.reason) req.log.error({ err }, 'storing events failed');
+        storeFailure = { reason, at: now() };
         return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ error: `the event store is unavailable (${reason}); retry later` });
       }
       if (queued) ctx.onQueued();
@@ -90,12 +98,12 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
   // Tells an operator at a glance whether events are stored and reach Klaviyo. A paused forwarder still answers 200: intake
   // works and nothing is lost, and a restart would not fix a key, so a load balancer must not cycle the process.
   // While the last write to the store failed (disk full, database gone), every intake answers 503, so health does
-  // too, with the reason.
+  // too, with the reason, for STORE_FAILURE_REPORTED_MS after the last failure.
   app.get('/healthz', async (_req, reply) => {
     const f = ctx.forwarding();
     const forwarding = f.reason ? `${f.state}: ${f.reason}` : f.state;
-    if (storeFailure !== undefined) {
-      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ status: 'error', store: `failing: ${storeFailure}`, forwarding });
+    if (storeFailure && now() - storeFailure.at < STORE_FAILURE_REPORTED_MS) {
+      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ status: 'error', store: `failing: ${storeFailure.reason}`, forwarding });
     }
     const body = { status: f.state === 'paused' ? 'degraded' : 'ok', store: 'ok', forwarding, ...(f.retryAt && { retry_at: f.retryAt }) };
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
