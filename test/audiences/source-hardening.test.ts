@@ -142,6 +142,12 @@ describe('file source paths', () => {
     });
   });
 
+  it('a refreshInterval of zero is refused (the scheduler would run the audience back to back forever)', async () => {
+    const res = await put('zero', { source: { type: 'file', path: 'data/members.csv' }, refreshInterval: '0s' });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatch(/refreshInterval: must be longer than 0/);
+  });
+
   it('an unknown key names the one meant', async () => {
     const res = await put('typo', { source: { type: 'file', path: 'data/members.csv' }, allowAnonymus: true });
     expect(res.status).toBe(400);

@@ -129,7 +129,8 @@ export const audienceDefinitionSchema = z
     allowAnonymous: z.boolean().default(false),
     excludeExternalId: z.boolean().default(false),
     enabled: z.boolean().default(true),
-    refreshInterval: duration.optional(),
+    // Zero would start the next run the moment one ends, forever.
+    refreshInterval: duration.refine((s) => parseDuration(s)! > 0, { error: 'must be longer than 0, such as "6h"' }).optional(),
     defaultPhoneRegion: z.string().length(2).optional(),
     /**
      * Source field holding when the member gave consent (ISO time). When set, subscribe calls are historical
