@@ -249,7 +249,7 @@ describe('forwarding to Klaviyo', () => {
     await server.forwarder.flush();
     expect(apiRequests('/api/events').map((r) => r.status)).toEqual([401, 202]);
     expect(server.forwarder.stats().paused).toBeNull();
-    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', forwarding: 'on' });
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', store: 'ok', forwarding: 'on' });
     expectDeliveredOnce([ev.unique_id]);
   });
 });
