@@ -157,8 +157,9 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     const config =
       opts.endpoint && !inlineWorkflow &&
       loadRemoteWorkflow(consented && kv, opts.endpoint, opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf), opts.configWaitMs ?? FIRST_LOAD_WAIT_MS);
-    // Without consent IndexedDB is not even opened (opening creates the database).
-    const [stored] = await Promise.all([consented && kv.get<RelayProfile>(PROFILE_KEY), consented && outbox.load()]);
+    // Without consent IndexedDB is not even opened (opening creates the database). The outbox is not read here: the
+    // first flush reads it, so a large outbox left by earlier pages does not hold readiness back.
+    const stored = consented && (await kv.get<RelayProfile>(PROFILE_KEY));
     profile = { ...stored, anonymous_id: readCookie(ID_COOKIE) || (stored && stored.anonymous_id) || uuid() };
     const kx = kxFromUrl(location.href);
     if (kx) profile._kx = kx;
