@@ -199,16 +199,12 @@ export function createFlusher(
      * store copy is owed either way) it is stored unrouted, and routed and reported by a flush once it is known.
      */
     add(event: RelayEvent) {
-      const { endpoint } = target;
       event.route ||= routeOf(event)!;
+      if (event.route == 'server' && !target.endpoint) return emit('dropped', { event, reason: 'route "server" needs an endpoint' });
       const to: OutboxEntry['to'] = {};
       if (event.route == 'client') to.klaviyo = false;
-      if (event.route == 'server' && !endpoint) {
-        emit('dropped', { event, reason: 'route "server" needs an endpoint' });
-        return;
-      }
-      if (endpoint) to.relay = false;
-      if (Object.keys(to).length == 0) return; // `off` without an endpoint goes nowhere
+      if (target.endpoint) to.relay = false;
+      else if (event.route == 'off') return; // `off` without an endpoint goes nowhere
       lastAt = Math.max(Date.now(), lastAt + 1e-3);
       const entry: OutboxEntry = { event, to, attempts: 0, at: lastAt };
       const stored = outbox.add(entry);
