@@ -435,6 +435,28 @@ describe('workflow config', () => {
     expect(delivered()).toEqual(expected);
   });
 
+  it('the first flush does not wait for the config: what an earlier page left routed goes while this one awaits it', async () => {
+    const { sent } = freshBrowser((r) =>
+      r.url.includes('/v1/config')
+        ? new Promise<Response>(() => {})
+        : r.url.startsWith('https://unreachable.test/') ? 'network-error' : json({ accepted: 1, rejected: [] }, 202),
+    );
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    // An earlier page routed its event by an inline workflow and could not reach Klaviyo (here: a host that never
+    // answers, so only the new page can deliver it).
+    const earlier = createRelay({ ...base, klaviyoUrl: 'https://unreachable.test', endpoint, workflow: { default: 'client' } });
+    const h1 = recordHooks(earlier);
+    earlier.track('Left Behind');
+    await vi.waitFor(() => expect(h1.queued).toHaveLength(1));
+    // This page has no inline workflow: it waits (a minute here) for a /v1/config that never answers.
+    const page = createRelay({ ...base, endpoint, configWaitMs: 60_000 });
+    let ready = false;
+    page.ready(() => (ready = true));
+    await vi.waitFor(() => expect(sent.some((r) => r.url.startsWith('https://k.test/') && r.body.data.attributes.metric.data.attributes.name == 'Left Behind')).toBe(true));
+    await page.flush();
+    expect(ready).toBe(false);
+  });
+
   it('an invalid config from the server is not cached and the built-in default applies', async () => {
     freshBrowser((r) => (r.url.includes('/v1/config') ? json({ workflow: { events: { X: 'both' } } }, 200, { etag: '"bad"' }) : new Response(null, { status: 202 })));
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
