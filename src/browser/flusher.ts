@@ -94,7 +94,7 @@ export function createFlusher(
    * budget cannot carry, as it would be cancelled. A refused batch is split in halves until the refusal names single
    * events, so one bad event never costs the others. Resolves once the outbox has committed every answer.
    */
-  function post(dest: Destination, entries: OutboxEntry[], build: Build, mustKeepalive: boolean): Promise<unknown> | undefined {
+  async function post(dest: Destination, entries: OutboxEntry[], build: Build, mustKeepalive: boolean) {
     const req = build(entries);
     let size = mustKeepalive || document.visibilityState == 'hidden' ? byteLength(req.body) : 0;
     if (keepaliveBytes + size > KEEPALIVE_BYTES) {
@@ -104,51 +104,56 @@ export function createFlusher(
     keepaliveBytes += size;
     const tags = entries.map((e) => dest + e.event.unique_id);
     for (const tag of tags) busy.add(tag);
-    return fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: size > 0 })
-      .then(
-        async (r) => [r.status, r.headers.get('retry-after'), await r.json().catch(() => 0)] as const,
-        (err) => [0, null, err?.message] as const,
-      )
-      .then(async ([status, retryAfter, body]) => {
-        keepaliveBytes -= size;
-        for (const tag of tags) busy.delete(tag);
-        const outcome = classify(status);
-        const detail = body?.errors?.[0]?.detail || body?.error || (status ? 'HTTP ' + status : String(body || 'network error'));
-        lastStatus[dest] = status;
-        if (dest == 'klaviyo') unreachable = status ? 0 : unreachable + 1;
-        failures[dest] = outcome == 'retry' ? failures[dest] + 1 : 0;
-        if (outcome == 'retry') {
-          // The whole endpoint waits, not only these events.
-          const waitMs = retryDelay(failures[dest], status, retryAfter);
-          blockedUntil[dest] = Math.max(blockedUntil[dest], Date.now() + waitMs);
-          // Klaviyo's host gives no answer at all while the companion does: an ad blocker. Switch, once, if allowed.
-          const fallback = !handOff && target.relayFallback && unreachable >= FALLBACK_AFTER && lastStatus.relay > 0;
-          if (fallback) {
-            handOff = true;
-            schedule(0);
-          }
-          emit('retry', { destination: dest, status, waitMs, reason: detail, attempts: failures[dest], fallback });
+    /** 0 = no HTTP answer at all (a network error). */
+    let status = 0;
+    let retryAfter = null;
+    let body;
+    try {
+      const r = await fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, keepalive: size > 0 });
+      status = r.status;
+      retryAfter = r.headers.get('retry-after');
+      body = await r.json().catch(() => 0);
+    } catch (err) {
+      body = (err as Error)?.message;
+    }
+    keepaliveBytes -= size;
+    for (const tag of tags) busy.delete(tag);
+    const outcome = classify(status);
+    const detail = body?.errors?.[0]?.detail || body?.error || (status ? 'HTTP ' + status : String(body || 'network error'));
+    lastStatus[dest] = status;
+    if (dest == 'klaviyo') unreachable = status ? 0 : unreachable + 1;
+    failures[dest] = outcome == 'retry' ? failures[dest] + 1 : 0;
+    if (outcome == 'retry') {
+      // The whole endpoint waits, not only these events.
+      const waitMs = retryDelay(failures[dest], status, retryAfter);
+      blockedUntil[dest] = Math.max(blockedUntil[dest], Date.now() + waitMs);
+      // Klaviyo's host gives no answer at all while the companion does: an ad blocker. Switch, once, if allowed.
+      const fallback = !handOff && target.relayFallback && unreachable >= FALLBACK_AFTER && lastStatus.relay > 0;
+      if (fallback) {
+        handOff = true;
+        schedule(0);
+      }
+      emit('retry', { destination: dest, status, waitMs, reason: detail, attempts: failures[dest], fallback });
+    }
+    if (outcome == 'drop' && entries.length > 1) {
+      const half = Math.ceil(entries.length / 2);
+      for (const part of [entries.slice(0, half), entries.slice(half)]) if (open(dest)) await post(dest, part, build, false);
+      return;
+    }
+    // A 2xx batch answer may still reject single events by index.
+    const rejected: { index: number; error: string }[] = (outcome == 'ok' && body?.rejected) || [];
+    await Promise.all(
+      entries.map((e, i) => {
+        e.attempts++;
+        if (outcome == 'retry') e.error = detail;
+        else {
+          const why = outcome == 'drop' ? detail : rejected.find((r) => r.index == i)?.error;
+          e.to[dest] = true;
+          emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status, reason: why });
         }
-        if (outcome == 'drop' && entries.length > 1) {
-          const half = Math.ceil(entries.length / 2);
-          for (const part of [entries.slice(0, half), entries.slice(half)]) if (open(dest)) await post(dest, part, build, false);
-          return;
-        }
-        // A 2xx batch answer may still reject single events by index.
-        const rejected: { index: number; error: string }[] = (outcome == 'ok' && body?.rejected) || [];
-        await Promise.all(
-          entries.map((e, i) => {
-            e.attempts++;
-            if (outcome == 'retry') e.error = detail;
-            else {
-              const why = outcome == 'drop' ? detail : rejected.find((r) => r.index == i)?.error;
-              e.to[dest] = true;
-              emit(why === undefined ? 'sent' : 'dropped', { event: e.event, destination: dest, status, reason: why });
-            }
-            return outbox.save(e);
-          }),
-        );
-      });
+        return outbox.save(e);
+      }),
+    );
   }
 
   /**
