@@ -34,7 +34,7 @@ export type Job = [entries: OutboxEntry[], build: Build];
 export const byteLength = (s: string) => new Blob([s]).size;
 
 const klaviyoRequest = (t: Target, path: string, body: unknown): HttpRequest => ({
-  url: `${t.klaviyoUrl}/client/${path}?company_id=${encodeURIComponent(t.publicKey!)}`,
+  url: `${t.klaviyoUrl}${path}?company_id=${encodeURIComponent(t.publicKey!)}`,
   headers: { revision: KLAVIYO_REVISION, 'content-type': 'application/vnd.api+json' },
   body: JSON.stringify(body),
 });
@@ -68,9 +68,9 @@ export function toBatches(entries: OutboxEntry[], maxEvents: number, maxBytes: n
 /** Klaviyo jobs: events grouped by the exact profile they were captured with; a group of BULK_MIN or more goes bulk. */
 export function klaviyoJobs(entries: OutboxEntry[], t: Target): Job[] {
   const single: Build = ([{ event }]) =>
-    event.type == 'identify' ? klaviyoRequest(t, 'profiles', clientProfileBody(event.profile)) : klaviyoRequest(t, 'events', eventBody(event));
+    event.type == 'identify' ? klaviyoRequest(t, '/client/profiles', clientProfileBody(event.profile)) : klaviyoRequest(t, '/client/events', eventBody(event));
   const bulk: Build = (group) =>
-    klaviyoRequest(t, 'event-bulk-create', { data: bulkEntry(group[0].event.profile, group.map((e) => e.event)) });
+    klaviyoRequest(t, '/client/event-bulk-create', { data: bulkEntry(group[0].event.profile, group.map((e) => e.event)) });
   const groups: Record<string, OutboxEntry[]> = {};
   for (const e of entries) (groups[e.event.type == 'identify' ? e.event.unique_id : JSON.stringify(e.event.profile)] ||= []).push(e);
   const jobs: Job[] = [];

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// Consent gating, identity, the bad-input table (SPEC §7) and workflow config loading (ETag, invalid configs).
+// Consent gating, identity, the bad-input table and workflow config loading (parallel fetch, cache, invalid configs).
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import Cookies from 'js-cookie';
 import { freshBrowser, isReady, json, recordHooks } from './helpers.js';

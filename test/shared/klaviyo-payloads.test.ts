@@ -4,6 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { OpenApiSpec } from '../../src/emulator/openapi.js';
 import { BULK_MIN, klaviyoJobs, relayRequest, type Target } from '../../src/browser/delivery.js';
+import { KLAVIYO_OPERATIONS } from '../../src/shared/klaviyo-limits.js';
 import type { OutboxEntry } from '../../src/browser/types.js';
 import { mapGa4 } from '../../src/browser/datalayer.js';
 import { eventBody } from '../../src/shared/klaviyo-payloads.js';
@@ -68,6 +69,12 @@ describe('snippet → Klaviyo Client API requests', () => {
     expect(klaviyoJobs(backlog.slice(0, BULK_MIN - 1), target).map(([entries, build]) => build(entries).url.split('?')[0])).toEqual(
       Array(BULK_MIN - 1).fill('https://a.klaviyo.com/client/events'),
     );
+  });
+
+  it('the bulk threshold is where one bulk request costs no larger share of its per-minute limit than the singles', () => {
+    // https://developers.klaviyo.com/en/reference/bulk_create_client_events (150/min) and create_client_event (3,500/min)
+    const { create_client_event: single, bulk_create_client_events: bulk } = KLAVIYO_OPERATIONS;
+    expect(BULK_MIN).toBe(Math.ceil(single.steady / bulk.steady));
   });
 
   it('the spec check is live: a body without a profile is rejected', () => {
