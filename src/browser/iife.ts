@@ -5,7 +5,7 @@ import { createRelay } from './relay.js';
 import type { RelayApi, RelayOptions } from './types.js';
 
 const VALUES = ['publicKey', 'endpoint', 'klaviyoUrl', 'cookieDomain'];
-const FLAGS = ['requireConsent', 'dataLayer', 'autoPage', 'debug'];
+const FLAGS = ['requireConsent', 'dataLayer', 'autoPage', 'debug', 'relayFallback'];
 
 /**
  * `data-*` → init options. The dataset convention already turns `data-public-key` into `publicKey`, so names map

@@ -2,7 +2,7 @@
 // An entry lists each destination it still owes; it is deleted only when every one has answered 2xx (or dropped it).
 import type { KV } from './storage.js';
 import type { RelayEvent, Route } from '../shared/wire.js';
-import type { Destination, HookInfo, OutboxEntry } from './types.js';
+import type { Destination, HookInfo, HookName, OutboxEntry } from './types.js';
 
 const PREFIX = 'e:';
 export const DEFAULT_CAP = 1000;
@@ -20,9 +20,10 @@ export interface Outbox {
   /**
    * Gives a route to entries stored before the workflow config was known (their `event.route` is unset). Each is
    * routed in one atomic read-modify-write, so when two tabs race the first one wins and no delivery state is
-   * overwritten. Resolves with the stored entries, routed, leaving out any already gone.
+   * overwritten; each is reported `queued` once it has its route. Resolves with the stored entries, leaving out any
+   * already gone. While `routeOf` answers undefined (the workflow is not known yet) an entry stays unrouted.
    */
-  route(entries: OutboxEntry[], routeOf: (event: RelayEvent) => Route): Promise<OutboxEntry[]>;
+  route(entries: OutboxEntry[], routeOf: (event: RelayEvent) => Route | undefined): Promise<OutboxEntry[]>;
   /** Drops everything (consent denied). */
   clear(reason: string): Promise<void>;
 }
@@ -32,7 +33,8 @@ const byAge = (a: OutboxEntry, b: OutboxEntry) => a.at - b.at;
 
 export function createOutbox(
   kv: KV,
-  dropped: (info: HookInfo) => void,
+  /** Reports `dropped` (evicted, expired, cleared) and `queued` (routed). */
+  emit: (hook: HookName, info: HookInfo) => void,
   limits: () => { cap: number; ttl: number },
 ): Outbox {
   const live = new Map<string, OutboxEntry>();
@@ -42,7 +44,7 @@ export function createOutbox(
     value ? live.set(e.event.unique_id, value) : live.delete(e.event.unique_id);
     return kv.put(key(e), value);
   };
-  const drop = (e: OutboxEntry, reason: string) => (dropped({ event: e.event, reason }), put(e));
+  const drop = (e: OutboxEntry, reason: string) => (emit('dropped', { event: e.event, reason }), put(e));
   const evictOverCap = () => {
     const { cap } = limits();
     if (live.size > cap) [...live.values()].sort(byAge).slice(0, -cap).map((e) => drop(e, 'cap'));
@@ -68,12 +70,18 @@ export function createOutbox(
     route: (entries, routeOf) =>
       Promise.all(
         entries.map((e) =>
-          e.event.route
+          e.event.route || !routeOf(e.event)
             ? e
-            : kv.update<OutboxEntry>(key(e), (old) => {
-                if (old && !old.event.route && (old.event.route = routeOf(old.event)) == 'client') old.to.klaviyo = false;
-                return old;
-              }).then((stored) => (stored ? live.set(e.event.unique_id, stored) : live.delete(e.event.unique_id), stored)),
+            : kv
+                .update<OutboxEntry>(key(e), (old) => {
+                  if (old && !old.event.route && (old.event.route = routeOf(old.event)!) == 'client') old.to.klaviyo = false;
+                  return old;
+                })
+                .then((stored) => {
+                  if (stored) live.set(e.event.unique_id, stored), emit('queued', { event: stored.event });
+                  else live.delete(e.event.unique_id);
+                  return stored;
+                }),
         ),
       ).then((routed) => routed.filter((e): e is OutboxEntry => !!e)),
     async clear(reason) {

@@ -1,6 +1,14 @@
-// createRelay(): the public API. Calls are checked synchronously (bad input warns at the call site), then run in
-// order once storage is open and identity restored. Events go into the outbox at once; one tracked before the
-// workflow config is known (a first visit waits up to 3 s for it) is stored unrouted and routed when the config lands.
+// createRelay(): the public API, a thin layer over the outbox (storage) and the flusher (sending). Calls are checked
+// synchronously (bad input warns at the call site), then run in order once storage is open and identity restored.
+//
+// The lifecycle is one `phase`:
+//   idle ── init with a publicKey ──▶ loading ── storage open, identity restored ──▶ routing ── config settled ──▶ ready
+//                                        └──────── no config to wait for (inline workflow, no endpoint) ─────────▶ ready
+// - idle, loading: calls wait in `backlog`.
+// - routing: the companion's workflow config is awaited (a first visit waits up to `configWaitMs`, 3 s by default);
+//   calls run, events are stored unrouted and routed when it settles. The flusher already sends what earlier pages
+//   left routed in the outbox.
+// - ready: routes are known; `ready` callbacks fire.
 import { timeLimitError } from '../shared/ingestion-limits.js';
 import { DEFAULT_KLAVIYO_URL } from '../shared/revision.js';
 import type { RelayEvent, RelayProfile } from '../shared/wire.js';
@@ -8,17 +16,17 @@ import { parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
 import { watchHistory } from './autopage.js';
 import { WITH_DATA_LAYER } from './build-flags.js';
 import { bridgeDataLayer } from './datalayer.js';
-import { createDelivery, type Target } from './delivery.js';
+import { createFlusher } from './flusher.js';
 import { createHooks } from './hooks.js';
 import {
   CONSENT_COOKIE, ID_COOKIE, identifiers, kxFromUrl, mergeTraits, namesAnotherPerson, readCookie, removeCookie, uuid, writeCookie,
 } from './identity.js';
 import { withFlushLock } from './lock.js';
-import { createOutbox, DEFAULT_CAP, DEFAULT_TTL, owes, type Outbox } from './outbox.js';
-import { loadRemoteWorkflow } from './remote-config.js';
+import { createOutbox, DEFAULT_CAP, DEFAULT_TTL, type Outbox } from './outbox.js';
+import { FIRST_LOAD_WAIT_MS, loadRemoteWorkflow } from './remote-config.js';
 import { checkName, checkProperties } from './sanitize.js';
 import { openKV, type KV } from './storage.js';
-import type { Destination, OutboxEntry, PendingItem, RelayApi, RelayOptions, TrackOptions } from './types.js';
+import type { OutboxEntry, PendingItem, RelayApi, RelayOptions, TrackOptions } from './types.js';
 
 /** The route key identify() calls look up in `workflow.events`. */
 export const IDENTIFY_EVENT = '$identify';
@@ -28,53 +36,44 @@ const PROFILE_KEY = 'p';
 const warn = (msg: string) => console.warn('klaviyo-relay: ' + msg);
 const trim = (url: string) => url.replace(/\/+$/, '');
 
+// The lifecycle phases, in order: a phase only ever moves forward.
+const IDLE = 0;
+const LOADING = 1;
+const ROUTING = 2;
+const READY = 3;
+
 export function createRelay(initial?: RelayOptions): RelayApi {
   const opts: RelayOptions = {};
   const loadedAt = Date.now();
   const hooks = createHooks(() => opts.debug);
+  let phase = IDLE;
+  /** Settles when storage is open and identity restored (the end of `loading`). */
+  let loaded: Promise<void> | undefined;
+  /** Calls made while idle or loading. */
   const backlog: (() => void)[] = [];
   const readyCallbacks: ((api: RelayApi) => void)[] = [];
   /** Events captured before consent: memory only. */
   const held: RelayEvent[] = [];
   let kv: KV;
   let outbox: Outbox;
-  let delivery: ReturnType<typeof createDelivery>;
+  let flusher: ReturnType<typeof createFlusher>;
   let workflow: Workflow = { events: {} };
+  /** An init({workflow}) is in force: the companion's config is not applied over it. */
   let inlineWorkflow = false;
   let profile: RelayProfile = {};
   let consented = false;
-  let booted: Promise<void> | undefined;
-  /** Storage open and identity restored: calls run. */
-  let loaded = false;
-  /** The workflow config is in force too: routes are known, flushes run, ready callbacks fire. */
-  let ready = false;
-  /** No config is awaited from the companion server (none asked for, or it has answered or timed out). */
-  let routable = false;
-  /** This tab's entries stored before the config was known; routed (and reported `queued`) once it is. */
-  const early: OutboxEntry[] = [];
   /** Original time of a call replayed from the stub queue. */
   let stamp: number | undefined;
-  let lastAt = 0;
-  let flushing: Promise<void> | undefined;
-  /** One follow-up flush queued behind the running one: a call made mid-flush must see its own events go. */
-  let next: Promise<void> | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let due = Infinity;
   let pageWatched = false;
   let layerBridged = false;
 
-  const whenLoaded = (fn: () => void) => (loaded ? fn() : backlog.push(fn));
+  const whenLoaded = (fn: () => void) => (phase >= ROUTING ? fn() : backlog.push(fn));
   const routeOf = (event: RelayEvent) => routeFor(workflow, event.type == 'identify' ? IDENTIFY_EVENT : event.name!, !!opts.endpoint);
-  const target = (): Target => ({
-    publicKey: opts.publicKey!,
-    klaviyoUrl: trim(opts.klaviyoUrl || DEFAULT_KLAVIYO_URL),
-    endpoint: opts.endpoint && trim(opts.endpoint),
-  });
 
   function applyWorkflow(input: unknown): boolean {
     const parsed = parseWorkflow(input);
     if (parsed.ok) workflow = parsed.workflow;
-    else console.error(`klaviyo-relay: workflow config rejected: ${parsed.error}. The last good config stays in force.`);
+    else console.error(`klaviyo-relay: workflow config rejected: ${parsed.error}; the last good one stays in force`);
     return parsed.ok;
   }
 
@@ -104,53 +103,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     return consented;
   }
 
-  // ---- outbox and flushing ----
-
-  function enqueue(event: RelayEvent) {
-    if (!event.route && (routable || inlineWorkflow)) event.route = routeOf(event);
-    const to: OutboxEntry['to'] = {};
-    if (event.route == 'client') to.klaviyo = false;
-    else if (event.route == 'server' && !opts.endpoint)
-      return hooks.emit('dropped', { event, reason: 'route "server" needs an endpoint' });
-    if (opts.endpoint) to.relay = false;
-    if (!Object.keys(to).length) return; // `off` without an endpoint goes nowhere
-    lastAt = Math.max(Date.now(), lastAt + 1e-3);
-    const entry: OutboxEntry = { event, to, attempts: 0, at: lastAt };
-    // Unrouted (only ever with an endpoint, so the store copy is owed either way): reported once routed.
-    if (!event.route) return early.push(entry), void outbox.add(entry);
-    outbox.add(entry).then(() => hooks.emit('queued', { event }));
-    schedule(500);
-  }
-
-  function schedule(ms: number) {
-    if (Date.now() + ms >= due) return;
-    clearTimeout(timer);
-    due = Date.now() + ms;
-    timer = setTimeout(() => ((due = Infinity), runFlush()), ms);
-  }
-
-  /** Retry when something is still owed: at the end of the longest relevant backoff, at least 1 s from now. */
-  function reschedule() {
-    if (!consented || navigator.onLine === false) return;
-    const owed = (d: Destination) => [...outbox.live.values()].some((e) => owes(e, d));
-    const waits = (['klaviyo', 'relay'] as const).filter(owed).map((d) => delivery.blockedUntil[d] - Date.now());
-    if (waits.length) schedule(Math.max(1e3, Math.min(...waits)));
-  }
-
-  function runFlush(): Promise<void> {
-    if (!ready) return booted ? booted.then(runFlush) : Promise.resolve();
-    if (flushing) return (next ||= flushing.then(() => ((next = undefined), runFlush())));
-    return (flushing = (async () => {
-      // Consent is checked again here, not only at capture: a denial in another tab or a later call wins.
-      if (syncConsent() && navigator.onLine !== false)
-        await withFlushLock(kv, tabId, async () => delivery.send(await outbox.route(await outbox.load(), routeOf), target()));
-    })()
-      .finally(() => (flushing = undefined))
-      .then(reschedule)
-      .catch((e) => report('flush', e)));
-  }
-
-  // ---- capture ----
+  const enqueue = (event: RelayEvent) => flusher.add(event);
 
   function capture(event: Omit<RelayEvent, 'route' | 'profile'>) {
     whenLoaded(() => {
@@ -170,42 +123,59 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     }
   }
 
-  async function boot() {
+  /** routing → ready (or loading → ready): routes are known. */
+  function becomeReady() {
+    phase = READY;
+    flusher.flush();
+    readyCallbacks.splice(0).forEach((cb) => api.ready(cb));
+  }
+
+  /** idle → loading → routing: opens storage and restores identity while the workflow config is fetched. */
+  async function load() {
     await 0; // let the rest of a synchronous stub replay (later init calls) land first
     kv = openKV('klaviyo-relay', (reason) => {
-      warn(`IndexedDB is unavailable (${reason}); events are kept in memory for this page only`);
+      warn(`IndexedDB is unavailable (${reason}); events are kept in memory for this page`);
       hooks.emit('error', { reason: 'storage: ' + reason });
     });
-    outbox = createOutbox(kv, (info) => hooks.emit('dropped', info), () => ({
+    outbox = createOutbox(kv, hooks.emit, () => ({
       cap: opts.maxEvents || DEFAULT_CAP,
       ttl: opts.ttlMs || DEFAULT_TTL,
     }));
-    delivery = createDelivery(outbox, hooks.emit);
+    const tabId = uuid();
+    flusher = createFlusher(
+      outbox,
+      hooks,
+      opts,
+      // Consent is checked again at every flush, not only at capture: a denial in another tab or a later call wins.
+      syncConsent,
+      (event) => (phase == READY ? routeOf(event) : undefined),
+      (flush) => withFlushLock(kv, tabId, flush),
+    );
     const marker = readCookie(CONSENT_COOKIE);
     consented = marker ? marker == '1' : !opts.requireConsent;
+    // Started before storage is read: the config request and IndexedDB run in parallel.
     const config =
       opts.endpoint && !inlineWorkflow &&
-      loadRemoteWorkflow(consented && kv, trim(opts.endpoint), opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf) && (routable = true));
-    routable = !config;
-    // Without consent IndexedDB is not even opened (opening creates the database).
-    const [stored] = await Promise.all([consented && kv.get<RelayProfile>(PROFILE_KEY), consented && outbox.load()]);
+      loadRemoteWorkflow(consented && kv, opts.endpoint, opts.publicKey!, (wf) => !inlineWorkflow && applyWorkflow(wf), opts.configWaitMs ?? FIRST_LOAD_WAIT_MS);
+    // Without consent IndexedDB is not even opened (opening creates the database). The outbox is not read here: the
+    // first flush reads it, so a large outbox left by earlier pages does not hold readiness back.
+    const stored = consented && (await kv.get<RelayProfile>(PROFILE_KEY));
     profile = { ...stored, anonymous_id: readCookie(ID_COOKIE) || (stored && stored.anonymous_id) || uuid() };
     const kx = kxFromUrl(location.href);
     if (kx) profile._kx = kx;
     persistIdentity();
-    loaded = true;
+    phase = config ? ROUTING : READY;
     if (opts.autoPage !== false) (stamp = loadedAt), api.page(), (stamp = undefined);
     backlog.splice(0).forEach((fn) => fn());
     enableFeatures();
-    await config;
-    routable = ready = true;
-    held.forEach((e) => (e.route ||= routeOf(e)));
-    outbox.route(early.splice(0), routeOf).then((routed) => routed.forEach(({ event }) => hooks.emit('queued', { event })));
-    addEventListener('online', () => (delivery.online(), runFlush()));
-    addEventListener('pagehide', () => consented && delivery.send([...outbox.live.values()], target(), true));
-    document.addEventListener('visibilitychange', () => runFlush());
-    runFlush();
-    readyCallbacks.splice(0).forEach((cb) => api.ready(cb));
+    addEventListener('online', flusher.online);
+    addEventListener('pagehide', flusher.pagehide);
+    document.addEventListener('visibilitychange', flusher.flush);
+    if (config) {
+      // What earlier pages left routed goes now; this page's own events wait for their routes.
+      flusher.flush();
+      config.then(() => phase == ROUTING && becomeReady()).catch((e) => hooks.fail('init', e));
+    } else becomeReady();
   }
 
   // ---- the public methods (each wrapped by the never-throw guard below, push included) ----
@@ -214,9 +184,17 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     init(o) {
       if (!o || typeof o != 'object') return warn('init() needs an options object');
       for (const k in o) if ((o as any)[k] !== undefined) (opts as any)[k] = (o as any)[k];
-      if (o.workflow !== undefined && applyWorkflow(o.workflow)) inlineWorkflow = true;
-      if (opts.publicKey && !booted) booted = boot().catch((e) => report('init', e));
-      if (loaded) enableFeatures();
+      opts.klaviyoUrl = trim(opts.klaviyoUrl || DEFAULT_KLAVIYO_URL);
+      if (opts.endpoint) opts.endpoint = trim(opts.endpoint);
+      if (o.workflow !== undefined && applyWorkflow(o.workflow)) {
+        inlineWorkflow = true;
+        if (phase == ROUTING) becomeReady();
+      }
+      if (opts.publicKey && phase == IDLE) {
+        phase = LOADING;
+        loaded = load().catch((e) => hooks.fail('init', e));
+      }
+      if (phase >= ROUTING) enableFeatures();
     },
     track(name, properties, o) {
       const props = checkProperties(properties);
@@ -251,7 +229,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
       whenLoaded(() => {
         writeCookie(CONSENT_COOKIE, choice.granted ? '1' : '0', opts.cookieDomain);
         applyConsent(choice.granted);
-        runFlush();
+        flusher.flush();
       });
     },
     reset() {
@@ -260,14 +238,14 @@ export function createRelay(initial?: RelayOptions): RelayApi {
         persistIdentity();
       });
     },
-    flush: () => runFlush(),
+    flush: () => (loaded ? loaded.then(() => flusher.flush()) : Promise.resolve()),
     on: (hook, cb) => hooks.on(hook, cb),
     ready(cb) {
-      ready ? cb(api) : readyCallbacks.push(cb);
+      phase == READY ? cb(api) : readyCallbacks.push(cb);
     },
     // Events held for consent are listed too, owing nothing yet, so a QA tester sees why they wait.
     pending: async () =>
-      (!loaded ? [] : consented ? await outbox.load() : held.map((event) => ({ event, to: {}, attempts: 0, error: 'waiting for consent' }))).map(
+      (phase < ROUTING ? [] : consented ? await outbox.load() : held.map((event) => ({ event, to: {}, attempts: 0, error: 'waiting for consent' }))).map(
         ({ event: e, to, attempts, error }): PendingItem => ({
           unique_id: e.unique_id, name: e.name, type: e.type || 'track', route: e.route, attempts, time: e.time, error,
           destinations: Object.fromEntries(Object.entries(to).map(([d, sent]) => [d, sent ? 'sent' : 'pending'])),
@@ -293,23 +271,18 @@ export function createRelay(initial?: RelayOptions): RelayApi {
     },
   };
 
-  const tabId = uuid();
   const api = {} as RelayApi;
   // No public method ever throws into the host page: a failure is logged and reported on 'error'.
   for (const [name, fn] of Object.entries(methods)) {
     (api as any)[name] = (...args: unknown[]) => {
       try {
         const result = (fn as Function)(...args);
-        return result?.catch ? result.catch((e: unknown) => report(name, e)) : result;
+        return result?.catch ? result.catch((e: unknown) => hooks.fail(name, e)) : result;
       } catch (e) {
-        report(name, e);
+        hooks.fail(name, e);
       }
     };
   }
-  const report = (name: string, e: unknown) => {
-    console.error(`klaviyo-relay: ${name}() failed`, e);
-    hooks.emit('error', { reason: String(e) });
-  };
   if (initial) api.init(initial);
   return api;
 }

@@ -1,4 +1,5 @@
-// Status classification and retry waits (SPEC §2 "Retries", pinned detail 6). Pure, so the tests pin every branch.
+// Status classification and retry waits: network errors, 408, 429 and 5xx wait (the whole endpoint), honouring
+// Retry-After; a 429 without a readable one waits at least 2 s, doubling. Pure, so the tests pin every branch.
 
 import { statusClass, type StatusClass } from '../shared/klaviyo-status.js';
 

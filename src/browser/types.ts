@@ -23,6 +23,13 @@ export interface RelayOptions {
   /** Outbox cap (default 1,000; oldest evicted first) and TTL in ms (default 7 days). */
   maxEvents?: number;
   ttlMs?: number;
+  /** How long a first visit waits for the companion's workflow config before the built-in default routes; default 3,000 ms. */
+  configWaitMs?: number;
+  /**
+   * Opt-in: when Klaviyo's client endpoint keeps failing with no HTTP answer at all (an ad blocker) while the
+   * companion answers, hand client events to the companion (route "server", same unique_id) instead.
+   */
+  relayFallback?: boolean;
 }
 
 export interface TrackOptions {
@@ -69,6 +76,8 @@ export interface HookInfo {
   reason?: string;
   waitMs?: number;
   attempts?: number;
+  /** On `retry`: Klaviyo is unreachable, client events now go through the companion (relayFallback). */
+  fallback?: boolean;
 }
 
 export interface RelayApi {

@@ -23,6 +23,7 @@ export const KLAVIYO_OPERATIONS = {
   // The snippet (Client API, public key).
   create_client_event: { method: 'POST', path: '/client/events', burst: 350, steady: 3500 },
   create_client_profile: { method: 'POST', path: '/client/profiles', burst: 350, steady: 3500 },
+  bulk_create_client_events: { method: 'POST', path: '/client/event-bulk-create', burst: 10, steady: 150 },
   // Forwarding server-side events.
   create_event: { method: 'POST', path: '/api/events', burst: 350, steady: 3500 },
   bulk_create_events: { method: 'POST', path: '/api/event-bulk-create-jobs', burst: 10, steady: 150 },

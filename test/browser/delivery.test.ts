@@ -139,3 +139,146 @@ describe('per-destination delivery', () => {
     Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
   });
 });
+
+/** unique_ids a request carried to Klaviyo: one for a single event, many for a bulk request. */
+const klaviyoIds = (r: { url: string; body: any }) =>
+  r.url.includes('/client/event-bulk-create') ? r.body.data.attributes.events.data.map((e: any) => e.attributes.unique_id) : [r.body.data.attributes.unique_id];
+
+describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/event-bulk-create 10/s, 150/min)', () => {
+  // https://developers.klaviyo.com/en/reference/bulk_create_client_events
+  it('100 events queued offline go in one bulk request once back online; each unique_id once on the wire', async () => {
+    const { api, sent, state, hooks } = await started(base, () => 'network-error');
+    await api.flush();
+    const before = sent.length;
+    for (let i = 0; i < 100; i++) api.track('Backlog', { i });
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(100));
+    state.respond = () => new Response(null, { status: 202 });
+    window.dispatchEvent(new Event('online'));
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    // Relays of earlier tests hear `online` too and share the fetch double: count only requests carrying our events.
+    const ours = new Set(hooks.queued.map((q) => q.event.unique_id));
+    const afterOnline = sent.slice(before).filter((r) => isKlaviyo(r.url) && klaviyoIds(r).some((id: string) => ours.has(id)));
+    const accepted = afterOnline.slice(-1);
+    expect(accepted.map((r) => r.url)).toEqual(['https://k.test/client/event-bulk-create?company_id=ABC123']);
+    expect(klaviyoIds(accepted[0]).sort()).toEqual(hooks.queued.map((q) => q.event.unique_id).sort());
+    // Offline attempts and the delivery together: at most 3 requests for the 100 events.
+    expect(afterOnline.length).toBeLessThanOrEqual(3);
+    expect(hooks.sent).toHaveLength(100);
+  });
+
+  it('a refused bulk request is split until the refusal names single events: only the bad one is dropped, with the detail', async () => {
+    let bad = '';
+    const { api, sent, hooks, state } = await started(base, () => 'network-error');
+    await api.flush();
+    for (let i = 0; i < 30; i++) api.track('Split', { i });
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(30));
+    bad = hooks.queued[17].event.unique_id;
+    const from = sent.length;
+    // https://developers.klaviyo.com/en/docs/rate-limits-and-error-handling: a 4xx names what is wrong in `detail`.
+    state.respond = (r) =>
+      klaviyoIds(r).includes(bad)
+        ? json({ errors: [{ status: 400, code: 'invalid', title: 'Invalid input.', detail: 'event 17 is invalid', source: { pointer: '/data' } }] }, 400)
+        : new Response(null, { status: 202 });
+    window.dispatchEvent(new Event('online'));
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    expect(hooks.dropped).toMatchObject([{ event: { unique_id: bad }, status: 400, reason: 'event 17 is invalid' }]);
+    expect(hooks.sent.map((s) => s.event.unique_id).sort()).toEqual(hooks.queued.map((q) => q.event.unique_id).filter((id) => id != bad).sort());
+    // 30 → 15 + 15 → … : a handful of requests, not 30 singles.
+    const requests = sent.slice(from).filter((r) => isKlaviyo(r.url));
+    expect(requests.length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(30)) + 1);
+    expect(requests[0].url).toContain('/client/event-bulk-create');
+  });
+
+  it('a 429 from the bulk endpoint waits its Retry-After like any other', async () => {
+    const { api, sent, hooks, state } = await started(base, () => 'network-error');
+    await api.flush();
+    for (let i = 0; i < 40; i++) api.track('Limited');
+    await vi.waitFor(() => expect(hooks.queued).toHaveLength(40));
+    state.respond = () => json({ errors: [{ detail: 'throttled' }] }, 429, { 'retry-after': '1' });
+    const from = sent.length;
+    window.dispatchEvent(new Event('online'));
+    await vi.waitFor(() => expect(hooks.retry.filter((r) => r.status == 429)).toHaveLength(1));
+    expect(hooks.retry.at(-1)).toMatchObject({ destination: 'klaviyo', status: 429, waitMs: 1000 });
+    await api.flush();
+    expect(sent.slice(from).filter((r) => isKlaviyo(r.url))).toHaveLength(1); // still inside the wait
+    state.respond = () => new Response(null, { status: 202 });
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    expect(sent.slice(from).filter((r) => isKlaviyo(r.url)).map((r) => r.url.split('?')[0].split('/').pop())).toEqual(['event-bulk-create', 'event-bulk-create']);
+  });
+
+  it('a 400 on a whole companion batch is no verdict on each event: the batch is split and only the bad event dropped', async () => {
+    const { api, hooks, sent } = await started({ ...withEndpoint, workflow: { default: 'server' } }, (r) =>
+      isRelay(r.url) && r.body.events.some((e: any) => e.name == 'Poison')
+        ? json({ error: r.body.events.length > 1 ? 'invalid batch: Body is not valid JSON' : 'events[0] is not valid' }, 400)
+        : json({ accepted: r.body.events?.length, rejected: [] }, 202),
+    );
+    for (const name of ['A', 'B', 'Poison', 'C', 'D']) api.track(name);
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    expect(hooks.dropped).toMatchObject([{ event: { name: 'Poison' }, destination: 'relay', status: 400, reason: 'events[0] is not valid' }]);
+    expect(hooks.sent.map((s) => s.event.name).sort()).toEqual(['A', 'B', 'C', 'D']);
+    expect(sent.filter((r) => isRelay(r.url) && r.body.events.some((e: any) => e.name == 'Poison')).length).toBeGreaterThan(1);
+  });
+});
+
+describe('online', () => {
+  it('lifts a wait caused by a network error at once (a wait told by the server still holds)', async () => {
+    const { api, sent, hooks, state } = await started(base, () => 'network-error');
+    // An injected clock: frozen, so the backoff never runs out on its own during the test.
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      api.track('Back online');
+      await vi.waitFor(() => expect(hooks.retry).toHaveLength(1));
+      const attempts = sent.filter((r) => isKlaviyo(r.url)).length;
+      state.respond = () => new Response(null, { status: 202 });
+      await api.flush();
+      expect(sent.filter((r) => isKlaviyo(r.url))).toHaveLength(attempts); // still waiting out the backoff
+      window.dispatchEvent(new Event('online'));
+      await api.flush();
+      expect(hooks.sent.map((s) => s.event.name)).toContain('Back online');
+    } finally {
+      vi.mocked(Date.now).mockRestore();
+    }
+  });
+});
+
+describe('first-party fallback (relayFallback)', () => {
+  const blocked = (r: { url: string }) => isKlaviyo(r.url);
+  it('Klaviyo unreachable 3 times while the companion answers: client events go to the companion as "server", same unique_id', async () => {
+    const { api, sent, hooks } = await started({ ...withEndpoint, relayFallback: true, workflow: { default: 'client' } }, (r) =>
+      blocked(r) ? 'network-error' : json({ accepted: r.body.events?.length, rejected: [] }, 202),
+    );
+    api.track('Blocked 1');
+    api.track('Blocked 2');
+    await vi.waitFor(() => expect(hooks.retry.some((r) => r.fallback)).toBe(true), { timeout: 15_000 });
+    const switched = hooks.retry.find((r) => r.fallback);
+    expect(switched).toMatchObject({ destination: 'klaviyo', status: 0 });
+    expect(hooks.retry.filter((r) => r.destination == 'klaviyo' && r.status == 0).length).toBeGreaterThanOrEqual(3);
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    const handed = sent.filter((r) => isRelay(r.url)).flatMap((r) => r.body.events).filter((e: any) => e.route == 'server');
+    expect(handed.map((e: any) => e.name).sort()).toEqual(['Blocked 1', 'Blocked 2']);
+    const ids = hooks.queued.map((q) => q.event.unique_id).sort();
+    expect(handed.map((e: any) => e.unique_id).sort()).toEqual(ids);
+    // After the switch the browser stops trying Klaviyo, also for new events.
+    const klaviyoTries = sent.filter(blocked).length;
+    api.track('After the switch');
+    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    expect(sent.filter(blocked)).toHaveLength(klaviyoTries);
+    expect(sent.filter((r) => isRelay(r.url)).flatMap((r) => r.body.events).filter((e: any) => e.name == 'After the switch').map((e: any) => e.route)).toContain('server');
+  }, 20_000);
+
+  it('is opt-in, and never switches on HTTP errors (a 503 is an answer)', async () => {
+    const { api, hooks } = await started({ ...withEndpoint, workflow: { default: 'client' } }, (r) =>
+      blocked(r) ? 'network-error' : json({ accepted: r.body.events?.length, rejected: [] }, 202),
+    );
+    const five = await started({ ...withEndpoint, relayFallback: true, workflow: { default: 'client' } }, (r) =>
+      blocked(r) ? new Response('down', { status: 503 }) : json({ accepted: r.body.events?.length, rejected: [] }, 202),
+    );
+    api.track('Not opted in');
+    five.api.track('Klaviyo 503');
+    await vi.waitFor(() => expect(hooks.retry.filter((r) => r.destination == 'klaviyo').length).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
+    await vi.waitFor(() => expect(five.hooks.retry.filter((r) => r.destination == 'klaviyo').length).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
+    expect([...hooks.retry, ...five.hooks.retry].some((r) => r.fallback)).toBe(false);
+    expect((await api.pending())[0]).toMatchObject({ route: 'client', destinations: { klaviyo: 'pending' } });
+  }, 20_000);
+});

@@ -32,7 +32,7 @@ describe('outbox', () => {
 
   it('caps the outbox: the oldest are evicted first and each eviction is reported', async () => {
     const dropped: any[] = [];
-    const box = createOutbox(openKV('t', () => {}), (i) => dropped.push(i), () => ({ cap: 3, ttl: 1e9 }));
+    const box = createOutbox(openKV('t', () => {}), (hook, i) => hook == 'dropped' && dropped.push(i), () => ({ cap: 3, ttl: 1e9 }));
     for (let i = 1; i <= 5; i++) await box.add(entry('id' + i, i));
     expect(dropped.map((d) => [d.event.unique_id, d.reason])).toEqual([['id1', 'cap'], ['id2', 'cap']]);
     expect((await box.load()).map((e) => e.event.unique_id)).toEqual(['id3', 'id4', 'id5']);
@@ -40,7 +40,7 @@ describe('outbox', () => {
 
   it('drops entries older than the TTL at load, reporting them as expired', async () => {
     const dropped: any[] = [];
-    const box = createOutbox(openKV('t', () => {}), (i) => dropped.push(i), () => ({ cap: 10, ttl: 1000 }));
+    const box = createOutbox(openKV('t', () => {}), (hook, i) => hook == 'dropped' && dropped.push(i), () => ({ cap: 10, ttl: 1000 }));
     await box.add(entry('old', Date.now() - t0 - 5000));
     await box.add(entry('new', Date.now() - t0));
     expect((await box.load()).map((e) => e.event.unique_id)).toEqual(['new']);

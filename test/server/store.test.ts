@@ -69,6 +69,19 @@ describe('ingest and the outbox', () => {
     expect(rows.map((r) => r.unique_id)).toEqual([server.unique_id]);
   });
 
+  it('a client event handed over as "server" (the browser could not reach Klaviyo) is forwarded once', async () => {
+    const client = valid({ route: 'client' });
+    await store.ingest(PUBLIC_KEY, [client]);
+    expect(await store.listOutbox()).toEqual([]);
+    const handedOver = { ...client, route: 'server' as const };
+    expect(await store.ingest(PUBLIC_KEY, [handedOver])).toEqual({ stored: 0, duplicates: 0, queued: 1 });
+    expect((await store.listOutbox()).map((r) => r.unique_id)).toEqual([client.unique_id]);
+    expect(db.prepare('SELECT route FROM events WHERE unique_id = ?').pluck().get(client.unique_id)).toBe('server');
+    // Sent again (a retry of that batch), it is a duplicate: one forward, never two.
+    expect(await store.ingest(PUBLIC_KEY, [handedOver])).toEqual({ stored: 0, duplicates: 1, queued: 0 });
+    expect(await store.listOutbox()).toHaveLength(1);
+  });
+
   it('writes nothing of a batch when one write fails', async () => {
     const good = valid({});
     const broken = { ...valid({}), route: undefined } as unknown as ValidEvent; // violates NOT NULL

@@ -31,6 +31,7 @@
   var events = {}; // unique_id → row
   var order = []; // unique_ids, newest first
   var endpoints = {}; // destination → {until, status, reason}
+  var fallback = false; // Klaviyo unreachable: client events go through the companion (relayFallback)
   var problems = []; // error hook reasons
   var pending = [];
   var relay; // the live API once ready
@@ -76,6 +77,7 @@
   }]);
   q.push(['on', 'retry', function (info) {
     endpoints[info.destination] = { until: Date.now() + (info.waitMs || 0), status: info.status, reason: info.reason };
+    if (info.fallback) fallback = true;
     render();
   }]);
   q.push(['on', 'error', function (info) {
@@ -163,6 +165,7 @@
       '<label class="qa-switch"><input type="checkbox" data-qa="offline"' + (offline ? '' : ' checked') + '><span></span>' +
       (offline ? '<strong class="qa-bad">Offline (simulated)</strong>' : '<strong class="qa-good">Online</strong>') + '</label>' +
       '<p class="qa-note">The switch simulates an outage for this tab: the snippet\'s <code>fetch</code> rejects, <code>navigator.onLine</code> reads false, and <code>offline</code>/<code>online</code> events fire. It survives a reload, so you can go offline, track, reload, then come back online.</p>' +
+      (fallback ? '<p class="qa-warn">Klaviyo is unreachable from this browser: client events now go through the companion server</p>' : '') +
       waits.join('') + problems.map(function (p) { return '<p class="qa-warn">' + esc(p) + '</p>'; }).join('') +
       '<div class="qa-buttons"><button data-qa="flush">Flush now</button><button data-qa="grant">Grant consent</button><button data-qa="deny">Deny consent</button><button data-qa="reset">Reset identity</button></div>' +
       '<p class="qa-note">Consent: ' + esc(consentState) + '. Denial clears the outbox and the id cookie.</p>');

@@ -38,7 +38,8 @@ const parseObject = (json: string | null): Record<string, unknown> => (json ? JS
 
 export function createSqliteStore(db: Db): RelayStore {
   const q = {
-    eventExists: db.prepare('SELECT 1 FROM events WHERE unique_id = ?').pluck(),
+    storedEvent: db.prepare<[string], { id: number; route: string }>('SELECT id, route FROM events WHERE unique_id = ?'),
+    routeToServer: db.prepare("UPDATE events SET route = 'server' WHERE id = ?"),
     insertEvent: db.prepare(`INSERT INTO events (unique_id, public_key, type, name, properties, time, value, value_currency, route, profile_id, profile, received_at)
       VALUES (@unique_id, @public_key, @type, @name, @properties, @time, @value, @value_currency, @route, @profile_id, @profile, @received_at)`),
     enqueue: db.prepare(`INSERT INTO forward_outbox (event_id, status, next_attempt_at, updated_at) VALUES (?, 'pending', 0, ?)`),
@@ -161,8 +162,15 @@ export function createSqliteStore(db: Db): RelayStore {
     touched = new Map();
     const result: IngestResult = { stored: 0, duplicates: 0, queued: 0 };
     for (const ev of events) {
-      if (q.eventExists.get(ev.unique_id)) {
-        result.duplicates++;
+      const stored = q.storedEvent.get(ev.unique_id);
+      if (stored) {
+        // A client event whose store copy is already here comes again as "server" when the browser could not reach
+        // Klaviyo (an ad blocker) and handed it over: forward it now, once. Any other repeat is a duplicate.
+        if (stored.route === 'client' && ev.route === 'server') {
+          q.routeToServer.run(stored.id);
+          q.enqueue.run(stored.id, now);
+          result.queued++;
+        } else result.duplicates++;
         continue;
       }
       const time = Date.parse(ev.time);
