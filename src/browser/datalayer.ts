@@ -1,6 +1,7 @@
 // Opt-in GA4 → Klaviyo bridge: reads `window.dataLayer` (earlier pushes included) and wraps its push. Both GTM
 // objects (`{event, ecommerce}`) and gtag() argument lists (`['event', name, params]`) are understood.
-// Property names follow Klaviyo's integration guide (SPEC §2 pinned detail 8).
+// Property names follow Klaviyo's integration guide for custom storefronts (Viewed Product, Added to Cart,
+// Started Checkout, Placed Order), so Klaviyo's flows and product blocks recognise them.
 import type { TrackOptions } from './types.js';
 
 type Obj = Record<string, any>;

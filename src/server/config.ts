@@ -1,4 +1,5 @@
-// The companion server's config file (SPEC §3), validated with zod. Secrets never live here: they come from env.
+// The companion server's config file (docs/configuration.md), validated with zod. Secrets never live here: they
+// come from env only, so a config file can be committed and shared.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -75,7 +76,7 @@ export function loadConfigFile(path: string): { config: RelayConfig; path: strin
   return { config: parseConfig(json, `config file ${abs}`, dirname(abs)), path: abs, dir: dirname(abs) };
 }
 
-/** The environment the server reads (SPEC §3 "Secrets"). */
+/** The environment the server reads. Secrets (private key, admin token) come only from here. */
 export function readEnv(env: NodeJS.ProcessEnv = process.env) {
   return {
     privateKey: env.KLAVIYO_PRIVATE_KEY || undefined,

@@ -3,7 +3,7 @@ import { bulkEntry, eventBulkJobBody, eventBody, profileImportBody } from '../sh
 import type { RelayProfile } from '../shared/wire.js';
 import type { OutboxItem } from './store/types.js';
 
-/** Klaviyo's limits for one bulk job (SPEC §3): 1,000 events and 5 MB. We keep a margin under the byte cap. */
+/** Klaviyo's limits for one bulk job: 1,000 events and 5 MB. We keep a margin under the byte cap. */
 export const MAX_EVENTS_PER_JOB = 1000;
 export const MAX_JOB_BYTES = 4_500_000;
 

@@ -1,4 +1,4 @@
-// The wire contract between the snippet and the companion server (SPEC §3, "Wire format of POST /v1/events").
+// The wire contract between the snippet and the companion server: the body of POST /v1/events (docs/wire-format.md).
 // Field names follow Klaviyo's attribute names so payload builders can pass them through.
 
 export type Route = 'client' | 'server' | 'off';

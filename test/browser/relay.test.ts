@@ -189,7 +189,7 @@ describe('identity', () => {
   });
 });
 
-describe('bad input (SPEC §7): ignored with one console warning, never thrown', () => {
+describe('bad input: ignored with one console warning, never thrown', () => {
   const cyclic: any = { a: 1 };
   cyclic.self = cyclic;
   it.each<[string, (api: ReturnType<typeof createRelay>) => void, RegExp?]>([

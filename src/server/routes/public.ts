@@ -1,4 +1,4 @@
-// The public routes the snippet calls (SPEC §3 "Endpoints"): the workflow config and event intake. Plus /healthz.
+// The public routes the snippet calls: the workflow config and event intake (docs/wire-format.md). Plus /healthz.
 import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
