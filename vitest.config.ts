@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // Real PostgreSQL for the store tests: one lazily started cluster per run (test/support/postgres.ts).
+    globalSetup: ['test/support/postgres-setup.ts'],
   },
 });
