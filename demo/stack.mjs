@@ -52,7 +52,7 @@ export async function startDemoStack(options = {}) {
     started.push(relay);
     const relayUrl = await relay.listen({ port: ports.relay ?? 0, host });
     const relayPort = Number(new URL(relayUrl).port);
-    storefront.attach({ ports: { relay: relayPort, sandbox: sandbox.port }, publicKey: config.publicKey, adminToken: secrets.adminToken, relayUrl, db: relay.db });
+    storefront.attach({ ports: { relay: relayPort, sandbox: sandbox.port }, publicKey: config.publicKey, adminToken: secrets.adminToken, relayUrl, store: relay.store });
 
     return {
       sandbox,

@@ -48,17 +48,10 @@ async function replaceAsync(text, re, fn) {
 }
 
 /** Recent rows of the companion server's store, for the QA panel: which events it kept and what it forwarded. */
-function storeView(db) {
-  const events = db
-    .prepare(
-      `SELECT e.unique_id, e.type, e.name, e.route, e.received_at, o.status AS forward_status, o.attempts AS forward_attempts, o.last_error
-         FROM events e LEFT JOIN forward_outbox o ON o.event_id = e.id ORDER BY e.id DESC LIMIT 40`,
-    )
-    .all();
-  const byRoute = Object.fromEntries(db.prepare('SELECT route, count(*) AS n FROM events GROUP BY route').all().map((r) => [r.route, r.n]));
-  const forward = Object.fromEntries(db.prepare('SELECT status, count(*) AS n FROM forward_outbox GROUP BY status').all().map((r) => [r.status, r.n]));
-  const profiles = db.prepare('SELECT count(*) FROM profiles').pluck().get();
-  return { events, byRoute, forward, profiles };
+/** What the QA panel shows of the companion server's store (either backend). */
+async function storeView(store) {
+  const [events, counts] = await Promise.all([store.recentEvents(40), store.counts()]);
+  return { events, byRoute: counts.routes, forward: counts.outbox, profiles: counts.profiles };
 }
 
 const readBody = (req) =>
@@ -113,7 +106,7 @@ export async function startStorefront(listenOn = {}) {
     if (url.pathname.startsWith('/admin/')) return proxyAdmin(req, res, url.pathname.slice(7) + url.search);
     const image = /^\/img\/([\w-]+)\.svg$/.exec(url.pathname);
     if (image) return sendSvg(res, image[1]);
-    if (url.pathname === '/demo-api/store') return opts.db ? sendJson(res, 200, storeView(opts.db)) : sendJson(res, 404, { error: 'no store' });
+    if (url.pathname === '/demo-api/store') return opts.store ? sendJson(res, 200, await storeView(opts.store)) : sendJson(res, 404, { error: 'no store' });
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
     const file = fileFor(decodeURIComponent(url.pathname));
     let data;

@@ -25,7 +25,7 @@ test('segment and file syncs, defined and run from the audience page, put member
   await page.click('[data-newsletter] button[type=submit]');
   await page.goto(`${urls.storefront}/product?id=CS-1`);
   const viewsOf = () =>
-    relay.db.prepare(`SELECT count(*) FROM events e JOIN profiles p ON p.id = e.profile_id WHERE p.email = ? AND e.name = 'Viewed Product'`).pluck().get(email);
+    relay.db!.prepare(`SELECT count(*) FROM events e JOIN profiles p ON p.id = e.profile_id WHERE p.email = ? AND e.name = 'Viewed Product'`).pluck().get(email);
   await expect.poll(viewsOf, { timeout: 10_000 }).toBe(2);
 
   // Instant Sync of the configured segment "Viewed shoes twice".

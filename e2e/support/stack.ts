@@ -116,7 +116,7 @@ export const trackAll = (page: Page, names: string[], props: Record<string, unkn
 
 /** The companion server's stored events: name, route, and whether/how they were forwarded. */
 export function storedEvents(relay: RelayServer) {
-  return relay.db
+  return relay.db!
     .prepare(
       `SELECT e.unique_id, e.type, e.name, e.route, o.status AS forward_status
          FROM events e LEFT JOIN forward_outbox o ON o.event_id = e.id ORDER BY e.id`,

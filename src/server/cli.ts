@@ -13,7 +13,9 @@ Options:
 
 Env: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN (at least 16 characters; unset turns the admin API off),
 KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR (default ./.klaviyo-relay), RELAY_TRUST_PROXY,
-LOG_LEVEL (info; debug also logs every request).`;
+LOG_LEVEL (info; debug also logs every request), DATABASE_URL (postgres://…: keep everything in PostgreSQL,
+shared by any number of serve instances; nothing is written to RELAY_DATA_DIR), RELAY_FORWARD_LEASE_MS
+(default 30000: how long a killed instance's outbox claims wait before another instance takes them over).`;
 
 function parsePort(value: string | undefined, source: string): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -31,11 +33,12 @@ export async function runServe(args: string[]): Promise<number> {
     return 0;
   }
 
-  const env = readEnv();
+  let env: ReturnType<typeof readEnv>;
   let server: RelayServer | undefined;
   let url: string;
   let configPath: string;
   try {
+    env = readEnv();
     const port = parsePort(flags.port as string | undefined, '--port') ?? parsePort(process.env.PORT, 'PORT') ?? DEFAULT_PORT;
     const loaded = loadConfigFile(flags.config as string);
     configPath = loaded.path;
@@ -63,7 +66,7 @@ export async function runServe(args: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  console.log(`klaviyo-relay serving on ${url} (config ${configPath}, data ${env.dataDir})`);
+  console.log(`klaviyo-relay serving on ${url} (config ${configPath}, data ${running.storeLocation})`);
   if (!env.privateKey) console.warn('KLAVIYO_PRIVATE_KEY is unset: server-routed events are stored but not forwarded.');
 
   return -1;

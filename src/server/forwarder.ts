@@ -3,6 +3,9 @@
 // everything arrives (Klaviyo keeps the first of each unique_id); Klaviyo being down only delays delivery.
 // The transport (klaviyo-client.ts) limits each attempt; the outbox is the retry loop, so each send is one attempt
 // and a retryable failure reschedules the items under the transport's retry policy.
+// Only the instance holding the store's forwarder leadership claims and sends, so N instances on one shared store
+// use one limiter instead of multiplying Klaviyo's per-account limits; the others keep trying to take over in case
+// the leader dies. On a shared store a crashed leader's claims are freed when their lease runs out.
 import { KlaviyoError, type KlaviyoClient } from './klaviyo-client.js';
 import { systemClock, type Clock } from './rate-limiter.js';
 import {
@@ -44,6 +47,13 @@ export interface ForwarderOptions {
   maxJobBytes?: number;
   /** Time source for due times and pauses (tests freeze it). Default: the Klaviyo client's clock. */
   clock?: Clock;
+  /**
+   * The store's claim lease (default 30 s). Claims are renewed every fifth of it while a round sends; a round
+   * that cannot renew for two thirds of it stops sending, since another instance may soon take the items over.
+   */
+  claimLeaseMs?: number;
+  /** How often a non-leader tries to take forwarding over, and the leader checks it still holds it (default 5 s). */
+  leaderRetryMs?: number;
 }
 
 /** Why forwarding is paused: Klaviyo refused the key. Cleared by the first request Klaviyo accepts again. */
@@ -64,6 +74,8 @@ export interface ForwarderStats {
   requests: Record<Operation, number>;
   /** Set while forwarding waits for a working key; what /healthz and the console show. */
   paused: ForwardingPause | null;
+  /** This instance holds the forwarder leadership (always, on the embedded store). */
+  leader: boolean;
 }
 
 /** Whether events reach Klaviyo now, and why not: what /healthz and the admin outbox view report. */
@@ -114,7 +126,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const claimLimit = options.claimLimit ?? 5000;
   const concurrency = options.concurrency ?? 4;
   const keyPauseMs = options.keyPauseMs ?? 60_000;
-  const stats: Omit<ForwarderStats, 'paused'> = { sent: 0, failed: 0, retried: 0, conflicts: 0, requests: { bulk: 0, event: 0, profile: 0 } };
+  const claimLeaseMs = options.claimLeaseMs ?? 30_000;
+  const leaderRetryMs = options.leaderRetryMs ?? Math.min(5_000, claimLeaseMs / 3);
+  const leadership = store.forwarderLeadership();
+  const stats: Omit<ForwarderStats, 'paused' | 'leader'> = { sent: 0, failed: 0, retried: 0, conflicts: 0, requests: { bulk: 0, event: 0, profile: 0 } };
   /** Set when Klaviyo refused the key: no round claims anything before `until`. */
   let keyPause: { status: number; reason: string; since: number; until: number } | undefined;
 
@@ -122,6 +137,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   let stopped = true;
   let chain: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
+  let leaderTimer: NodeJS.Timeout | undefined;
   let soon: NodeJS.Timeout | undefined;
   let roundQueued = false;
 
@@ -276,20 +292,56 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     await runPool(tasks, concurrency);
   }
 
+  /** Keep this round's claims alive; if the store cannot be reached for most of the lease, stop sending. */
+  function renewWhileSending(): () => void {
+    let renewedAt = clock.now();
+    const renewer = setInterval(() => {
+      store.renewClaims().then(
+        () => (renewedAt = clock.now()),
+        (err) => {
+          log('warn', `could not renew outbox claims: ${(err as Error)?.message}`);
+          if (clock.now() - renewedAt > (claimLeaseMs * 2) / 3) abort.abort(new Error('outbox claims could not be renewed'));
+        },
+      );
+    }, claimLeaseMs / 5);
+    renewer.unref();
+    return () => clearInterval(renewer);
+  }
+
   async function round(): Promise<void> {
     roundQueued = false;
-    while (!stopped) {
+    // A previous round was aborted (leadership lost) and has finished: this one starts clean.
+    if (abort.signal.aborted && !stopped) abort = new AbortController();
+    while (!stopped && leadership.held) {
       if (keyPause && clock.now() < keyPause.until) return;
       const items = await store.claimDue(claimLimit, clock.now());
       if (!items.length) return;
+      const stopRenewing = renewWhileSending();
       try {
         await forwardBatch(items, items.length < claimLimit);
       } catch (err) {
-        // Stopping mid-send: whatever was claimed and not settled goes back to pending.
+        // Stopping (or losing leadership) mid-send: whatever was claimed and not settled goes back to pending.
         await store.releaseClaims();
         if (abort.signal.aborted) return;
         throw err;
+      } finally {
+        stopRenewing();
       }
+    }
+  }
+
+  leadership.onLost((reason) => {
+    log('warn', `stopped forwarding: ${reason}; another instance may take over`);
+    abort.abort(new Error(reason));
+  });
+
+  /** Take forwarding over when no one holds it; as leader, confirm it is still held. */
+  async function contendForLeadership() {
+    if (stopped) return;
+    const wasLeader = leadership.held;
+    if ((await leadership.acquire()) && !wasLeader) {
+      log('info', 'this instance now forwards the outbox to Klaviyo');
+      tick();
     }
   }
 
@@ -316,6 +368,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       abort = new AbortController();
       const released = await store.releaseClaims();
       if (released) log('info', `resuming ${released} outbox item(s) left in flight by the previous run`);
+      await contendForLeadership();
+      if (!leadership.held) log('info', 'another instance forwards the outbox; this one takes over if it stops');
+      leaderTimer = setInterval(() => void contendForLeadership(), leaderRetryMs);
+      leaderTimer.unref();
       if (intervalMs > 0) {
         timer = setInterval(tick, intervalMs);
         timer.unref();
@@ -339,13 +395,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
+      clearInterval(leaderTimer);
       clearTimeout(soon);
       soon = undefined;
       abort.abort(new Error('forwarder stopped'));
       await chain;
       await store.releaseClaims();
+      await leadership.release();
     },
-    stats: () => ({ ...structuredClone(stats), paused: pauseInfo() }),
+    stats: () => ({ ...structuredClone(stats), paused: pauseInfo(), leader: leadership.held }),
     forwarding() {
       if (!klaviyo) return { state: 'off', reason: 'KLAVIYO_PRIVATE_KEY is unset' };
       const paused = pauseInfo();

@@ -5,7 +5,7 @@ import { parseConfig, readEnv, type RelayConfig, type RelayConfigInput } from '.
 import { createKlaviyoClient, type RetryPolicy } from './klaviyo-client.js';
 import type { Clock } from './rate-limiter.js';
 import { openDatabase, type Db } from './store/db.js';
-import { createSqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
 import type { RelayStore } from './store/types.js';
 import { createForwarder, type Forwarder, type ForwarderOptions } from './forwarder.js';
 import { redactingStream } from './logger.js';
@@ -13,7 +13,7 @@ import { BODY_LIMIT, setupHttp } from './http.js';
 import { registerPublicRoutes } from './routes/public.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import type { AudienceContext } from './audiences/index.js';
-import { checkAdminToken, listenProblem, lockDataDir } from './startup.js';
+import { checkAdminToken, listenProblem } from './startup.js';
 
 export interface CreateServerOptions {
   privateKey?: string;
@@ -25,8 +25,12 @@ export interface CreateServerOptions {
   klaviyoRetry?: Partial<RetryPolicy>;
   /** Time source of the Klaviyo transport and the forwarder (tests freeze or move it). */
   clock?: Clock;
-  /** Directory of the SQLite file, or ':memory:'. */
+  /** Directory of the SQLite file, or ':memory:'. Default RELAY_DATA_DIR. */
   dataDir?: string;
+  /** postgres://… stores everything in PostgreSQL instead (default DATABASE_URL); nothing is written to dataDir. */
+  databaseUrl?: string;
+  /** PostgreSQL: how long an outbox claim holds unless renewed (default RELAY_FORWARD_LEASE_MS, else 30 s). */
+  forwardLeaseMs?: number;
   /** Directory of the config file: audience file sources resolve against it. */
   configDir?: string;
   /** JSON log lines on stdout (secrets blanked). Off by default for library use. */
@@ -49,8 +53,11 @@ export const DEFAULT_PORT = 8787;
 
 export interface RelayServer {
   app: FastifyInstance;
-  db: Db;
+  /** The embedded SQLite database; undefined when the store is PostgreSQL. */
+  db: Db | undefined;
   store: RelayStore;
+  /** Where the data lives: the SQLite folder, or the PostgreSQL URL without its password. */
+  storeLocation: string;
   config: RelayConfig;
   forwarder: Pick<Forwarder, 'flush' | 'stats' | 'forwarding'>;
   listen(opts?: { port?: number; host?: string }): Promise<string>;
@@ -80,20 +87,21 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   });
   const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) => app.log[level](fields, message);
 
-  const dataDirLock = dataDir === ':memory:' ? undefined : lockDataDir(dataDir);
-  let db: Db;
-  try {
-    db = openDatabase(dataDir);
-  } catch (err) {
-    dataDirLock?.release();
-    throw err;
-  }
-  const store = createSqliteStore(db);
+  const claimLeaseMs = options.forwardLeaseMs ?? env.forwardLeaseMs;
+  const opened = await openStore({
+    databaseUrl: options.databaseUrl ?? env.databaseUrl, dataDir, claimLeaseMs,
+    log: (level, message, fields) => log(level, message, fields),
+  });
+  const store = opened.relay;
+  const db = opened.backend.kind === 'sqlite' ? opened.backend.db : undefined;
+  // The audience module still reads SQLite directly until its own store moves behind the boundary; on
+  // PostgreSQL it gets a private in-memory database meanwhile.
+  const audienceDb = db ?? openDatabase(':memory:');
   // One client per process: forwarding and audience syncs share its limiter, as they share Klaviyo's per-account limits.
   const klaviyo = privateKey
     ? createKlaviyoClient({ privateKey, baseUrl, timeoutMs: options.klaviyoTimeoutMs, retry: options.klaviyoRetry, clock: options.clock })
     : undefined;
-  const forwarder = createForwarder({ ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
+  const forwarder = createForwarder({ claimLeaseMs, ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
 
   let admin: { close(): Promise<void> };
   try {
@@ -101,13 +109,13 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
-      db, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
+      db: audienceDb, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
     }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     await app.ready();
   } catch (err) {
-    db.close();
-    dataDirLock?.release();
+    await opened.close();
+    if (audienceDb !== db) audienceDb.close();
     throw err;
   }
   await forwarder.start();
@@ -117,6 +125,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     app,
     db,
     store,
+    storeLocation: opened.location,
     config: cfg,
     forwarder: { flush: () => forwarder.flush(), stats: () => forwarder.stats(), forwarding: () => forwarder.forwarding() },
     async listen({ port = env.port ?? DEFAULT_PORT, host = env.host ?? '0.0.0.0' } = {}) {
@@ -135,8 +144,8 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
         await forwarder.stop();
         await admin.close();
         await app.close();
-        db.close();
-        dataDirLock?.release();
+        await opened.close();
+        if (audienceDb !== db) audienceDb.close();
       })();
       return closed;
     },
@@ -147,5 +156,6 @@ export { loadConfigFile, parseConfig, ConfigError, type RelayConfig, type RelayC
 export { openDatabase } from './store/db.js';
 export { StartupError } from './startup.js';
 export { createSqliteStore } from './store/sqlite.js';
-export type { RelayStore, StoredProfile, OutboxRow, StoreCounts } from './store/types.js';
+export { openStore, type OpenedStore } from './store/open.js';
+export type { RelayStore, StoredProfile, OutboxRow, StoreCounts, RecentEvent } from './store/types.js';
 export type { ForwarderStats, ForwardingPause, ForwardingState } from './forwarder.js';

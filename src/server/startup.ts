@@ -1,8 +1,7 @@
 // What must hold before the server takes traffic, each failure told in one line naming the setting to change:
 // a usable data folder owned by this process alone, an admin token worth its name, a free port.
-import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /** A start-up problem the operator fixes by changing one setting; `serve` prints its message as one line. */
 export class StartupError extends Error {
@@ -59,35 +58,6 @@ export function isUnwritable(err: unknown): boolean {
 export function unwritableDataDir(dir: string, err: unknown): StartupError {
   const e = err as { code?: string; message?: string };
   return dataDirProblem(resolve(dir), `is not writable (${e.code ?? e.message})`);
-}
-
-/**
- * Claim the data folder for this process. The claim is an exclusive SQLite lock on `serve.lock` (an OS-level
- * fcntl lock), so the kernel releases it the moment the process dies, even by kill -9: a restart never waits for
- * a stale claim, and a second `serve` on the same folder is refused instead of releasing the first one's outbox
- * claims. Other processes (`klaviyo-relay sync`, `logs`) open the database itself and are not blocked.
- */
-export function lockDataDir(dir: string): { release(): void } {
-  ensureDataDir(dir);
-  const path = join(dir, 'serve.lock');
-  let lock: Database.Database | undefined;
-  try {
-    lock = new Database(path, { timeout: 0 });
-    lock.pragma('locking_mode = EXCLUSIVE');
-    // The first write takes the exclusive lock; in EXCLUSIVE locking mode it is held until the connection closes.
-    lock.exec('CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, started_at INTEGER NOT NULL)');
-    lock.prepare('INSERT OR REPLACE INTO owner (id, pid, started_at) VALUES (1, ?, ?)').run(process.pid, Date.now());
-  } catch (err) {
-    lock?.close();
-    if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
-      throw new StartupError(
-        `RELAY_DATA_DIR ${resolve(dir)} is in use by another klaviyo-relay serve process; stop it, or give each server its own RELAY_DATA_DIR`,
-      );
-    }
-    if (isUnwritable(err)) throw unwritableDataDir(dir, err);
-    throw err;
-  }
-  return { release: () => lock!.close() };
 }
 
 /** A listen() failure as the setting to change. */

@@ -52,6 +52,8 @@ export function applyMigrations(db: Db, module: string, steps: string[]): void {
  * - events: every event the snippet sent (all routes), unique by unique_id.
  * - forward_outbox: `server`-routed items waiting to be sent to Klaviyo with the private key. Status also takes
  *   `inflight` (claimed by the forwarder; a restart puts such items back to pending).
+ * - event_names: stored events per metric name (count, last received), kept up to date by intake.
+ * - settings: values saved at run time (the console's workflow), JSON by key.
  */
 const CORE_MIGRATIONS = [
   `
@@ -102,4 +104,11 @@ const CORE_MIGRATIONS = [
   // What the operator should know about an item that was delivered, e.g. an identity conflict Klaviyo reported
   // and how it was resolved.
   `ALTER TABLE forward_outbox ADD COLUMN note TEXT;`,
+  `
+  ALTER TABLE forward_outbox DROP COLUMN job_id;
+  CREATE TABLE event_names (name TEXT PRIMARY KEY, count INTEGER NOT NULL, last_seen_at INTEGER NOT NULL);
+  INSERT INTO event_names (name, count, last_seen_at)
+    SELECT name, COUNT(*), MAX(received_at) FROM events WHERE name IS NOT NULL GROUP BY name;
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  `,
 ];

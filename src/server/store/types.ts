@@ -1,6 +1,6 @@
-// The one storage interface the server's callers use (routes, forwarder). SQLite implements it today
-// (store/sqlite.ts); a PostgreSQL implementation can replace it without touching callers, which is why every
-// method is async even though better-sqlite3 is synchronous.
+// The one storage interface the server's callers use (routes, forwarder, console settings) for events, profiles
+// and stitching, the forwarding outbox and saved settings. SQLite (store/sqlite.ts, the embedded default) and
+// PostgreSQL (store/postgres/relay-store.ts, shared by many instances) implement it; open.ts picks one.
 import type { RelayEvent } from '../../shared/wire.js';
 import type { ValidEvent } from '../../shared/wire-schema.js';
 
@@ -61,6 +61,34 @@ export interface StoreCounts {
   events: number;
   profiles: number;
   outbox: Record<OutboxStatus, number>;
+  /** Stored events per workflow route (client, server, off). */
+  routes: Record<string, number>;
+}
+
+/** A recently received event and where forwarding stands with it (null when it is not a `server` item). */
+export interface RecentEvent {
+  unique_id: string;
+  type: string;
+  name: string | null;
+  route: string;
+  received_at: number;
+  forward_status: OutboxStatus | null;
+  forward_attempts: number | null;
+  last_error: string | null;
+}
+
+/**
+ * The exclusive right to forward the outbox. On PostgreSQL one instance holds it (an advisory lock on its own
+ * session: if the process or its connection dies, PostgreSQL releases it and another instance takes over); the
+ * embedded store belongs to one process, which always holds it.
+ */
+export interface ForwarderLeadership {
+  /** Try to take it (or confirm it is still held). Never waits for another holder. */
+  acquire(): Promise<boolean>;
+  readonly held: boolean;
+  /** `listener` runs when a held leadership is lost without release() (its session died). */
+  onLost(listener: (reason: string) => void): void;
+  release(): Promise<void>;
 }
 
 export interface RelayStore {
@@ -68,22 +96,42 @@ export interface RelayStore {
   ingest(publicKey: string, events: ValidEvent[], receivedAt?: number): Promise<IngestResult>;
   findProfile(kind: AliasKind, value: string): Promise<StoredProfile | undefined>;
 
-  /** Items claimed by a forwarder that stopped or died go back to pending, due now. Returns how many. */
+  /**
+   * Claims this store holds go back to pending, due now (the forwarder stopped or aborted a send). The embedded
+   * store belongs to one process, so it also frees claims a crashed earlier run left behind; on a shared store
+   * other instances' claims are left to their lease.
+   */
   releaseClaims(): Promise<number>;
-  /** Claim up to `limit` pending items due at `now`, oldest first; they become `inflight`. */
+  /**
+   * Claim up to `limit` items due at `now`, oldest first; they become `inflight`, claimed by this store for a
+   * lease. Pending items and claims whose lease ran out (their holder died) are due. Never returns an item
+   * another live claim holds.
+   */
   claimDue(limit: number, now?: number): Promise<OutboxItem[]>;
-  /** When the next pending item becomes due (epoch ms), or undefined when none is pending. */
-  nextDueAt(): Promise<number | undefined>;
+  /** Extend the lease on this store's claims (the forwarder is still working on them). Returns how many. */
+  renewClaims(): Promise<number>;
   /** Delivered; `note` records anything the operator should know about how. */
   markSent(eventIds: number[], note?: string): Promise<void>;
   /** Final: Klaviyo refused the item (4xx); `error` carries its detail. Never retried automatically. */
   markFailed(eventIds: number[], error: string): Promise<void>;
   /** Back to pending, due at `at`, remembering why. */
   reschedule(eventIds: number[], at: number, error: string): Promise<void>;
+  forwarderLeadership(): ForwarderLeadership;
 
   /** Failed items back to pending, due now (after fixing what Klaviyo refused). Returns how many. */
   requeueFailed(): Promise<number>;
 
   listOutbox(filter?: { status?: OutboxStatus; limit?: number }): Promise<OutboxRow[]>;
   counts(): Promise<StoreCounts>;
+  /** The newest events first, with their forwarding state. */
+  recentEvents(limit: number): Promise<RecentEvent[]>;
+
+  /** Stored events per metric name: how many, and when one was last received (epoch ms). */
+  eventCounts(): Promise<{ name: string; count: number; lastSeenAt: number }[]>;
+  /** The workflow saved from the console, if any, replacing the config file's. */
+  loadWorkflowOverride(): Promise<{ workflow: unknown; updatedAt: number } | undefined>;
+  saveWorkflowOverride(workflow: unknown): Promise<void>;
+
+  /** Release connections (and a held forwarder leadership). */
+  close(): Promise<void>;
 }

@@ -1,0 +1,278 @@
+// RelayStore on PostgreSQL, shared by any number of `serve` instances. Same semantics as the SQLite store:
+// events deduplicated by unique_id, profiles stitched by the shared planner (stitching.ts), `server` items queued.
+// Across instances:
+// - A batch locks its identifiers (transaction-scoped advisory locks, in key order) and then the profiles
+//   they belong to (row locks), so two instances never stitch one person from stale reads. A conflict that can
+//   only be seen after waiting (a merge deleted a profile; the same unique_id committed elsewhere; a deadlock)
+//   rolls the batch back and runs it again.
+// - Outbox claims carry the claiming instance and a lease on the database clock. Only an expired lease (its holder
+//   died or lost its connection) makes an inflight item due again, so no item is sent by two live instances.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ValidEvent } from '../../../shared/wire-schema.js';
+import {
+  aliasValue, assignProfileIds, batchAliases, countByName, planIngest, type IngestPlan, type ProfileState,
+} from '../stitching.js';
+import { toOutboxItem, toStoredProfile, type ClaimedRow } from '../row-mapping.js';
+import type {
+  IngestResult, OutboxRow, OutboxStatus, RecentEvent, RelayStore, StoreCounts, StoredProfile,
+} from '../types.js';
+import { inTransaction, type Pool, type PoolClient } from './pool.js';
+import { createAdvisoryLeadership } from './leadership.js';
+
+export const DEFAULT_CLAIM_LEASE_MS = 30_000;
+
+export interface PostgresStoreOptions {
+  pool: Pool;
+  /** For the forwarder leadership's own session connection. */
+  databaseUrl: string;
+  /** Names this instance in outbox claims (default host:pid:random). */
+  instanceId?: string;
+  /** How long a claim holds without renewal (default 30 s): a killed instance's items wait this long at most. */
+  claimLeaseMs?: number;
+}
+
+/** The database's clock in epoch ms: leases compare against one clock whatever the instances' clocks say. */
+const DB_NOW = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+
+const PROFILE_COLUMNS = [
+  'id', 'email', 'phone_number', 'external_id', 'anonymous_id', 'kx', 'first_name', 'last_name', 'organization', 'title',
+  'locale', 'image', 'location', 'properties', 'first_seen', 'last_seen', 'updated_at',
+] as const;
+const PROFILE_RECORD = `id bigint, email text, phone_number text, external_id text, anonymous_id text, kx text,
+  first_name text, last_name text, organization text, title text, locale text, image text, location jsonb, properties jsonb,
+  first_seen bigint, last_seen bigint, updated_at bigint`;
+const UPSERT_PROFILES = `INSERT INTO profiles (${PROFILE_COLUMNS.join(', ')})
+  SELECT ${PROFILE_COLUMNS.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS p(${PROFILE_RECORD})
+  ON CONFLICT (id) DO UPDATE SET ${PROFILE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`;
+
+const INSERT_EVENTS = `WITH inserted AS (
+    INSERT INTO events (unique_id, public_key, type, name, properties, time, value, value_currency, route, profile_id, profile, received_at)
+    SELECT e.unique_id, $2, e.type, e.name, e.properties, e.time, e.value, e.value_currency, e.route, e.profile_id, e.profile, $3
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, ord),
+      jsonb_to_record(x.doc) AS e(unique_id text, type text, name text, properties jsonb, time bigint,
+        value float8, value_currency text, route text, profile_id bigint, profile jsonb)
+    ORDER BY x.ord
+    RETURNING id, route)
+  INSERT INTO forward_outbox (event_id, updated_at) SELECT id, $3 FROM inserted WHERE route = 'server'`;
+
+const CLAIM = `WITH pending AS (
+    SELECT event_id, next_attempt_at AS due_at FROM forward_outbox
+      WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, event_id LIMIT $2 FOR UPDATE SKIP LOCKED
+  ), lapsed AS (
+    SELECT event_id, 0::bigint AS due_at FROM forward_outbox
+      WHERE status = 'inflight' AND lease_until <= ${DB_NOW} ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+  ), picked AS (
+    SELECT event_id FROM (SELECT * FROM pending UNION ALL SELECT * FROM lapsed) AS due ORDER BY due_at, event_id LIMIT $2
+  ), claimed AS (
+    -- Rows another claimer has locked are skipped above; the status test is repeated here all the same.
+    UPDATE forward_outbox o SET status = 'inflight', attempts = o.attempts + 1, claimed_by = $3,
+        lease_until = ${DB_NOW} + $4, updated_at = $1
+      FROM picked WHERE o.event_id = picked.event_id
+        AND ((o.status = 'pending' AND o.next_attempt_at <= $1) OR (o.status = 'inflight' AND o.lease_until <= ${DB_NOW}))
+      RETURNING o.event_id, o.attempts
+  )
+  SELECT c.event_id, c.attempts, e.unique_id, e.type, e.name, e.properties, e.time, e.value, e.value_currency,
+      e.profile, e.profile_id, p.email AS known_email, p.phone_number AS known_phone, p.external_id AS known_external_id
+    FROM claimed c JOIN events e ON e.id = c.event_id LEFT JOIN profiles p ON p.id = e.profile_id
+    ORDER BY c.event_id`;
+
+const OUTBOX_ROWS = `SELECT o.event_id AS "eventId", e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error
+  FROM forward_outbox o JOIN events e ON e.id = o.event_id`;
+
+/** Errors after which a batch runs again from the start: the retry sees what the other transaction committed. */
+const RETRYABLE = new Set([
+  '40P01', // deadlock detected
+  '40001', // serialization failure
+  '23505', // unique violation: the same unique_id (or identifier) was committed by another instance meanwhile
+]);
+class StaleRead extends Error {}
+const MAX_ATTEMPTS = 8;
+
+async function withRetries<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      const retryable = err instanceof StaleRead || RETRYABLE.has((err as { code?: string }).code ?? '');
+      if (!retryable || attempt >= MAX_ATTEMPTS) throw err;
+    }
+  }
+}
+
+export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
+  const { pool } = options;
+  const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const leaseMs = options.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
+  const leadership = createAdvisoryLeadership(options.databaseUrl);
+
+  async function applyPlan(c: PoolClient, plan: IngestPlan, publicKey: string, now: number): Promise<number> {
+    if (plan.created.length) {
+      const { rows } = await c.query<{ id: number }>(
+        "SELECT nextval(pg_get_serial_sequence('profiles', 'id')) AS id FROM generate_series(1, $1)", [plan.created.length]);
+      const ids = new Map(plan.created.map((p, i) => [p.id, rows[i]!.id]));
+      assignProfileIds(plan, (placeholder) => ids.get(placeholder)!);
+    }
+    const profiles = [...plan.created, ...plan.updated];
+    if (profiles.length) await c.query(UPSERT_PROFILES, [JSON.stringify(profiles)]);
+    if (plan.merges.length) {
+      const from = plan.merges.map((m) => m.from);
+      const into = plan.merges.map((m) => m.into);
+      await c.query(`UPDATE profile_aliases a SET profile_id = m.into_id FROM unnest($1::bigint[], $2::bigint[]) AS m(from_id, into_id)
+        WHERE a.profile_id = m.from_id`, [from, into]);
+      await c.query(`UPDATE events e SET profile_id = m.into_id FROM unnest($1::bigint[], $2::bigint[]) AS m(from_id, into_id)
+        WHERE e.profile_id = m.from_id`, [from, into]);
+      await c.query('DELETE FROM profiles WHERE id = ANY($1::bigint[])', [from]);
+    }
+    const columns = (list: IngestPlan['aliasInserts']) => [list.map((a) => a.kind), list.map((a) => a.value), list.map((a) => a.profileId)];
+    if (plan.aliasInserts.length) {
+      await c.query('INSERT INTO profile_aliases (kind, value, profile_id) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])', columns(plan.aliasInserts));
+    }
+    if (plan.aliasMoves.length) {
+      await c.query(`UPDATE profile_aliases a SET profile_id = x.profile_id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(kind, value, profile_id)
+        WHERE a.kind = x.kind AND a.value = x.value`, columns(plan.aliasMoves));
+    }
+    let queued = 0;
+    if (plan.events.length) {
+      const rows = plan.events.map(({ event: ev, time, profileId }) => ({
+        unique_id: ev.unique_id, type: ev.type, name: ev.name ?? null, properties: ev.properties ?? {}, time,
+        value: ev.value ?? null, value_currency: ev.value_currency ?? null, route: ev.route, profile_id: profileId, profile: ev.profile,
+      }));
+      queued = (await c.query(INSERT_EVENTS, [JSON.stringify(rows), publicKey, now])).rowCount ?? 0;
+      const byName = countByName(plan.events);
+      if (byName.size) {
+        // Last statement before COMMIT: the count row stays locked as briefly as possible.
+        await c.query(`INSERT INTO event_name_counts (name, slot, count, last_seen_at)
+            SELECT x.name, pg_backend_pid() % 64, x.count, $3 FROM unnest($1::text[], $2::bigint[]) AS x(name, count)
+          ON CONFLICT (name, slot) DO UPDATE SET count = event_name_counts.count + excluded.count,
+            last_seen_at = GREATEST(event_name_counts.last_seen_at, excluded.last_seen_at)`, [[...byName.keys()], [...byName.values()], now]);
+      }
+    }
+    return queued;
+  }
+
+  async function ingestOnce(publicKey: string, events: ValidEvent[], now: number): Promise<IngestResult> {
+    return inTransaction(pool, async (c) => {
+      const aliases = batchAliases(events);
+      const kinds = aliases.map((a) => a.kind);
+      const values = aliases.map((a) => a.value);
+      if (aliases.length) {
+        await c.query(`SELECT pg_advisory_xact_lock(k) FROM (
+            SELECT DISTINCT hashtextextended(kind || ':' || value, 0) AS k FROM unnest($1::text[], $2::text[]) AS x(kind, value) ORDER BY 1
+          ) AS keys`, [kinds, values]);
+      }
+      const stored = await c.query<{ unique_id: string }>('SELECT unique_id FROM events WHERE unique_id = ANY($1::text[])', [events.map((e) => e.unique_id)]);
+      const storedIds = new Set(stored.rows.map((r) => r.unique_id));
+      const owners = new Map<string, number>();
+      const profiles = new Map<number, ProfileState>();
+      if (aliases.length) {
+        const { rows } = await c.query<{ kind: string; value: string; profile_id: number }>(
+          `SELECT a.kind, a.value, a.profile_id FROM profile_aliases a
+            JOIN unnest($1::text[], $2::text[]) AS x(kind, value) ON a.kind = x.kind AND a.value = x.value`, [kinds, values]);
+        for (const r of rows) owners.set(`${r.kind}:${r.value}`, r.profile_id);
+        const ownerIds = [...new Set(owners.values())];
+        if (ownerIds.length) {
+          const locked = await c.query<ProfileState>('SELECT * FROM profiles WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ownerIds]);
+          // A profile gone by the time its lock was granted was merged away by another instance: read again.
+          if (locked.rows.length < ownerIds.length) throw new StaleRead('a profile was merged meanwhile');
+          for (const p of locked.rows) profiles.set(p.id, p);
+        }
+      }
+      const plan = planIngest(events, {
+        isStored: (uniqueId) => storedIds.has(uniqueId),
+        owner: (a) => owners.get(`${a.kind}:${a.value}`),
+        profile: (id) => profiles.get(id)!,
+      }, now);
+      const queued = await applyPlan(c, plan, publicKey, now);
+      return { stored: plan.events.length, duplicates: plan.duplicates, queued };
+    });
+  }
+
+  const settle = async (sql: string, ids: number[], params: unknown[] = []) => {
+    if (ids.length) await pool.query(sql, [ids, ...params]);
+  };
+
+  return {
+    ingest(publicKey, events, receivedAt = Date.now()) {
+      return withRetries(() => ingestOnce(publicKey, events, receivedAt));
+    },
+    async findProfile(kind, value) {
+      const { rows } = await pool.query<ProfileState>(
+        'SELECT p.* FROM profile_aliases a JOIN profiles p ON p.id = a.profile_id WHERE a.kind = $1 AND a.value = $2', [kind, aliasValue(kind, value)]);
+      if (!rows[0]) return undefined;
+      const aliases = await pool.query<StoredProfile['aliases'][number]>(
+        'SELECT kind, value FROM profile_aliases WHERE profile_id = $1 ORDER BY kind, value', [rows[0].id]);
+      return toStoredProfile(rows[0], aliases.rows);
+    },
+    async releaseClaims() {
+      const r = await pool.query(`UPDATE forward_outbox SET status = 'pending', next_attempt_at = 0, claimed_by = NULL, lease_until = NULL, updated_at = $2
+        WHERE status = 'inflight' AND claimed_by = $1`, [instanceId, Date.now()]);
+      return r.rowCount ?? 0;
+    },
+    async renewClaims() {
+      const r = await pool.query(`UPDATE forward_outbox SET lease_until = ${DB_NOW} + $2 WHERE status = 'inflight' AND claimed_by = $1`, [instanceId, leaseMs]);
+      return r.rowCount ?? 0;
+    },
+    async requeueFailed() {
+      const r = await pool.query(`UPDATE forward_outbox SET status = 'pending', next_attempt_at = 0, updated_at = $1 WHERE status = 'failed'`, [Date.now()]);
+      return r.rowCount ?? 0;
+    },
+    async claimDue(limit, now = Date.now()) {
+      const { rows } = await pool.query<ClaimedRow>(CLAIM, [now, limit, instanceId, leaseMs]);
+      return rows.map(toOutboxItem);
+    },
+    async markSent(ids) {
+      // Delivered is the truth whoever holds the claim now.
+      await settle(`UPDATE forward_outbox SET status = 'sent', last_error = NULL, claimed_by = NULL, lease_until = NULL, updated_at = $2
+        WHERE event_id = ANY($1::bigint[])`, ids, [Date.now()]);
+    },
+    async markFailed(ids, error) {
+      await settle(`UPDATE forward_outbox SET status = 'failed', last_error = $2, claimed_by = NULL, lease_until = NULL, updated_at = $3
+        WHERE event_id = ANY($1::bigint[]) AND status = 'inflight' AND claimed_by = $4`, ids, [error, Date.now(), instanceId]);
+    },
+    async reschedule(ids, at, error) {
+      await settle(`UPDATE forward_outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, claimed_by = NULL, lease_until = NULL,
+        updated_at = $4 WHERE event_id = ANY($1::bigint[]) AND status = 'inflight' AND claimed_by = $5`, ids, [at, error, Date.now(), instanceId]);
+    },
+    forwarderLeadership: () => leadership,
+    async listOutbox({ status, limit = 100 } = {}) {
+      const { rows } = status
+        ? await pool.query<OutboxRow>(`${OUTBOX_ROWS} WHERE o.status = $1 ORDER BY o.event_id LIMIT $2`, [status, limit])
+        : await pool.query<OutboxRow>(`${OUTBOX_ROWS} ORDER BY o.event_id LIMIT $1`, [limit]);
+      return rows;
+    },
+    async counts(): Promise<StoreCounts> {
+      const [events, profiles, outboxRows, routeRows] = await Promise.all([
+        pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM events'),
+        pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM profiles'),
+        pool.query<{ status: OutboxStatus; n: number }>('SELECT status, COUNT(*) AS n FROM forward_outbox GROUP BY status'),
+        pool.query<{ route: string; n: number }>('SELECT route, COUNT(*) AS n FROM events GROUP BY route'),
+      ]);
+      const outbox: Record<OutboxStatus, number> = { pending: 0, inflight: 0, sent: 0, failed: 0 };
+      for (const r of outboxRows.rows) outbox[r.status] = r.n;
+      return { events: events.rows[0]!.n, profiles: profiles.rows[0]!.n, outbox, routes: Object.fromEntries(routeRows.rows.map((r) => [r.route, r.n])) };
+    },
+    async recentEvents(limit) {
+      const { rows } = await pool.query<RecentEvent>(`SELECT e.unique_id, e.type, e.name, e.route, e.received_at, o.status AS forward_status,
+          o.attempts AS forward_attempts, o.last_error
+        FROM events e LEFT JOIN forward_outbox o ON o.event_id = e.id ORDER BY e.id DESC LIMIT $1`, [limit]);
+      return rows;
+    },
+    async eventCounts() {
+      const { rows } = await pool.query<{ name: string; count: number; lastSeenAt: number }>(
+        'SELECT name, SUM(count) AS count, MAX(last_seen_at) AS "lastSeenAt" FROM event_name_counts GROUP BY name ORDER BY name');
+      return rows;
+    },
+    async loadWorkflowOverride() {
+      const { rows } = await pool.query<{ value: unknown; updated_at: number }>("SELECT value, updated_at FROM settings WHERE key = 'workflow'");
+      return rows[0] && { workflow: rows[0].value, updatedAt: rows[0].updated_at };
+    },
+    async saveWorkflowOverride(workflow) {
+      await pool.query(`INSERT INTO settings (key, value, updated_at) VALUES ('workflow', $1::jsonb, $2)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, [JSON.stringify(workflow), Date.now()]);
+    },
+    async close() {
+      await leadership.release();
+    },
+  };
+}
