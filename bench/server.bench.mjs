@@ -1,7 +1,10 @@
 // Companion-server benchmarks (built dist/node; run `npx tsc -p tsconfig.node.json` or `npm run build` first).
-// 1. Intake: events/s through POST /v1/events in batches of 20 on loopback, into a file-backed SQLite database,
-//    with latency percentiles. The server runs as its own process (`klaviyo-relay serve`), the load from here.
-// 2. Forwarding: events/minute from the durable outbox into the local Klaviyo sandbox with its rate limits ON.
+// 1. Intake: events/s through POST /v1/events in batches of 20 on loopback, with latency percentiles: into a
+//    file-backed SQLite database (one process), then into one PostgreSQL database shared by 1 and 2 processes
+//    (`klaviyo-relay serve` each, the load from here spread over them). PostgreSQL is a throwaway cluster started
+//    like the tests do, but with its durable defaults (fsync on, synchronous_commit on).
+// 2. Forwarding: events/minute from the durable outbox into the local Klaviyo sandbox with its rate limits ON,
+//    on each backend.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +12,8 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import pg from 'pg';
+import { startPostgresCluster } from '../demo/postgres-cluster.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = (p) => join(root, 'dist/node', p);
@@ -28,6 +33,8 @@ const PRIVATE_KEY = 'pk_benchSecret0123456789abcdefABCDEF';
 
 const tmp = mkdtempSync(join(tmpdir(), 'relay-bench-'));
 const results = [];
+/** Figures of each backend, for the comparison table at the end. */
+const summary = [];
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
@@ -42,19 +49,23 @@ function event(i, route) {
   };
 }
 
-/** CPU seconds a process has used (Linux /proc), to report throughput per core independent of machine load. */
-function cpuSeconds(pid) {
+/**
+ * CPU seconds a process has used (Linux /proc), to report throughput per core independent of machine load.
+ * `children`: also what its exited children used (PostgreSQL's per-connection backends, once disconnected).
+ */
+function cpuSeconds(pid, children = false) {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (100/s)
+    const own = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
+    return (own + (children ? Number(fields[13]) + Number(fields[14]) : 0)) / 100;
   } catch {
     return undefined;
   }
 }
 
-function startRelayProcess(configPath, dataDir) {
+function startRelayProcess(configPath, storeEnv) {
   const child = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), join(root, 'bin/klaviyo-relay.mjs'), 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
-    env: { PATH: process.env.PATH, RELAY_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...storeEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -70,31 +81,63 @@ function startRelayProcess(configPath, dataDir) {
   });
 }
 
-async function benchIntake() {
-  const dataDir = join(tmp, 'intake');
+/** A fresh, empty database on the bench cluster. */
+async function createDatabase(cluster, name) {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(cluster.url);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+async function countRows(backend, sql) {
+  if (backend.kind === 'sqlite') {
+    const db = new Database(join(backend.dataDir, 'relay.sqlite3'), { readonly: true });
+    const n = db.prepare(sql).pluck().get();
+    db.close();
+    return n;
+  }
+  const client = new pg.Client({ connectionString: backend.databaseUrl });
+  await client.connect();
+  const n = Number((await client.query(sql)).rows[0].count);
+  await client.end();
+  return n;
+}
+
+/**
+ * Intake through `instances` server processes on one store. `backend`: {kind:'sqlite', dataDir} or
+ * {kind:'postgres', databaseUrl}. Requests go to the processes in turn, as a round-robin balancer would send them.
+ */
+async function benchIntake(label, backend, instances = 1) {
   const configPath = join(tmp, 'relay.config.json');
   writeFileSync(configPath, JSON.stringify({ publicKey: PUBLIC_KEY, allowedOrigins: ['https://shop.example'], rateLimit: 10_000_000 }));
-  const { child, url } = await startRelayProcess(configPath, dataDir);
+  const storeEnv = backend.kind === 'sqlite' ? { RELAY_DATA_DIR: backend.dataDir } : { DATABASE_URL: backend.databaseUrl };
+  const relays = [];
+  for (let i = 0; i < instances; i++) relays.push(await startRelayProcess(configPath, storeEnv));
 
   const requests = INTAKE_EVENTS / BATCH;
   const bodies = Array.from({ length: requests }, (_, r) =>
     JSON.stringify({ public_key: PUBLIC_KEY, events: Array.from({ length: BATCH }, (_, k) => event(r * BATCH + k, k % 2 ? 'server' : 'client')) }),
   );
-  const post = (body) => fetch(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'https://shop.example' }, body });
+  const post = (url, body) => fetch(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'https://shop.example' }, body });
   // Warm-up (JIT, connections), not counted, distinct ids.
-  for (let i = 0; i < 50; i++) await (await post(JSON.stringify({ public_key: PUBLIC_KEY, events: [event(-1 - i, 'client')] }))).text();
+  const WARMUP = 50;
+  for (let i = 0; i < WARMUP; i++) await (await post(relays[i % instances].url, JSON.stringify({ public_key: PUBLIC_KEY, events: [event(-1 - i, 'client')] }))).text();
 
   const latencies = [];
   let next = 0;
   let accepted = 0;
-  const cpuBefore = cpuSeconds(child.pid);
+  const cpuBefore = relays.map((r) => cpuSeconds(r.child.pid));
+  const databaseCpuBefore = backend.cluster ? cpuSeconds(backend.cluster.pid, true) : undefined;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < requests) {
-        const body = bodies[next++];
+        const n = next++;
         const t = performance.now();
-        const res = await post(body);
+        const res = await post(relays[n % instances].url, bodies[n]);
         const json = await res.json();
         latencies.push(performance.now() - t);
         if (res.status !== 202) throw new Error(`intake answered ${res.status}: ${JSON.stringify(json)}`);
@@ -103,33 +146,37 @@ async function benchIntake() {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const cpuUsed = cpuSeconds(child.pid) - cpuBefore;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.on('exit', r));
+  const cpuUsed = relays.reduce((sum, r, i) => sum + (cpuSeconds(r.child.pid) - cpuBefore[i]), 0);
+  for (const { child } of relays) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  }
+  // The servers' connections are closed now, so their PostgreSQL backends' CPU is counted in the postmaster's.
+  const databaseCpu = backend.cluster ? cpuSeconds(backend.cluster.pid, true) - databaseCpuBefore : undefined;
 
-  // Durability check: every accepted event is in the database file the server wrote.
-  const db = new Database(join(dataDir, 'relay.sqlite3'), { readonly: true });
-  const stored = db.prepare('SELECT COUNT(*) FROM events').pluck().get() - 50; // minus the warm-up
-  const queued = db.prepare('SELECT COUNT(*) FROM forward_outbox').pluck().get();
-  db.close();
+  // Durability check: every accepted event is in the database the servers wrote.
+  const stored = (await countRows(backend, 'SELECT COUNT(*) AS count FROM events')) - WARMUP;
+  const queued = await countRows(backend, 'SELECT COUNT(*) AS count FROM forward_outbox');
 
   latencies.sort((a, b) => a - b);
   const rate = accepted / seconds;
-  console.log('### Intake: POST /v1/events, batches of 20, file-backed SQLite (WAL), server in its own process\n');
-  console.log(`${fmt(requests)} requests, ${CONCURRENCY} in flight, ${fmt(accepted)} events accepted, ${fmt(stored)} found in the database file (${fmt(queued)} in the forwarding outbox).`);
+  console.log(`### Intake: POST /v1/events, batches of 20, ${label}\n`);
+  console.log(`${fmt(requests)} requests, ${CONCURRENCY} in flight, ${fmt(accepted)} events accepted, ${fmt(stored)} found in the database (${fmt(queued)} in the forwarding outbox).`);
   console.log(`The load generator shares the machine; 1-minute load average at the end: ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores.\n`);
   console.log('| measure | value | target | result |');
   console.log('|---|---|---|---|');
   console.log(`| intake throughput | ${fmt(rate)} events/s | ≥ ${fmt(INTAKE_TARGET)} events/s | ${rate >= INTAKE_TARGET ? 'PASS' : 'FAIL'} |`);
-  if (Number.isFinite(cpuUsed) && cpuUsed > 0) console.log(`| server CPU per core (events per CPU-second) | ${fmt(accepted / cpuUsed)} events/s | — | — |`);
+  if (Number.isFinite(cpuUsed) && cpuUsed > 0) console.log(`| server CPU (events per CPU-second, all processes) | ${fmt(accepted / cpuUsed)} events/s | — | — |`);
+  if (Number.isFinite(databaseCpu) && databaseCpu > 0) console.log(`| PostgreSQL CPU (events per CPU-second) | ${fmt(accepted / databaseCpu)} events/s | — | — |`);
   console.log(`| request latency p50 | ${fmt(percentile(latencies, 50), 2)} ms | — | — |`);
   console.log(`| request latency p99 | ${fmt(percentile(latencies, 99), 2)} ms | — | — |`);
   console.log(`| durably stored | ${fmt(stored)} of ${fmt(accepted)} | all | ${stored === accepted ? 'PASS' : 'FAIL'} |`);
   console.log('');
+  summary.push({ measure: `intake, ${label}`, value: `${fmt(rate)} events/s`, target: `≥ ${fmt(INTAKE_TARGET)} events/s`, pass: rate >= INTAKE_TARGET });
   results.push(rate >= INTAKE_TARGET, stored === accepted);
 }
 
-async function benchForwarding() {
+async function benchForwarding(label, storeOptions) {
   const emulatorEntry = dist('emulator/index.js');
   if (!existsSync(emulatorEntry)) {
     console.log('### Forwarding\n\nFAIL: the Klaviyo sandbox (dist/node/emulator/index.js) is not built.\n');
@@ -141,7 +188,7 @@ async function benchForwarding() {
   const emulator = await startEmulator({ port: 0 }); // Klaviyo's published rate limits on
   const server = await createServer(
     { publicKey: PUBLIC_KEY },
-    { dataDir: join(tmp, 'forward'), privateKey: PRIVATE_KEY, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 0, adminToken: '' },
+    { ...storeOptions, privateKey: PRIVATE_KEY, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 0, adminToken: '' },
   );
 
   for (let i = 0; i < FORWARD_EVENTS; i += 1000) {
@@ -168,7 +215,7 @@ async function benchForwarding() {
   await server.close();
   await emulator.close();
 
-  console.log("### Forwarding: durable outbox → sandbox bulk jobs, Klaviyo's rate limits ON (10/s burst, 150/min steady)\n");
+  console.log(`### Forwarding (${label}): durable outbox → sandbox bulk jobs, Klaviyo's rate limits ON (10/s burst, 150/min steady)\n`);
   console.log(`${fmt(FORWARD_EVENTS)} events forwarded in ${fmt(seconds, 1)} s as ${stats.requests.bulk} bulk jobs (${throttled} answered 429, ${fmt(eventsPerJob)} events per job); ${fmt(delivered)} events in the sandbox.`);
   console.log(`This is a bounded run (${fmt(FORWARD_EVENTS)} events fit in Klaviyo's 150-jobs-per-minute allowance, sent at up to 10 jobs/s),`);
   console.log('so per-minute figures are extrapolated: a long backlog is capped by 150 jobs/min × events per job, and the sustained');
@@ -180,13 +227,31 @@ async function benchForwarding() {
   console.log(`| sustained forwarding (extrapolated) | ${fmt(sustainedPerMin)} events/min | ≥ ${fmt(FORWARD_TARGET)} events/min | ${sustainedPerMin >= FORWARD_TARGET ? 'PASS' : 'FAIL'} |`);
   console.log(`| delivered once | ${fmt(delivered)} of ${fmt(FORWARD_EVENTS)} | all | ${delivered === FORWARD_EVENTS ? 'PASS' : 'FAIL'} |`);
   console.log('');
+  summary.push({ measure: `forwarding, ${label}`, value: `${fmt(sustainedPerMin)} events/min (${fmt(overallPerMin)} measured)`, target: `≥ ${fmt(FORWARD_TARGET)} events/min`, pass: sustainedPerMin >= FORWARD_TARGET });
   results.push(sustainedPerMin >= FORWARD_TARGET, delivered === FORWARD_EVENTS);
 }
 
+function printSummary() {
+  console.log('### SQLite and PostgreSQL side by side (this run)\n');
+  console.log('| measure | value | target | result |');
+  console.log('|---|---|---|---|');
+  for (const row of summary) console.log(`| ${row.measure} | ${row.value} | ${row.target} | ${row.pass ? 'PASS' : 'FAIL'} |`);
+  console.log('');
+}
+
+let cluster;
 try {
-  await benchIntake();
-  await benchForwarding();
+  await benchIntake('file-backed SQLite (WAL), 1 server process', { kind: 'sqlite', dataDir: join(tmp, 'intake') });
+  cluster = await startPostgresCluster({ durable: true });
+  for (const instances of [1, 2]) {
+    const databaseUrl = await createDatabase(cluster, `intake_${instances}`);
+    await benchIntake(`PostgreSQL 15 (fsync on), ${instances} server process${instances > 1 ? 'es' : ''} on one database`, { kind: 'postgres', databaseUrl, cluster }, instances);
+  }
+  await benchForwarding('SQLite', { dataDir: join(tmp, 'forward') });
+  await benchForwarding('PostgreSQL', { databaseUrl: await createDatabase(cluster, 'forward') });
+  printSummary();
 } finally {
+  await cluster?.stop();
   rmSync(tmp, { recursive: true, force: true });
 }
 process.exitCode = results.every(Boolean) ? 0 : 1;

@@ -54,6 +54,8 @@ export interface StitchLookup {
 }
 
 export interface PlannedEvent {
+  /** Position in the planned batch. */
+  index: number;
   event: ValidEvent;
   /** Epoch ms of `event.time`. */
   time: number;
@@ -186,15 +188,15 @@ export function planIngest(batch: ValidEvent[], lookup: StitchLookup, now: numbe
     return target.id;
   }
 
-  for (const event of batch) {
+  batch.forEach((event, index) => {
     if (seenIds.has(event.unique_id) || lookup.isStored(event.unique_id)) {
       duplicates++;
-      continue;
+      return;
     }
     seenIds.add(event.unique_id);
     const time = Date.parse(event.time);
-    events.push({ event, time, profileId: stitch(event.profile, time) });
-  }
+    events.push({ index, event, time, profileId: stitch(event.profile, time) });
+  });
 
   for (const e of events) if (e.profileId !== null) e.profileId = resolve(e.profileId);
   const live = [...profiles.values()].filter((p) => changed.has(p.id) && !mergedInto.has(p.id));

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ValidEvent } from '../../../shared/wire-schema.js';
 import {
-  aliasValue, assignProfileIds, batchAliases, countByName, planIngest, type IngestPlan, type ProfileState,
+  aliasValue, assignProfileIds, batchAliases, planIngest, type IngestPlan, type ProfileState,
 } from '../stitching.js';
 import { toOutboxItem, toStoredProfile, type ClaimedRow } from '../row-mapping.js';
 import type {
@@ -42,19 +42,44 @@ const PROFILE_COLUMNS = [
 const PROFILE_RECORD = `id bigint, email text, phone_number text, external_id text, anonymous_id text, kx text,
   first_name text, last_name text, organization text, title text, locale text, image text, location jsonb, properties jsonb,
   first_seen bigint, last_seen bigint, updated_at bigint`;
-const UPSERT_PROFILES = `INSERT INTO profiles (${PROFILE_COLUMNS.join(', ')})
-  SELECT ${PROFILE_COLUMNS.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS p(${PROFILE_RECORD})
-  ON CONFLICT (id) DO UPDATE SET ${PROFILE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`;
+/**
+ * New profiles get their ids here ($1: the plan's negative placeholders, in order) and are written together with
+ * the updated ones ($2); answers placeholder → id.
+ */
+const WRITE_PROFILES = `WITH new_ids AS MATERIALIZED (
+    SELECT x.placeholder, nextval(pg_get_serial_sequence('profiles', 'id')) AS id FROM unnest($1::bigint[]) AS x(placeholder)
+  ), written AS (
+    INSERT INTO profiles (${PROFILE_COLUMNS.join(', ')})
+    SELECT COALESCE(n.id, p.id), ${PROFILE_COLUMNS.filter((c) => c !== 'id').map((c) => `p.${c}`).join(', ')}
+      FROM jsonb_to_recordset($2::jsonb) AS p(${PROFILE_RECORD}) LEFT JOIN new_ids n ON n.placeholder = p.id
+    ON CONFLICT (id) DO UPDATE SET ${PROFILE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}
+  )
+  SELECT placeholder, id FROM new_ids`;
 
-const INSERT_EVENTS = `WITH inserted AS (
+/**
+ * The rest of a batch in one statement: aliases linked ($1-$3) and moved ($4-$6), events ($7, in order) with
+ * their outbox items, and the per-name counts ($8-$10) in this connection's slot.
+ */
+const WRITE_EVENTS = `WITH linked AS (
+    INSERT INTO profile_aliases (kind, value, profile_id) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+  ), moved AS (
+    UPDATE profile_aliases a SET profile_id = x.profile_id FROM unnest($4::text[], $5::text[], $6::bigint[]) AS x(kind, value, profile_id)
+      WHERE a.kind = x.kind AND a.value = x.value
+  ), inserted AS (
     INSERT INTO events (unique_id, public_key, type, name, properties, time, value, value_currency, route, profile_id, profile, received_at)
-    SELECT e.unique_id, $2, e.type, e.name, e.properties, e.time, e.value, e.value_currency, e.route, e.profile_id, e.profile, $3
-    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, ord),
-      jsonb_to_record(x.doc) AS e(unique_id text, type text, name text, properties jsonb, time bigint,
-        value float8, value_currency text, route text, profile_id bigint, profile jsonb)
+    SELECT e.unique_id, e.public_key, e.type, e.name, e.properties, e.time, e.value, e.value_currency, e.route, e.profile_id, e.profile, e.received_at
+    FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS x(doc, ord),
+      jsonb_to_record(x.doc) AS e(unique_id text, public_key text, type text, name text, properties jsonb, time bigint,
+        value float8, value_currency text, route text, profile_id bigint, profile jsonb, received_at bigint)
     ORDER BY x.ord
-    RETURNING id, route)
-  INSERT INTO forward_outbox (event_id, updated_at) SELECT id, $3 FROM inserted WHERE route = 'server'`;
+    RETURNING id, route, received_at
+  ), queued AS (
+    INSERT INTO forward_outbox (event_id, updated_at) SELECT id, received_at FROM inserted WHERE route = 'server'
+  )
+  INSERT INTO event_name_counts (name, slot, count, last_seen_at)
+    SELECT x.name, pg_backend_pid() % 64, x.count, x.last_seen_at FROM unnest($8::text[], $9::bigint[], $10::bigint[]) AS x(name, count, last_seen_at)
+  ON CONFLICT (name, slot) DO UPDATE SET count = event_name_counts.count + excluded.count,
+    last_seen_at = GREATEST(event_name_counts.last_seen_at, excluded.last_seen_at)`;
 
 const CLAIM = `WITH pending AS (
     SELECT event_id, next_attempt_at AS due_at FROM forward_outbox
@@ -89,6 +114,18 @@ const RETRYABLE = new Set([
 class StaleRead extends Error {}
 const MAX_ATTEMPTS = 8;
 
+/** Group commit: at most this many ingest transactions per instance at once, each of up to GROUP_EVENTS events. */
+const INGEST_TRANSACTIONS = 2;
+const GROUP_EVENTS = 2000;
+
+interface PendingBatch {
+  publicKey: string;
+  events: ValidEvent[];
+  receivedAt: number;
+  resolve(result: IngestResult): void;
+  reject(err: unknown): void;
+}
+
 async function withRetries<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -106,15 +143,14 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
   const leaseMs = options.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
   const leadership = createAdvisoryLeadership(options.databaseUrl);
 
-  async function applyPlan(c: PoolClient, plan: IngestPlan, publicKey: string, now: number): Promise<number> {
-    if (plan.created.length) {
-      const { rows } = await c.query<{ id: number }>(
-        "SELECT nextval(pg_get_serial_sequence('profiles', 'id')) AS id FROM generate_series(1, $1)", [plan.created.length]);
-      const ids = new Map(plan.created.map((p, i) => [p.id, rows[i]!.id]));
+  /** Write a plan over `group`'s events (in order): new and changed profiles, merges, then the rest at once. */
+  async function applyPlan(c: PoolClient, plan: IngestPlan, group: PendingBatch[], batchOf: number[]): Promise<void> {
+    const profiles = [...plan.created, ...plan.updated];
+    if (profiles.length) {
+      const { rows } = await c.query<{ placeholder: number; id: number }>(WRITE_PROFILES, [plan.created.map((p) => p.id), JSON.stringify(profiles)]);
+      const ids = new Map(rows.map((r) => [r.placeholder, r.id]));
       assignProfileIds(plan, (placeholder) => ids.get(placeholder)!);
     }
-    const profiles = [...plan.created, ...plan.updated];
-    if (profiles.length) await c.query(UPSERT_PROFILES, [JSON.stringify(profiles)]);
     if (plan.merges.length) {
       const from = plan.merges.map((m) => m.from);
       const into = plan.merges.map((m) => m.into);
@@ -124,34 +160,34 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
         WHERE e.profile_id = m.from_id`, [from, into]);
       await c.query('DELETE FROM profiles WHERE id = ANY($1::bigint[])', [from]);
     }
-    const columns = (list: IngestPlan['aliasInserts']) => [list.map((a) => a.kind), list.map((a) => a.value), list.map((a) => a.profileId)];
-    if (plan.aliasInserts.length) {
-      await c.query('INSERT INTO profile_aliases (kind, value, profile_id) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])', columns(plan.aliasInserts));
-    }
-    if (plan.aliasMoves.length) {
-      await c.query(`UPDATE profile_aliases a SET profile_id = x.profile_id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(kind, value, profile_id)
-        WHERE a.kind = x.kind AND a.value = x.value`, columns(plan.aliasMoves));
-    }
-    let queued = 0;
-    if (plan.events.length) {
-      const rows = plan.events.map(({ event: ev, time, profileId }) => ({
-        unique_id: ev.unique_id, type: ev.type, name: ev.name ?? null, properties: ev.properties ?? {}, time,
-        value: ev.value ?? null, value_currency: ev.value_currency ?? null, route: ev.route, profile_id: profileId, profile: ev.profile,
-      }));
-      queued = (await c.query(INSERT_EVENTS, [JSON.stringify(rows), publicKey, now])).rowCount ?? 0;
-      const byName = countByName(plan.events);
-      if (byName.size) {
-        // Last statement before COMMIT: the count row stays locked as briefly as possible.
-        await c.query(`INSERT INTO event_name_counts (name, slot, count, last_seen_at)
-            SELECT x.name, pg_backend_pid() % 64, x.count, $3 FROM unnest($1::text[], $2::bigint[]) AS x(name, count)
-          ON CONFLICT (name, slot) DO UPDATE SET count = event_name_counts.count + excluded.count,
-            last_seen_at = GREATEST(event_name_counts.last_seen_at, excluded.last_seen_at)`, [[...byName.keys()], [...byName.values()], now]);
+    const byName = new Map<string, { count: number; lastSeenAt: number }>();
+    const rows = plan.events.map(({ index, event: ev, time, profileId }) => {
+      const { publicKey, receivedAt } = group[batchOf[index]!]!;
+      if (ev.name) {
+        const seen = byName.get(ev.name) ?? { count: 0, lastSeenAt: receivedAt };
+        byName.set(ev.name, { count: seen.count + 1, lastSeenAt: Math.max(seen.lastSeenAt, receivedAt) });
       }
-    }
-    return queued;
+      return {
+        unique_id: ev.unique_id, public_key: publicKey, type: ev.type, name: ev.name ?? null, properties: ev.properties ?? {}, time,
+        value: ev.value ?? null, value_currency: ev.value_currency ?? null, route: ev.route, profile_id: profileId, profile: ev.profile,
+        received_at: receivedAt,
+      };
+    });
+    if (!rows.length && !plan.aliasInserts.length && !plan.aliasMoves.length) return;
+    const columns = (list: IngestPlan['aliasInserts']) => [list.map((a) => a.kind), list.map((a) => a.value), list.map((a) => a.profileId)];
+    const names = [...byName.keys()];
+    // Last statement before COMMIT: the count rows stay locked as briefly as possible.
+    await c.query(WRITE_EVENTS, [
+      ...columns(plan.aliasInserts), ...columns(plan.aliasMoves), JSON.stringify(rows),
+      names, names.map((n) => byName.get(n)!.count), names.map((n) => byName.get(n)!.lastSeenAt),
+    ]);
   }
 
-  async function ingestOnce(publicKey: string, events: ValidEvent[], now: number): Promise<IngestResult> {
+  /** Ingest several requests' batches in one transaction (in arrival order); one result per batch. */
+  async function ingestGroup(group: PendingBatch[]): Promise<IngestResult[]> {
+    const events = group.flatMap((b) => b.events);
+    const batchOf = group.flatMap((b, i) => b.events.map(() => i));
+    const now = Math.max(...group.map((b) => b.receivedAt));
     return inTransaction(pool, async (c) => {
       const aliases = batchAliases(events);
       const kinds = aliases.map((a) => a.kind);
@@ -161,31 +197,75 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
             SELECT DISTINCT hashtextextended(kind || ':' || value, 0) AS k FROM unnest($1::text[], $2::text[]) AS x(kind, value) ORDER BY 1
           ) AS keys`, [kinds, values]);
       }
-      const stored = await c.query<{ unique_id: string }>('SELECT unique_id FROM events WHERE unique_id = ANY($1::text[])', [events.map((e) => e.unique_id)]);
-      const storedIds = new Set(stored.rows.map((r) => r.unique_id));
+      // One read for both: which unique_ids are stored already, and who owns the batch's identifiers.
+      const { rows: known } = await c.query<{ kind: string; value: string; profile_id: number | null }>(
+        `SELECT 'stored' AS kind, unique_id AS value, NULL::bigint AS profile_id FROM events WHERE unique_id = ANY($1::text[])
+        UNION ALL
+        SELECT a.kind, a.value, a.profile_id FROM profile_aliases a
+          JOIN unnest($2::text[], $3::text[]) AS x(kind, value) ON a.kind = x.kind AND a.value = x.value`,
+        [events.map((e) => e.unique_id), kinds, values]);
+      const storedIds = new Set<string>();
       const owners = new Map<string, number>();
+      for (const r of known) {
+        if (r.profile_id === null) storedIds.add(r.value);
+        else owners.set(`${r.kind}:${r.value}`, r.profile_id);
+      }
       const profiles = new Map<number, ProfileState>();
-      if (aliases.length) {
-        const { rows } = await c.query<{ kind: string; value: string; profile_id: number }>(
-          `SELECT a.kind, a.value, a.profile_id FROM profile_aliases a
-            JOIN unnest($1::text[], $2::text[]) AS x(kind, value) ON a.kind = x.kind AND a.value = x.value`, [kinds, values]);
-        for (const r of rows) owners.set(`${r.kind}:${r.value}`, r.profile_id);
-        const ownerIds = [...new Set(owners.values())];
-        if (ownerIds.length) {
-          const locked = await c.query<ProfileState>('SELECT * FROM profiles WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ownerIds]);
-          // A profile gone by the time its lock was granted was merged away by another instance: read again.
-          if (locked.rows.length < ownerIds.length) throw new StaleRead('a profile was merged meanwhile');
-          for (const p of locked.rows) profiles.set(p.id, p);
-        }
+      const ownerIds = [...new Set(owners.values())];
+      if (ownerIds.length) {
+        const locked = await c.query<ProfileState>('SELECT * FROM profiles WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ownerIds]);
+        // A profile gone by the time its lock was granted was merged away by another instance: read again.
+        if (locked.rows.length < ownerIds.length) throw new StaleRead('a profile was merged meanwhile');
+        for (const p of locked.rows) profiles.set(p.id, p);
       }
       const plan = planIngest(events, {
         isStored: (uniqueId) => storedIds.has(uniqueId),
         owner: (a) => owners.get(`${a.kind}:${a.value}`),
         profile: (id) => profiles.get(id)!,
       }, now);
-      const queued = await applyPlan(c, plan, publicKey, now);
-      return { stored: plan.events.length, duplicates: plan.duplicates, queued };
+      await applyPlan(c, plan, group, batchOf);
+      const results = group.map((b) => ({ stored: 0, duplicates: b.events.length, queued: 0 }));
+      for (const { index, event } of plan.events) {
+        const result = results[batchOf[index]!]!;
+        result.stored++;
+        result.duplicates--;
+        if (event.route === 'server') result.queued++;
+      }
+      return results;
     });
+  }
+
+  /**
+   * Group commit: requests that arrive while earlier transactions run share the next transaction, so a busy
+   * instance pays one commit (one WAL flush) for many requests. If a group fails for a reason a retry cannot
+   * fix, each batch runs alone so only the faulty one fails.
+   */
+  let waiting: PendingBatch[] = [];
+  let running = 0;
+  function pump() {
+    while (running < INGEST_TRANSACTIONS && waiting.length) {
+      let size = 0;
+      let take = 0;
+      while (take < waiting.length && (take === 0 || size + waiting[take]!.events.length <= GROUP_EVENTS)) size += waiting[take++]!.events.length;
+      const group = waiting.slice(0, take);
+      waiting = waiting.slice(take);
+      running++;
+      void runGroup(group).finally(() => {
+        running--;
+        pump();
+      });
+    }
+  }
+  async function runGroup(group: PendingBatch[]): Promise<void> {
+    try {
+      const results = await withRetries(() => ingestGroup(group));
+      group.forEach((b, i) => b.resolve(results[i]!));
+    } catch (err) {
+      if (group.length === 1) return group[0]!.reject(err);
+      for (const batch of group) {
+        await withRetries(() => ingestGroup([batch])).then(([result]) => batch.resolve(result!), batch.reject);
+      }
+    }
   }
 
   const settle = async (sql: string, ids: number[], params: unknown[] = []) => {
@@ -194,7 +274,10 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
 
   return {
     ingest(publicKey, events, receivedAt = Date.now()) {
-      return withRetries(() => ingestOnce(publicKey, events, receivedAt));
+      return new Promise<IngestResult>((resolve, reject) => {
+        waiting.push({ publicKey, events, receivedAt, resolve, reject });
+        pump();
+      });
     },
     async findProfile(kind, value) {
       const { rows } = await pool.query<ProfileState>(

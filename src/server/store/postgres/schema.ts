@@ -53,7 +53,7 @@ export const CORE_MIGRATIONS: MigrationSet = {
     );
     CREATE INDEX forward_outbox_pending ON forward_outbox(next_attempt_at, event_id) WHERE status = 'pending';
     CREATE INDEX forward_outbox_inflight ON forward_outbox(lease_until) WHERE status = 'inflight';
-    CREATE INDEX forward_outbox_status ON forward_outbox(status, event_id);
+    CREATE INDEX forward_outbox_failed ON forward_outbox(event_id) WHERE status = 'failed';
     -- Per-name counts in slots (one per connection, modulo 64): concurrent intakes never wait on one hot row.
     CREATE TABLE event_name_counts (
       name TEXT NOT NULL,
