@@ -20,6 +20,8 @@ export declare function startDemoStack(options?: {
   host?: string;
   /** ':memory:' (the default) keeps nothing. */
   dataDir?: string;
+  /** postgres://… keeps the companion server's data in PostgreSQL; '' or unset: SQLite in dataDir. */
+  databaseUrl?: string;
   adminToken?: string;
   privateKey?: string;
   configFile?: string;

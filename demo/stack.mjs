@@ -1,6 +1,7 @@
 // The whole demo in one process: the Klaviyo sandbox, the companion server (with demo keys) and the storefront.
 // `npm start` runs it through start.mjs; e2e tests start it on random ports.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../dist/node/emulator/index.js';
@@ -18,8 +19,9 @@ export const demoSecrets = () => ({
 
 /**
  * @param {{ports?: {store?: number, relay?: number, sandbox?: number}, host?: string, dataDir?: string,
- *   adminToken?: string, privateKey?: string, configFile?: string, logger?: boolean}} options
- *   Ports default to 0 (random); dataDir ':memory:' keeps nothing (tests).
+ *   databaseUrl?: string, adminToken?: string, privateKey?: string, configFile?: string, logger?: boolean}} options
+ *   Ports default to 0 (random); dataDir ':memory:' keeps nothing (tests); a postgres:// databaseUrl keeps the
+ *   companion server's data there instead (the sandbox still snapshots into dataDir).
  */
 export async function startDemoStack(options = {}) {
   const host = options.host ?? '127.0.0.1';
@@ -35,6 +37,8 @@ export async function startDemoStack(options = {}) {
   try {
     const storefront = await startStorefront({ port: ports.store, host });
     started.push(storefront);
+    // The sandbox snapshots into the data folder (with PostgreSQL, the companion server does not create it).
+    if (dataDir !== ':memory:') mkdirSync(dataDir, { recursive: true });
     const sandbox = await startEmulator({
       port: ports.sandbox ?? 0,
       host,
@@ -47,7 +51,7 @@ export async function startDemoStack(options = {}) {
     const allowedOrigins = [...new Set([...config.allowedOrigins, `http://localhost:${storefront.port}`, `http://127.0.0.1:${storefront.port}`])];
     const relay = await createServer(
       { ...config, allowedOrigins },
-      { privateKey: secrets.privateKey, adminToken: secrets.adminToken, klaviyoBaseUrl: sandbox.url, dataDir, configDir: dir, logger: options.logger ?? false },
+      { privateKey: secrets.privateKey, adminToken: secrets.adminToken, klaviyoBaseUrl: sandbox.url, dataDir, databaseUrl: options.databaseUrl ?? '', configDir: dir, logger: options.logger ?? false },
     );
     started.push(relay);
     const relayUrl = await relay.listen({ port: ports.relay ?? 0, host });

@@ -1,7 +1,8 @@
 // `npm start`: the demo storefront, the companion server and the local Klaviyo sandbox on localhost, with demo keys.
 // Env (all optional): STORE_PORT (8080), RELAY_PORT (8787), SANDBOX_PORT (4010), DEMO_HOST (127.0.0.1),
 // DEMO_DATA_DIR (./.klaviyo-relay/demo; SQLite store + sandbox snapshot), RELAY_ADMIN_TOKEN (else generated).
-// `node demo/start.mjs --reset` starts from empty data.
+// `node demo/start.mjs --reset` starts from empty data. `npm start -- --postgres` keeps the companion server's data in
+// a throwaway local PostgreSQL cluster instead of SQLite (started like the tests do, removed when the demo stops).
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -57,10 +58,29 @@ try {
   throw err;
 }
 
+let postgres;
+if (process.argv.includes('--postgres')) {
+  const { startPostgresCluster } = await import('./postgres-cluster.mjs');
+  try {
+    postgres = await startPostgresCluster({ durable: true });
+  } catch (err) {
+    fail(`PostgreSQL could not start: ${err.message}`);
+  }
+  // However the demo ends, the cluster must not outlive it (stop() below also removes its folder).
+  process.on('exit', () => {
+    try {
+      process.kill(postgres.pid, 'SIGINT');
+    } catch {
+      // already stopped
+    }
+  });
+}
+
 let stack;
 try {
-  stack = await startDemoStack({ ports, host, dataDir, adminToken: process.env.RELAY_ADMIN_TOKEN });
+  stack = await startDemoStack({ ports, host, dataDir, adminToken: process.env.RELAY_ADMIN_TOKEN, databaseUrl: postgres?.url ?? '' });
 } catch (err) {
+  await postgres?.stop();
   fail(err.code === 'EADDRINUSE' ? `a port was taken while starting: ${err.message}` : `the demo could not start: ${err.stack || err.message}`);
 }
 
@@ -78,7 +98,7 @@ console.log(`
   Admin token    ${stack.adminToken}
                  e.g. curl -H 'Authorization: Bearer ${stack.adminToken}' ${urls.relay}/v1/admin/audiences
   Private key    a generated pk_demo_… key shared by the companion server and the sandbox only
-  Data           ${dataDir}   (node demo/start.mjs --reset starts empty)
+  Data           ${postgres ? `PostgreSQL ${postgres.url}   (a throwaway cluster in ${postgres.dir}, removed on exit; sandbox in ${dataDir})` : `${dataDir}   (node demo/start.mjs --reset starts empty)`}
   Config         demo/relay.config.json   (allowed origins: ${stack.config.allowedOrigins.join(', ')})
 
   Ctrl-C stops everything.
@@ -91,9 +111,13 @@ async function stop(signal) {
   if (stopping) return;
   stopping = true;
   console.log(`\n  ${signal}: stopping the storefront, the companion server and the sandbox…`);
-  const force = setTimeout(() => fail('did not stop within 5 s; exiting anyway.'), 5000);
+  const force = setTimeout(() => fail('did not stop within 10 s; exiting anyway.'), 10_000);
   force.unref();
   await stack.close();
+  if (postgres) {
+    console.log('  stopping PostgreSQL…');
+    await postgres.stop();
+  }
   console.log('  stopped.');
   process.exit(0);
 }
