@@ -15,8 +15,8 @@ function configFile(name: string, content: unknown): string {
   return path;
 }
 
-async function serveExpectingFailure(config: string) {
-  const relay = spawnRelay(['serve', '--config', config, '--port', '0'], { RELAY_DATA_DIR: join(dir, 'data') });
+async function serveExpectingFailure(config: string, env: Record<string, string> = {}) {
+  const relay = spawnRelay(['serve', '--config', config, '--port', '0'], { RELAY_DATA_DIR: join(dir, 'data'), ...env });
   const code = await relay.exited;
   return { code, output: relay.output() };
 }
@@ -43,6 +43,21 @@ describe('serve: config errors exit non-zero naming the field', () => {
     const bad = await serveExpectingFailure(configFile('bad.json', '{ "publicKey": '));
     expect(bad.code).toBe(1);
     expect(bad.output).toMatch(/not valid JSON/);
+  });
+});
+
+describe('serve: DATABASE_URL errors exit non-zero without showing the password', () => {
+  it('names an unreachable PostgreSQL server', async () => {
+    const { code, output } = await serveExpectingFailure(configFile('pg.json', baseConfig), { DATABASE_URL: 'postgres://relay:s3cret-pw@127.0.0.1:1/relay' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/cannot open the PostgreSQL store at postgres:\/\/relay:\*\*\*@127\.0\.0\.1:1\/relay: .*ECONNREFUSED/);
+    expect(output).not.toContain('s3cret-pw');
+  });
+
+  it('refuses a URL of another database', async () => {
+    const { code, output } = await serveExpectingFailure(configFile('mysql.json', baseConfig), { DATABASE_URL: 'mysql://relay:pw@db/relay' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
   });
 });
 

@@ -60,7 +60,7 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
       await runMigrations(pool, POSTGRES_MIGRATIONS);
     } catch (err) {
       await pool.end();
-      throw err;
+      throw new StartupError(`cannot open the PostgreSQL store at ${redactDatabaseUrl(databaseUrl)}: ${(err as Error).message || (err as { code?: string }).code}; check DATABASE_URL`);
     }
     const relay = createPostgresStore({ pool, databaseUrl, claimLeaseMs: options.claimLeaseMs });
     return {
