@@ -181,6 +181,15 @@ describe.each(backends)('%s store', (_name, open) => {
       expect(item!.known).toEqual({ external_id: 'cust-9' });
     });
 
+    it('stores an event whose strings carry U+0000 (which PostgreSQL text cannot hold) instead of refusing it', async () => {
+      const nul = valid({ name: 'Nul\u0000Name', properties: { note: 'a\u0000b', path: 'C:\\u0000dir' }, profile: { anonymous_id: 'anon\u0000x', first_name: 'A\u0000da' } });
+      expect(await store.ingest(PUBLIC_KEY, [nul])).toEqual({ stored: 1, duplicates: 0, queued: 1 });
+      const [item] = await store.claimDue(10);
+      expect(item!.event.properties).toMatchObject({ path: 'C:\\u0000dir' }); // a backslash and text, kept as is
+      expect(String(item!.event.properties.note)).toMatch(/^a[\u0000\ufffd]b$/);
+      expect(await store.findProfile('anonymous_id', item!.event.profile.anonymous_id!)).toMatchObject({ first_name: expect.stringMatching(/^A[\u0000\ufffd]da$/) });
+    });
+
     it('lists the newest events first with their forwarding state', async () => {
       const [first, second] = [valid({ route: 'server' }), valid({ route: 'client', name: 'Viewed Product' })];
       await store.ingest(PUBLIC_KEY, [first, second], 1_000);

@@ -105,6 +105,17 @@ const CLAIM = `WITH pending AS (
 const OUTBOX_ROWS = `SELECT o.event_id AS "eventId", e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error
   FROM forward_outbox o JOIN events e ON e.id = o.event_id`;
 
+/**
+ * PostgreSQL text cannot hold U+0000, which JSON (and so an event) may carry: such characters become U+FFFD, the
+ * replacement character, so the event is stored rather than refused. Only an odd run of backslashes before
+ * `u0000` is an escape; `\\u0000` is a backslash followed by text.
+ */
+function withoutNul(events: ValidEvent[]): ValidEvent[] {
+  const json = JSON.stringify(events);
+  if (!json.includes('\\u0000')) return events;
+  return JSON.parse(json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd')) as ValidEvent[];
+}
+
 /** Errors after which a batch runs again from the start: the retry sees what the other transaction committed. */
 const RETRYABLE = new Set([
   '40P01', // deadlock detected
@@ -275,7 +286,7 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
   return {
     ingest(publicKey, events, receivedAt = Date.now()) {
       return new Promise<IngestResult>((resolve, reject) => {
-        waiting.push({ publicKey, events, receivedAt, resolve, reject });
+        waiting.push({ publicKey, events: withoutNul(events), receivedAt, resolve, reject });
         pump();
       });
     },
