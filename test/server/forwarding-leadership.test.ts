@@ -1,0 +1,88 @@
+// Forwarding with two servers on one PostgreSQL database: only the elected forwarder sends, and when its database
+// session dies mid-send it stops, frees its claims, and the other server takes over and delivers everything.
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import type { RelayServer } from '../../src/server/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { waitFor } from '../support/wait-for.js';
+import { PRIVATE_KEY, SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
+
+let database: TestDatabase;
+let emulator: Emulator;
+const servers: RelayServer[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+}, 60_000);
+afterAll(() => database?.drop());
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await emulator?.close();
+});
+
+async function instance() {
+  const started = await startServer({}, {
+    databaseUrl: database.url, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 50, forwardLeaseMs: 2_000,
+    forwarder: { leaderRetryMs: 100, retryBaseMs: 50 },
+  });
+  servers.push(started.server);
+  return started;
+}
+
+async function query(sql: string) {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const delivered = () => {
+  emulator.state.flushJobs();
+  return emulator.state.events({ metric: 'Placed Order' }).map((e) => e.unique_id);
+};
+
+describe('forwarder leadership on PostgreSQL', () => {
+  it('only the elected server sends; the other takes over when the leader\'s session dies mid-send', async () => {
+    emulator = await startEmulator({ port: 0, privateKey: PRIVATE_KEY, jobDelayMs: 5 });
+    const a = await instance();
+    const b = await instance();
+    expect(a.server.forwarder.stats().leader).toBe(true);
+    expect(b.server.forwarder.stats().leader).toBe(false);
+
+    // Events posted to the follower are forwarded by the leader.
+    const first = [wireEvent(), wireEvent(), wireEvent()];
+    expect((await postEvents(b.url, batch(first), { origin: SHOP })).status).toBe(202);
+    await waitFor(() => delivered().length === 3, { what: 'the leader to forward the follower\'s events' });
+    await b.server.forwarder.flush();
+    expect(b.server.forwarder.stats().requests).toEqual({ bulk: 0, event: 0, profile: 0 });
+    expect(a.server.forwarder.stats().sent).toBe(3);
+
+    // Hold the next sends in the sandbox, then kill the leader's lock session while it waits on them.
+    emulator.faults.add({ path: '/api/events', latencyMs: 1_500 });
+    const second = [wireEvent(), wireEvent()];
+    expect((await postEvents(a.url, batch(second), { origin: SHOP })).status).toBe(202);
+    await waitFor(async () => (await query("SELECT COUNT(*)::int AS n FROM forward_outbox WHERE status = 'inflight'"))[0].n > 0, { what: 'the leader to claim' });
+    await query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1802270329 AND objid = 2 AND granted`);
+
+    // Nothing is lost, and one of the two leads again (A may win the lock back).
+    await waitFor(() => delivered().length === 5, { timeoutMs: 15_000, what: 'every event in the sandbox' });
+    expect(new Set(delivered())).toEqual(new Set([...first, ...second].map((e) => e.unique_id)));
+    const leaders = () => [a, b].filter((s) => s.server.forwarder.stats().leader).length;
+    await waitFor(() => leaders() === 1, { what: 'one leader again' });
+    await waitFor(async () => (await query('SELECT status, COUNT(*)::int AS n FROM forward_outbox GROUP BY status')).length === 1, { what: 'the outbox to settle' });
+    expect(await query('SELECT status, COUNT(*)::int AS n FROM forward_outbox GROUP BY status')).toEqual([{ status: 'sent', n: 5 }]);
+
+    // A leader that stops hands over at once: the other server forwards what is posted next.
+    emulator.faults.clear();
+    const [leader, follower] = a.server.forwarder.stats().leader ? [a, b] : [b, a];
+    await leader.server.close();
+    await waitFor(() => follower.server.forwarder.stats().leader, { what: 'the follower to take over' });
+    const third = [wireEvent(), wireEvent()];
+    expect((await postEvents(follower.url, batch(third), { origin: SHOP })).status).toBe(202);
+    await waitFor(() => delivered().length === 7, { what: 'the new leader to forward' });
+  });
+});
