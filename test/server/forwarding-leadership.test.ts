@@ -24,7 +24,7 @@ afterEach(async () => {
 async function instance() {
   const started = await startServer({}, {
     databaseUrl: database.url, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 50, forwardLeaseMs: 2_000,
-    forwarder: { leaderRetryMs: 100, retryBaseMs: 50 },
+    forwarder: { leaderRetryMs: 100 }, klaviyoRetry: { baseMs: 50, capMs: 200 },
   });
   servers.push(started.server);
   return started;

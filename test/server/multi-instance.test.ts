@@ -43,13 +43,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function serve(name: string): RelayProcess & { name: string } {
+function serve(): RelayProcess {
   const relay = spawnRelay(['serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
     DATABASE_URL: database.url, RELAY_DATA_DIR: dataDir, RELAY_FORWARD_LEASE_MS: '3000',
     KLAVIYO_PRIVATE_KEY: PRIVATE_KEY, RELAY_ADMIN_TOKEN: ADMIN_TOKEN, KLAVIYO_BASE_URL: proxy.url,
   });
   running.push(relay);
-  return Object.assign(relay, { name });
+  return relay;
 }
 
 const LEADING = /this instance now forwards the outbox/;
@@ -58,8 +58,8 @@ const accepted = (r: { status: number }) => r.status >= 200 && r.status < 300;
 
 describe('two instances on one PostgreSQL database', () => {
   it('deliver every accepted event once, one forwarder at a time, even when the forwarder is killed mid-stream', async () => {
-    const a = serve('a');
-    const b = serve('b');
+    const a = serve();
+    const b = serve();
     const urls = new Map([[a, await a.url], [b, await b.url]]);
     expect(a.output()).toContain('data postgres://');
     const leader = await waitFor(() => [a, b].find((r) => LEADING.test(r.output())), 15_000, 'one instance to lead forwarding');

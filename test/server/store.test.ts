@@ -155,7 +155,7 @@ describe.each(backends)('%s store', (_name, open) => {
       expect(await store.claimDue(10)).toEqual([]); // in flight: not claimed twice
       expect(await store.renewClaims()).toBe(3);
 
-      await store.markSent([claimed[0]!.eventId]);
+      await store.markSent([claimed[0]!.eventId], 'Klaviyo 409 duplicate_profile: updated profile 01ABC');
       await store.markFailed([claimed[1]!.eventId], 'Klaviyo 400: bad');
       // c stays in flight, as if the process died here; the next start releases it.
       expect(await store.releaseClaims()).toBe(1);
@@ -167,7 +167,8 @@ describe.each(backends)('%s store', (_name, open) => {
       expect(await store.claimDue(10)).toEqual([]);
       expect(await store.claimDue(10, Date.now() + 61_000)).toHaveLength(1);
       expect((await store.counts()).outbox).toEqual({ pending: 0, inflight: 1, sent: 1, failed: 1 });
-      expect((await store.listOutbox({ status: 'failed' }))[0]).toMatchObject({ unique_id: b.unique_id, last_error: 'Klaviyo 400: bad' });
+      expect((await store.listOutbox({ status: 'failed' }))[0]).toMatchObject({ unique_id: b.unique_id, last_error: 'Klaviyo 400: bad', note: null });
+      expect((await store.listOutbox({ status: 'sent' }))[0]).toMatchObject({ unique_id: a.unique_id, note: 'Klaviyo 409 duplicate_profile: updated profile 01ABC' });
       expect(await store.requeueFailed()).toBe(1);
       expect((await store.counts()).outbox).toEqual({ pending: 1, inflight: 1, sent: 1, failed: 0 });
     });
@@ -186,7 +187,7 @@ describe.each(backends)('%s store', (_name, open) => {
       expect(await store.ingest(PUBLIC_KEY, [nul])).toEqual({ stored: 1, duplicates: 0, queued: 1 });
       const [item] = await store.claimDue(10);
       expect(item!.event.properties).toMatchObject({ path: 'C:\\u0000dir' }); // a backslash and text, kept as is
-      expect(String(item!.event.properties.note)).toMatch(/^a[\u0000\ufffd]b$/);
+      expect(String(item!.event.properties!.note)).toMatch(/^a[\u0000\ufffd]b$/);
       expect(await store.findProfile('anonymous_id', item!.event.profile.anonymous_id!)).toMatchObject({ first_name: expect.stringMatching(/^A[\u0000\ufffd]da$/) });
     });
 

@@ -102,7 +102,7 @@ const CLAIM = `WITH pending AS (
     FROM claimed c JOIN events e ON e.id = c.event_id LEFT JOIN profiles p ON p.id = e.profile_id
     ORDER BY c.event_id`;
 
-const OUTBOX_ROWS = `SELECT o.event_id AS "eventId", e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error
+const OUTBOX_ROWS = `SELECT o.event_id AS "eventId", e.unique_id, e.type, e.name, o.status, o.attempts, o.next_attempt_at, o.last_error, o.note
   FROM forward_outbox o JOIN events e ON e.id = o.event_id`;
 
 /**
@@ -315,10 +315,10 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       const { rows } = await pool.query<ClaimedRow>(CLAIM, [now, limit, instanceId, leaseMs]);
       return rows.map(toOutboxItem);
     },
-    async markSent(ids) {
+    async markSent(ids, note) {
       // Delivered is the truth whoever holds the claim now.
-      await settle(`UPDATE forward_outbox SET status = 'sent', last_error = NULL, claimed_by = NULL, lease_until = NULL, updated_at = $2
-        WHERE event_id = ANY($1::bigint[])`, ids, [Date.now()]);
+      await settle(`UPDATE forward_outbox SET status = 'sent', last_error = NULL, note = $3, claimed_by = NULL, lease_until = NULL, updated_at = $2
+        WHERE event_id = ANY($1::bigint[])`, ids, [Date.now(), note ?? null]);
     },
     async markFailed(ids, error) {
       await settle(`UPDATE forward_outbox SET status = 'failed', last_error = $2, claimed_by = NULL, lease_until = NULL, updated_at = $3

@@ -47,6 +47,7 @@ export const CORE_MIGRATIONS: MigrationSet = {
       attempts INTEGER NOT NULL DEFAULT 0,
       next_attempt_at BIGINT NOT NULL DEFAULT 0,
       last_error TEXT,
+      note TEXT,                -- delivered, with something the operator should know (e.g. an identity conflict)
       claimed_by TEXT,
       lease_until BIGINT,
       updated_at BIGINT NOT NULL
