@@ -1,5 +1,5 @@
 export const INSTALL_HINT: string;
-export function findPostgresBin(): string;
+export function findPostgresBin(options?: { env?: Record<string, string | undefined>; debianRoot?: string }): string;
 export function freePort(): Promise<number>;
 export interface PostgresCluster {
   /** Connects as the superuser `postgres` to database `postgres`. */

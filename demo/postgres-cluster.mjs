@@ -13,12 +13,14 @@ export const INSTALL_HINT =
   'PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found. Install them with `apt-get install -y postgresql` ' +
   '(Debian/Ubuntu), set PG_BIN to the folder holding them, or set TEST_DATABASE_URL=postgres://… to use an existing server.';
 
-/** The folder holding initdb and pg_ctl: PG_BIN, then PATH, then the newest /usr/lib/postgresql/<v>/bin. */
-export function findPostgresBin() {
+/**
+ * The folder holding initdb and pg_ctl: PG_BIN, then PATH, then the newest /usr/lib/postgresql/<v>/bin.
+ * Throws INSTALL_HINT when there is none. The arguments exist for tests.
+ */
+export function findPostgresBin({ env = process.env, debianRoot = '/usr/lib/postgresql' } = {}) {
   const candidates = [];
-  if (process.env.PG_BIN) candidates.push(process.env.PG_BIN);
-  candidates.push(...(process.env.PATH ?? '').split(':').filter(Boolean));
-  const debianRoot = '/usr/lib/postgresql';
+  if (env.PG_BIN) candidates.push(env.PG_BIN);
+  candidates.push(...(env.PATH ?? '').split(':').filter(Boolean));
   if (existsSync(debianRoot)) {
     const versions = readdirSync(debianRoot).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map((v) => join(debianRoot, v, 'bin')));
