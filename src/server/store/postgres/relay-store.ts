@@ -56,19 +56,20 @@ const WRITE_PROFILES = `WITH new_ids AS MATERIALIZED (
   )
   SELECT placeholder, id FROM new_ids`;
 
+/** Stored aliases re-pointed ($1 kinds, $2 values, $3 profile ids): rare, so a statement of its own. */
+const MOVE_ALIASES = `UPDATE profile_aliases a SET profile_id = x.profile_id
+  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(kind, value, profile_id) WHERE a.kind = x.kind AND a.value = x.value`;
+
 /**
- * The rest of a batch in one statement: aliases linked ($1-$3) and moved ($4-$6), events ($7, in order) with
- * their outbox items, and the per-name counts ($8-$10) in this connection's slot.
+ * The rest of a batch in one statement: aliases linked ($1-$3), events ($4, in order) with their outbox items,
+ * and the per-name counts ($5-$7) in this connection's slot.
  */
 const WRITE_EVENTS = `WITH linked AS (
     INSERT INTO profile_aliases (kind, value, profile_id) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-  ), moved AS (
-    UPDATE profile_aliases a SET profile_id = x.profile_id FROM unnest($4::text[], $5::text[], $6::bigint[]) AS x(kind, value, profile_id)
-      WHERE a.kind = x.kind AND a.value = x.value
   ), inserted AS (
     INSERT INTO events (unique_id, public_key, type, name, properties, time, value, value_currency, route, profile_id, profile, received_at)
     SELECT e.unique_id, e.public_key, e.type, e.name, e.properties, e.time, e.value, e.value_currency, e.route, e.profile_id, e.profile, e.received_at
-    FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS x(doc, ord),
+    FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS x(doc, ord),
       jsonb_to_record(x.doc) AS e(unique_id text, public_key text, type text, name text, properties jsonb, time bigint,
         value float8, value_currency text, route text, profile_id bigint, profile jsonb, received_at bigint)
     ORDER BY x.ord
@@ -77,9 +78,23 @@ const WRITE_EVENTS = `WITH linked AS (
     INSERT INTO forward_outbox (event_id, updated_at) SELECT id, received_at FROM inserted WHERE route = 'server'
   )
   INSERT INTO event_name_counts (name, slot, count, last_seen_at)
-    SELECT x.name, pg_backend_pid() % 64, x.count, x.last_seen_at FROM unnest($8::text[], $9::bigint[], $10::bigint[]) AS x(name, count, last_seen_at)
+    SELECT x.name, pg_backend_pid() % 64, x.count, x.last_seen_at FROM unnest($5::text[], $6::bigint[], $7::bigint[]) AS x(name, count, last_seen_at)
   ON CONFLICT (name, slot) DO UPDATE SET count = event_name_counts.count + excluded.count,
     last_seen_at = GREATEST(event_name_counts.last_seen_at, excluded.last_seen_at)`;
+
+/** Take the batch's identifiers in key order ($1 kinds, $2 values): two batches sharing one take turns. */
+const LOCK_IDENTIFIERS = `SELECT pg_advisory_xact_lock(k) FROM (
+    SELECT DISTINCT hashtextextended(kind || ':' || value, 0) AS k FROM unnest($1::text[], $2::text[]) AS x(kind, value) ORDER BY 1
+  ) AS keys`;
+
+/** One read for both: which unique_ids ($1) are stored already, and who owns the identifiers ($2 kinds, $3 values). */
+const READ_KNOWN = `SELECT 'stored' AS kind, e.unique_id AS value, NULL::bigint AS profile_id
+    FROM unnest($1::text[]) AS u(unique_id) CROSS JOIN LATERAL (SELECT unique_id FROM events WHERE events.unique_id = u.unique_id) AS e
+  UNION ALL
+  SELECT x.kind, x.value, a.profile_id FROM unnest($2::text[], $3::text[]) AS x(kind, value)
+    CROSS JOIN LATERAL (SELECT profile_id FROM profile_aliases WHERE kind = x.kind AND value = x.value) AS a`;
+
+const LOCK_PROFILES = 'SELECT * FROM profiles WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE';
 
 const CLAIM = `WITH pending AS (
     SELECT event_id, next_attempt_at AS due_at FROM forward_outbox
@@ -115,6 +130,20 @@ function withoutNul(events: ValidEvent[]): ValidEvent[] {
   if (!json.includes('\\u0000')) return events;
   return JSON.parse(json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd')) as ValidEvent[];
 }
+
+/**
+ * The hot statements run as named prepared statements: each connection parses and plans them once, not on every
+ * batch (their CTEs cost more to plan than to run on a small batch).
+ */
+const prepared = (name: string, text: string) => (values: unknown[]) => ({ name, text, values });
+const statements = {
+  lockIdentifiers: prepared('relay_lock_identifiers', LOCK_IDENTIFIERS),
+  readKnown: prepared('relay_read_known', READ_KNOWN),
+  lockProfiles: prepared('relay_lock_profiles', LOCK_PROFILES),
+  writeProfiles: prepared('relay_write_profiles', WRITE_PROFILES),
+  writeEvents: prepared('relay_write_events', WRITE_EVENTS),
+  claim: prepared('relay_claim', CLAIM),
+};
 
 /** Errors after which a batch runs again from the start: the retry sees what the other transaction committed. */
 const RETRYABLE = new Set([
@@ -158,7 +187,7 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
   async function applyPlan(c: PoolClient, plan: IngestPlan, group: PendingBatch[], batchOf: number[]): Promise<void> {
     const profiles = [...plan.created, ...plan.updated];
     if (profiles.length) {
-      const { rows } = await c.query<{ placeholder: number; id: number }>(WRITE_PROFILES, [plan.created.map((p) => p.id), JSON.stringify(profiles)]);
+      const { rows } = await c.query<{ placeholder: number; id: number }>(statements.writeProfiles([plan.created.map((p) => p.id), JSON.stringify(profiles)]));
       const ids = new Map(rows.map((r) => [r.placeholder, r.id]));
       assignProfileIds(plan, (placeholder) => ids.get(placeholder)!);
     }
@@ -184,14 +213,15 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
         received_at: receivedAt,
       };
     });
-    if (!rows.length && !plan.aliasInserts.length && !plan.aliasMoves.length) return;
     const columns = (list: IngestPlan['aliasInserts']) => [list.map((a) => a.kind), list.map((a) => a.value), list.map((a) => a.profileId)];
+    if (plan.aliasMoves.length) await c.query(MOVE_ALIASES, columns(plan.aliasMoves));
+    if (!rows.length && !plan.aliasInserts.length) return;
     const names = [...byName.keys()];
     // Last statement before COMMIT: the count rows stay locked as briefly as possible.
-    await c.query(WRITE_EVENTS, [
-      ...columns(plan.aliasInserts), ...columns(plan.aliasMoves), JSON.stringify(rows),
+    await c.query(statements.writeEvents([
+      ...columns(plan.aliasInserts), JSON.stringify(rows),
       names, names.map((n) => byName.get(n)!.count), names.map((n) => byName.get(n)!.lastSeenAt),
-    ]);
+    ]));
   }
 
   /** Ingest several requests' batches in one transaction (in arrival order); one result per batch. */
@@ -204,17 +234,10 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       const kinds = aliases.map((a) => a.kind);
       const values = aliases.map((a) => a.value);
       if (aliases.length) {
-        await c.query(`SELECT pg_advisory_xact_lock(k) FROM (
-            SELECT DISTINCT hashtextextended(kind || ':' || value, 0) AS k FROM unnest($1::text[], $2::text[]) AS x(kind, value) ORDER BY 1
-          ) AS keys`, [kinds, values]);
+        await c.query(statements.lockIdentifiers([kinds, values]));
       }
-      // One read for both: which unique_ids are stored already, and who owns the batch's identifiers.
       const { rows: known } = await c.query<{ kind: string; value: string; profile_id: number | null }>(
-        `SELECT 'stored' AS kind, unique_id AS value, NULL::bigint AS profile_id FROM events WHERE unique_id = ANY($1::text[])
-        UNION ALL
-        SELECT a.kind, a.value, a.profile_id FROM profile_aliases a
-          JOIN unnest($2::text[], $3::text[]) AS x(kind, value) ON a.kind = x.kind AND a.value = x.value`,
-        [events.map((e) => e.unique_id), kinds, values]);
+        statements.readKnown([events.map((e) => e.unique_id), kinds, values]));
       const storedIds = new Set<string>();
       const owners = new Map<string, number>();
       for (const r of known) {
@@ -224,7 +247,7 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       const profiles = new Map<number, ProfileState>();
       const ownerIds = [...new Set(owners.values())];
       if (ownerIds.length) {
-        const locked = await c.query<ProfileState>('SELECT * FROM profiles WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ownerIds]);
+        const locked = await c.query<ProfileState>(statements.lockProfiles([ownerIds]));
         // A profile gone by the time its lock was granted was merged away by another instance: read again.
         if (locked.rows.length < ownerIds.length) throw new StaleRead('a profile was merged meanwhile');
         for (const p of locked.rows) profiles.set(p.id, p);
@@ -312,7 +335,7 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       return r.rowCount ?? 0;
     },
     async claimDue(limit, now = Date.now()) {
-      const { rows } = await pool.query<ClaimedRow>(CLAIM, [now, limit, instanceId, leaseMs]);
+      const { rows } = await pool.query<ClaimedRow>(statements.claim([now, limit, instanceId, leaseMs]));
       return rows.map(toOutboxItem);
     },
     async markSent(ids, note) {
