@@ -110,7 +110,7 @@ async function countRows(backend, sql) {
  * Intake through `instances` server processes on one store. `backend`: {kind:'sqlite', dataDir} or
  * {kind:'postgres', databaseUrl}. Requests go to the processes in turn, as a round-robin balancer would send them.
  */
-async function benchIntake(label, backend, instances = 1) {
+async function benchIntake(label, backend, instances = 1, target = INTAKE_TARGET) {
   const configPath = join(tmp, 'relay.config.json');
   writeFileSync(configPath, JSON.stringify({ publicKey: PUBLIC_KEY, allowedOrigins: ['https://shop.example'], rateLimit: 10_000_000 }));
   const storeEnv = backend.kind === 'sqlite' ? { RELAY_DATA_DIR: backend.dataDir } : { DATABASE_URL: backend.databaseUrl };
@@ -165,15 +165,17 @@ async function benchIntake(label, backend, instances = 1) {
   console.log(`The load generator shares the machine; 1-minute load average at the end: ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores.\n`);
   console.log('| measure | value | target | result |');
   console.log('|---|---|---|---|');
-  console.log(`| intake throughput | ${fmt(rate)} events/s | ≥ ${fmt(INTAKE_TARGET)} events/s | ${rate >= INTAKE_TARGET ? 'PASS' : 'FAIL'} |`);
+  const verdict = target ? (rate >= target ? 'PASS' : 'FAIL') : '—';
+  const targetText = target ? `≥ ${fmt(target)} events/s` : '— (the target is for 2 instances)';
+  console.log(`| intake throughput | ${fmt(rate)} events/s | ${targetText} | ${verdict} |`);
   if (Number.isFinite(cpuUsed) && cpuUsed > 0) console.log(`| server CPU (events per CPU-second, all processes) | ${fmt(accepted / cpuUsed)} events/s | — | — |`);
   if (Number.isFinite(databaseCpu) && databaseCpu > 0) console.log(`| PostgreSQL CPU (events per CPU-second) | ${fmt(accepted / databaseCpu)} events/s | — | — |`);
   console.log(`| request latency p50 | ${fmt(percentile(latencies, 50), 2)} ms | — | — |`);
   console.log(`| request latency p99 | ${fmt(percentile(latencies, 99), 2)} ms | — | — |`);
   console.log(`| durably stored | ${fmt(stored)} of ${fmt(accepted)} | all | ${stored === accepted ? 'PASS' : 'FAIL'} |`);
   console.log('');
-  summary.push({ measure: `intake, ${label}`, value: `${fmt(rate)} events/s`, target: `≥ ${fmt(INTAKE_TARGET)} events/s`, pass: rate >= INTAKE_TARGET });
-  results.push(rate >= INTAKE_TARGET, stored === accepted);
+  summary.push({ measure: `intake, ${label}`, value: `${fmt(rate)} events/s`, target: targetText, verdict });
+  results.push(!target || rate >= target, stored === accepted);
 }
 
 async function benchForwarding(label, storeOptions) {
@@ -227,7 +229,7 @@ async function benchForwarding(label, storeOptions) {
   console.log(`| sustained forwarding (extrapolated) | ${fmt(sustainedPerMin)} events/min | ≥ ${fmt(FORWARD_TARGET)} events/min | ${sustainedPerMin >= FORWARD_TARGET ? 'PASS' : 'FAIL'} |`);
   console.log(`| delivered once | ${fmt(delivered)} of ${fmt(FORWARD_EVENTS)} | all | ${delivered === FORWARD_EVENTS ? 'PASS' : 'FAIL'} |`);
   console.log('');
-  summary.push({ measure: `forwarding, ${label}`, value: `${fmt(sustainedPerMin)} events/min (${fmt(overallPerMin)} measured)`, target: `≥ ${fmt(FORWARD_TARGET)} events/min`, pass: sustainedPerMin >= FORWARD_TARGET });
+  summary.push({ measure: `forwarding, ${label}`, value: `${fmt(sustainedPerMin)} events/min (${fmt(overallPerMin)} measured)`, target: `≥ ${fmt(FORWARD_TARGET)} events/min`, verdict: sustainedPerMin >= FORWARD_TARGET ? 'PASS' : 'FAIL' });
   results.push(sustainedPerMin >= FORWARD_TARGET, delivered === FORWARD_EVENTS);
 }
 
@@ -235,7 +237,7 @@ function printSummary() {
   console.log('### SQLite and PostgreSQL side by side (this run)\n');
   console.log('| measure | value | target | result |');
   console.log('|---|---|---|---|');
-  for (const row of summary) console.log(`| ${row.measure} | ${row.value} | ${row.target} | ${row.pass ? 'PASS' : 'FAIL'} |`);
+  for (const row of summary) console.log(`| ${row.measure} | ${row.value} | ${row.target} | ${row.verdict} |`);
   console.log('');
 }
 
@@ -245,7 +247,8 @@ try {
   cluster = await startPostgresCluster({ durable: true });
   for (const instances of [1, 2]) {
     const databaseUrl = await createDatabase(cluster, `intake_${instances}`);
-    await benchIntake(`PostgreSQL 15 (fsync on), ${instances} server process${instances > 1 ? 'es' : ''} on one database`, { kind: 'postgres', databaseUrl, cluster }, instances);
+    // The PostgreSQL target is for two instances sharing the database; one instance is shown for comparison.
+    await benchIntake(`PostgreSQL 15 (fsync on), ${instances} server process${instances > 1 ? 'es' : ''} on one database`, { kind: 'postgres', databaseUrl, cluster }, instances, instances === 2 ? INTAKE_TARGET : undefined);
   }
   await benchForwarding('SQLite', { dataDir: join(tmp, 'forward') });
   await benchForwarding('PostgreSQL', { databaseUrl: await createDatabase(cluster, 'forward') });
