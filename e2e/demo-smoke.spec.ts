@@ -1,9 +1,10 @@
 // `node demo/start.mjs` (what `npm start` runs after building) boots the sandbox, the companion server and the
 // storefront on the ports given by env, the storefront delivers an event, and SIGINT stops everything cleanly.
-// A port already in use is refused with a message naming it and the env var that moves it.
+// A port already in use is refused with a message naming it and the env var that moves it. `--postgres` runs the
+// companion server on a throwaway PostgreSQL cluster that the demo starts, prints and stops.
 import { test, expect } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +22,8 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-function startDemo(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['demo/start.mjs'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startDemo(env: Record<string, string>, args: string[] = []) {
+  const child = spawn(process.execPath, ['demo/start.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -83,4 +84,30 @@ test('a port in use is refused with a clear message', async () => {
   } finally {
     await new Promise((ok) => squatter.close(ok));
   }
+});
+
+test('npm start -- --postgres: the companion server keeps its data in a local PostgreSQL cluster, stopped on exit', async () => {
+  const [store, relay, sandbox] = await freePorts(3);
+  const pgDataDir = join(dataDir, 'postgres-demo');
+  const demo = startDemo({ STORE_PORT: String(store), RELAY_PORT: String(relay), SANDBOX_PORT: String(sandbox), DEMO_DATA_DIR: pgDataDir }, ['--postgres']);
+  running = demo.child;
+  await expect.poll(demo.output, { timeout: 30_000 }).toContain('Ctrl-C stops everything');
+  const [, url, folder] = /Data\s+PostgreSQL (postgres:\/\/\S+)\s+\(a throwaway cluster in (\S+),/.exec(demo.output()) ?? [];
+  expect(url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+  const pid = Number(readFileSync(join(folder!, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+
+  // A server-routed event goes through the PostgreSQL store to the sandbox, and the QA panel's store view sees it.
+  const event = { type: 'track', name: 'Placed Order', properties: {}, time: new Date().toISOString(), unique_id: crypto.randomUUID(), route: 'server', profile: { anonymous_id: 'pg-demo', email: 'pg@example.com' } };
+  const res = await fetch(`http://127.0.0.1:${relay}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', origin: `http://localhost:${store}` }, body: JSON.stringify({ public_key: 'DEMO01', events: [event] }) });
+  expect(res.status).toBe(202);
+  const view = async () => (await (await fetch(`http://127.0.0.1:${store}/demo-api/store`)).json()) as { events: { unique_id: string; forward_status: string }[] };
+  await expect.poll(async () => (await view()).events.find((e) => e.unique_id == event.unique_id)?.forward_status, { timeout: 15_000 }).toBe('sent');
+  expect(existsSync(join(pgDataDir, 'relay.sqlite3'))).toBe(false); // only the sandbox's snapshot lives there
+
+  demo.child.kill('SIGINT');
+  expect(await demo.exited).toBe(0);
+  running = undefined;
+  expect(demo.output()).toContain('stopping PostgreSQL');
+  expect(existsSync(folder!)).toBe(false);
+  expect(() => process.kill(pid, 0)).toThrow();
 });
