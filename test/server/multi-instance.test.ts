@@ -80,14 +80,22 @@ describe('two instances on one PostgreSQL database', () => {
     await waitFor(() => proxy.requests.some((r) => r.path === BULK && accepted(r)), 15_000, 'a first accepted bulk job');
     expect(LEADING.test(survivor.output())).toBe(false); // only one instance forwards
 
+    // What is recorded as delivered just before the forwarder dies must never be sent again.
+    const db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    const sentNow = async () => new Set((await db.query(
+      "SELECT e.unique_id FROM forward_outbox o JOIN events e ON e.id = o.event_id WHERE o.status = 'sent'")).rows.map((r) => r.unique_id as string));
+    const deliveredBeforeKill = await waitFor(async () => {
+      const ids = await sentNow();
+      return ids.size > 0 && ids;
+    }, 15_000, 'a first delivery to be recorded');
+
     // Kill the forwarder while it has jobs in flight.
     leader.child.kill('SIGKILL');
     await leader.exited;
     const killedAt = Date.now();
-    const undelivered = new pg.Client({ connectionString: database.url });
-    await undelivered.connect();
-    const left = (await undelivered.query("SELECT COUNT(*)::int AS n FROM forward_outbox WHERE status <> 'sent'")).rows[0].n;
-    await undelivered.end();
+    const left = (await db.query("SELECT COUNT(*)::int AS n FROM forward_outbox WHERE status <> 'sent'")).rows[0].n;
+    await db.end();
     expect(left).toBeGreaterThan(0); // really mid-stream
 
     // Phase 2: the survivor keeps accepting, takes the forwarding over and sends everything.
@@ -110,6 +118,7 @@ describe('two instances on one PostgreSQL database', () => {
     // After the kill, only what the dead instance had in flight may go out a second time (Klaviyo keeps the first).
     const sentAfterKill = proxy.requests.filter((r) => r.startedAt >= killedAt && accepted(r)).flatMap((r) => r.uniqueIds);
     expect(new Set(sentAfterKill).size).toBe(sentAfterKill.length);
+    expect(sentAfterKill.filter((id) => deliveredBeforeKill.has(id))).toEqual([]);
 
     // The shared outbox settles at all sent: the dead instance's claims (delivered or not, it cannot say) are
     // taken over once their lease lapses. Nothing was written to a SQLite data folder.
