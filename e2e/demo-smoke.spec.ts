@@ -36,8 +36,15 @@ let running: ChildProcess | undefined;
 test.beforeAll(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'relay-demo-'));
 });
-test.afterAll(() => {
-  running?.kill('SIGKILL');
+test.afterAll(async () => {
+  // SIGINT first: a demo on --postgres stops its cluster on the way out (SIGKILL would leave it running).
+  if (running && running.exitCode === null && running.signalCode === null) {
+    const exited = new Promise((ok) => running!.once('exit', ok));
+    running.kill('SIGINT');
+    const force = setTimeout(() => running?.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(force);
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 
