@@ -340,7 +340,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (stopped) return;
     const wasLeader = leadership.held;
     if ((await leadership.acquire()) && !wasLeader) {
-      log('info', 'this instance now forwards the outbox to Klaviyo');
+      if (leadership.shared) log('info', 'this instance now forwards the outbox to Klaviyo');
       tick();
     }
   }

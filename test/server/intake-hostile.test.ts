@@ -23,7 +23,7 @@ async function start() {
 }
 
 const storedProperties = () =>
-  (server!.db.prepare('SELECT properties FROM events ORDER BY id').pluck().all() as string[]).map((p) => JSON.parse(p));
+  (server!.db!.prepare('SELECT properties FROM events ORDER BY id').pluck().all() as string[]).map((p) => JSON.parse(p));
 
 /** A batch as raw JSON text, with the good event first and `badEvent` (already JSON) second. */
 const rawBatch = (badEvent: string) => `{"public_key":"Ab12Cd","events":[${JSON.stringify(wireEvent())},${badEvent}]}`;
@@ -58,7 +58,7 @@ describe('prototype keys in an event', () => {
     const res = await postEvents(url, `{"public_key":"Ab12Cd","events":[${text}]}`);
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
-    expect(server!.db.prepare('SELECT email FROM profiles').pluck().all()).toEqual([ev.profile.email]);
+    expect(server!.db!.prepare('SELECT email FROM profiles').pluck().all()).toEqual([ev.profile.email]);
   });
 });
 
@@ -134,8 +134,8 @@ describe('a failing store', () => {
     const url = await start();
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     // Disk full, as SQLite reports it: no page can be added to the database.
-    const pages = server!.db.pragma('page_count', { simple: true }) as number;
-    server!.db.pragma(`max_page_count = ${pages}`);
+    const pages = server!.db!.pragma('page_count', { simple: true }) as number;
+    server!.db!.pragma(`max_page_count = ${pages}`);
     const big = { properties: { note: 'x'.repeat(90_000) } };
     const res = await postEvents(url, batch([wireEvent(big), wireEvent(big)]));
     expect(res.status).toBe(503);
@@ -147,7 +147,7 @@ describe('a failing store', () => {
     expect(body.status).toBe('error');
     expect(body.store).toMatch(/full/);
 
-    server!.db.pragma('max_page_count = 1073741823');
+    server!.db!.pragma('max_page_count = 1073741823');
     expect((await postEvents(url, batch([wireEvent()]))).status).toBe(202);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });

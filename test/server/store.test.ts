@@ -124,6 +124,27 @@ describe.each(backends)('%s store', (_name, open) => {
       expect((await store.counts()).routes).toEqual({ server: 1, client: 1, off: 1 });
     });
 
+    it('a client event handed over as "server" (the browser could not reach Klaviyo) is forwarded once', async () => {
+      const client = valid({ route: 'client' });
+      await store.ingest(PUBLIC_KEY, [client]);
+      expect(await store.listOutbox()).toEqual([]);
+      const handedOver = { ...client, route: 'server' as const };
+      expect(await store.ingest(PUBLIC_KEY, [handedOver])).toEqual({ stored: 0, duplicates: 0, queued: 1 });
+      expect((await store.listOutbox()).map((r) => r.unique_id)).toEqual([client.unique_id]);
+      expect(await sql(`SELECT route FROM events WHERE unique_id = '${client.unique_id}'`)).toEqual([{ route: 'server' }]);
+      // Sent again (a retry of that batch), it is a duplicate: one forward, never two.
+      expect(await store.ingest(PUBLIC_KEY, [handedOver])).toEqual({ stored: 0, duplicates: 1, queued: 0 });
+      expect(await store.listOutbox()).toHaveLength(1);
+    });
+
+    it('a hand-over inside one batch stores the event once, routed to the server', async () => {
+      const client = valid({ route: 'client' });
+      const handedOver = { ...client, route: 'server' as const };
+      expect(await store.ingest(PUBLIC_KEY, [client, handedOver, handedOver])).toEqual({ stored: 1, duplicates: 1, queued: 1 });
+      expect((await store.listOutbox()).map((r) => r.unique_id)).toEqual([client.unique_id]);
+      expect((await store.counts()).routes).toEqual({ server: 1 });
+    });
+
     it('writes nothing of a batch when one write fails', async () => {
       const good = valid({});
       const broken = { ...valid({}), route: undefined } as unknown as ValidEvent; // violates NOT NULL
@@ -244,6 +265,17 @@ describe('PostgreSQL store shared by several instances', () => {
     expect(results.reduce((n, r) => n + r.stored, 0)).toBe(30);
     expect(results.reduce((n, r) => n + r.duplicates, 0)).toBe(30);
     expect((await a.store.counts()).outbox.pending).toBe(30);
+  });
+
+  it('queues a handed-over event once when two instances receive the hand-over at the same moment', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const clients = Array.from({ length: 20 }, () => valid({ route: 'client' }));
+    await a.store.ingest(PUBLIC_KEY, clients);
+    const handOvers = clients.map((e) => ({ ...e, route: 'server' as const }));
+    const results = await Promise.all(handOvers.flatMap((e) => [a.store.ingest(PUBLIC_KEY, [e]), b.store.ingest(PUBLIC_KEY, [e])]));
+    expect(results.reduce((n, r) => n + r.queued, 0)).toBe(20);
+    expect(results.reduce((n, r) => n + r.duplicates, 0)).toBe(20);
+    expect((await a.store.counts()).outbox.pending).toBe(20);
   });
 
   it('stitches one person consistently while two instances ingest their events concurrently', async () => {

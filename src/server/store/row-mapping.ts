@@ -46,6 +46,7 @@ export function toStoredProfile(row: ProfileState, aliases: StoredProfile['alias
 export function soleLeadership() {
   let held = false;
   return {
+    shared: false,
     async acquire() {
       held = true;
       return true;

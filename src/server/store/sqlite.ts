@@ -75,7 +75,7 @@ export function createSqliteStore(db: Db): RelayStore {
 
   const ingestBatch = db.transaction((publicKey: string, events: ValidEvent[], now: number): IngestResult => {
     const plan = planIngest(events, {
-      isStored: (uniqueId) => Boolean(q.storedEvent.get(uniqueId)),
+      storedRoute: (uniqueId) => q.storedEvent.get(uniqueId)?.route,
       owner: ownerOf,
       profile: (id) => fromRow(q.profile.get(id) as ProfileRow),
     }, now);
@@ -91,19 +91,25 @@ export function createSqliteStore(db: Db): RelayStore {
     for (const a of plan.aliasInserts) q.insertAlias.run(a.kind, a.value, a.profileId);
     for (const a of plan.aliasMoves) q.moveAlias.run(a.profileId, a.kind, a.value);
     let queued = 0;
-    for (const { event: ev, time, profileId } of plan.events) {
+    for (const { event: ev, route, time, profileId } of plan.events) {
       const { lastInsertRowid } = q.insertEvent.run({
         unique_id: ev.unique_id, public_key: publicKey, type: ev.type, name: ev.name ?? null,
         properties: JSON.stringify(ev.properties ?? {}), time, value: ev.value ?? null, value_currency: ev.value_currency ?? null,
-        route: ev.route, profile_id: profileId, profile: JSON.stringify(ev.profile), received_at: now,
+        route, profile_id: profileId, profile: JSON.stringify(ev.profile), received_at: now,
       });
-      if (ev.route === 'server') {
+      if (route === 'server') {
         q.enqueue.run(lastInsertRowid, now);
         queued++;
       }
     }
+    for (const { uniqueId } of plan.handOvers) {
+      const { id } = q.storedEvent.get(uniqueId)!;
+      q.routeToServer.run(id);
+      q.enqueue.run(id, now);
+      queued++;
+    }
     for (const [name, count] of countByName(plan.events)) q.countName.run(name, count, now);
-    return { stored: plan.events.length, duplicates: plan.duplicates, queued };
+    return { stored: plan.events.length, duplicates: plan.duplicates.length, queued };
   });
 
   /**

@@ -46,7 +46,8 @@ export function batchAliases(events: ValidEvent[]): Alias[] {
 
 /** What the store knows before the batch: read-only. */
 export interface StitchLookup {
-  isStored(uniqueId: string): boolean;
+  /** The workflow route of the stored event with this unique_id, if one is stored. */
+  storedRoute(uniqueId: string): string | undefined;
   /** The profile owning an alias, if any. */
   owner(alias: Alias): number | undefined;
   /** A stored profile (only ever asked for owners returned above). */
@@ -57,6 +58,8 @@ export interface PlannedEvent {
   /** Position in the planned batch. */
   index: number;
   event: ValidEvent;
+  /** The route to store: the event's own, or `server` when a repeat later in the batch handed it over. */
+  route: ValidEvent['route'];
   /** Epoch ms of `event.time`. */
   time: number;
   /** Final profile id; negative ids are profiles this plan creates. Null when the event carried no identifier. */
@@ -66,7 +69,13 @@ export interface PlannedEvent {
 export interface IngestPlan {
   /** New events in batch order (repeats of a stored or earlier unique_id are left out). */
   events: PlannedEvent[];
-  duplicates: number;
+  /**
+   * Stored `client` events that came again as `server`: the browser could not reach Klaviyo and handed them over.
+   * Each is re-routed to `server` and queued, once. `index` is the position of the event that handed it over.
+   */
+  handOvers: { index: number; uniqueId: string }[];
+  /** Positions of the repeats that change nothing. */
+  duplicates: number[];
   /** Profiles to create (negative placeholder ids) and stored profiles to update, in their final state. */
   created: ProfileState[];
   updated: ProfileState[];
@@ -93,10 +102,9 @@ export function planIngest(batch: ValidEvent[], lookup: StitchLookup, now: numbe
   const aliases = new Map<string, Alias & { owner: number; storedOwner: number | undefined }>();
   /** Profiles this batch changed (a stored profile loaded only to be compared is not rewritten). */
   const changed = new Set<number>();
-  const seenIds = new Set<string>();
   const events: PlannedEvent[] = [];
   let nextNewId = -1;
-  let duplicates = 0;
+  const duplicates: number[] = [];
 
   const resolve = (id: number): number => {
     while (mergedInto.has(id)) id = mergedInto.get(id)!;
@@ -188,14 +196,23 @@ export function planIngest(batch: ValidEvent[], lookup: StitchLookup, now: numbe
     return target.id;
   }
 
+  const planned = new Map<string, PlannedEvent>();
+  const handOvers: IngestPlan['handOvers'] = [];
   batch.forEach((event, index) => {
-    if (seenIds.has(event.unique_id) || lookup.isStored(event.unique_id)) {
-      duplicates++;
+    const earlier = planned.get(event.unique_id);
+    const storedRoute = earlier ? undefined : lookup.storedRoute(event.unique_id);
+    if (earlier || storedRoute !== undefined) {
+      // A repeat. Only a client event coming again as server changes anything: it is forwarded now, once.
+      const handOver = event.route === 'server' && (earlier ? earlier.route === 'client' : storedRoute === 'client');
+      if (!handOver || handOvers.some((h) => h.uniqueId === event.unique_id)) duplicates.push(index);
+      else if (earlier) earlier.route = 'server';
+      else handOvers.push({ index, uniqueId: event.unique_id });
       return;
     }
-    seenIds.add(event.unique_id);
     const time = Date.parse(event.time);
-    events.push({ index, event, time, profileId: stitch(event.profile, time) });
+    const plannedEvent: PlannedEvent = { index, event, route: event.route, time, profileId: stitch(event.profile, time) };
+    planned.set(event.unique_id, plannedEvent);
+    events.push(plannedEvent);
   });
 
   for (const e of events) if (e.profileId !== null) e.profileId = resolve(e.profileId);
@@ -209,6 +226,7 @@ export function planIngest(batch: ValidEvent[], lookup: StitchLookup, now: numbe
   }
   return {
     events,
+    handOvers,
     duplicates,
     created: live.filter((p) => p.id < 0),
     updated: live.filter((p) => p.id > 0),

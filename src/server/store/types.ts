@@ -83,6 +83,8 @@ export interface RecentEvent {
  * embedded store belongs to one process, which always holds it.
  */
 export interface ForwarderLeadership {
+  /** False on the embedded store, where one process always holds it and there is nothing to report. */
+  readonly shared: boolean;
   /** Try to take it (or confirm it is still held). Never waits for another holder. */
   acquire(): Promise<boolean>;
   readonly held: boolean;

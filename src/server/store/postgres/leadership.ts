@@ -40,6 +40,7 @@ export function createAdvisoryLeadership(databaseUrl: string): ForwarderLeadersh
   }
 
   return {
+    shared: true,
     async acquire() {
       try {
         const client = session ?? (await connect());

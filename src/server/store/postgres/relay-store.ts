@@ -87,12 +87,26 @@ const LOCK_IDENTIFIERS = `SELECT pg_advisory_xact_lock(k) FROM (
     SELECT DISTINCT hashtextextended(kind || ':' || value, 0) AS k FROM unnest($1::text[], $2::text[]) AS x(kind, value) ORDER BY 1
   ) AS keys`;
 
-/** One read for both: which unique_ids ($1) are stored already, and who owns the identifiers ($2 kinds, $3 values). */
-const READ_KNOWN = `SELECT 'stored' AS kind, e.unique_id AS value, NULL::bigint AS profile_id
-    FROM unnest($1::text[]) AS u(unique_id) CROSS JOIN LATERAL (SELECT unique_id FROM events WHERE events.unique_id = u.unique_id) AS e
+/**
+ * One read for both: which unique_ids ($1) are stored already and on which route, and who owns the identifiers
+ * ($2 kinds, $3 values).
+ */
+const READ_KNOWN = `SELECT 'stored' AS kind, e.unique_id AS value, NULL::bigint AS profile_id, e.route
+    FROM unnest($1::text[]) AS u(unique_id) CROSS JOIN LATERAL (SELECT unique_id, route FROM events WHERE events.unique_id = u.unique_id) AS e
   UNION ALL
-  SELECT x.kind, x.value, a.profile_id FROM unnest($2::text[], $3::text[]) AS x(kind, value)
+  SELECT x.kind, x.value, a.profile_id, NULL FROM unnest($2::text[], $3::text[]) AS x(kind, value)
     CROSS JOIN LATERAL (SELECT profile_id FROM profile_aliases WHERE kind = x.kind AND value = x.value) AS a`;
+
+/**
+ * Stored client events handed over as server ($1 unique_ids): re-routed and queued. The route test makes a
+ * concurrent second hand-over of the same event a no-op; answers the unique_ids actually queued.
+ */
+const HAND_OVER = `WITH rerouted AS (
+    UPDATE events SET route = 'server' WHERE unique_id = ANY($1::text[]) AND route = 'client' RETURNING id, unique_id
+  ), queued AS (
+    INSERT INTO forward_outbox (event_id, updated_at) SELECT id, $2 FROM rerouted
+  )
+  SELECT unique_id FROM rerouted`;
 
 const LOCK_PROFILES = 'SELECT * FROM profiles WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE';
 
@@ -201,7 +215,7 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       await c.query('DELETE FROM profiles WHERE id = ANY($1::bigint[])', [from]);
     }
     const byName = new Map<string, { count: number; lastSeenAt: number }>();
-    const rows = plan.events.map(({ index, event: ev, time, profileId }) => {
+    const rows = plan.events.map(({ index, event: ev, route, time, profileId }) => {
       const { publicKey, receivedAt } = group[batchOf[index]!]!;
       if (ev.name) {
         const seen = byName.get(ev.name) ?? { count: 0, lastSeenAt: receivedAt };
@@ -209,7 +223,7 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       }
       return {
         unique_id: ev.unique_id, public_key: publicKey, type: ev.type, name: ev.name ?? null, properties: ev.properties ?? {}, time,
-        value: ev.value ?? null, value_currency: ev.value_currency ?? null, route: ev.route, profile_id: profileId, profile: ev.profile,
+        value: ev.value ?? null, value_currency: ev.value_currency ?? null, route, profile_id: profileId, profile: ev.profile,
         received_at: receivedAt,
       };
     });
@@ -236,12 +250,12 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       if (aliases.length) {
         await c.query(statements.lockIdentifiers([kinds, values]));
       }
-      const { rows: known } = await c.query<{ kind: string; value: string; profile_id: number | null }>(
+      const { rows: known } = await c.query<{ kind: string; value: string; profile_id: number | null; route: string | null }>(
         statements.readKnown([events.map((e) => e.unique_id), kinds, values]));
-      const storedIds = new Set<string>();
+      const storedRoutes = new Map<string, string>();
       const owners = new Map<string, number>();
       for (const r of known) {
-        if (r.profile_id === null) storedIds.add(r.value);
+        if (r.profile_id === null) storedRoutes.set(r.value, r.route!);
         else owners.set(`${r.kind}:${r.value}`, r.profile_id);
       }
       const profiles = new Map<number, ProfileState>();
@@ -253,17 +267,26 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
         for (const p of locked.rows) profiles.set(p.id, p);
       }
       const plan = planIngest(events, {
-        isStored: (uniqueId) => storedIds.has(uniqueId),
+        storedRoute: (uniqueId) => storedRoutes.get(uniqueId),
         owner: (a) => owners.get(`${a.kind}:${a.value}`),
         profile: (id) => profiles.get(id)!,
       }, now);
       await applyPlan(c, plan, group, batchOf);
-      const results = group.map((b) => ({ stored: 0, duplicates: b.events.length, queued: 0 }));
-      for (const { index, event } of plan.events) {
+      const results = group.map(() => ({ stored: 0, duplicates: 0, queued: 0 }));
+      for (const { index, route } of plan.events) {
         const result = results[batchOf[index]!]!;
         result.stored++;
-        result.duplicates--;
-        if (event.route === 'server') result.queued++;
+        if (route === 'server') result.queued++;
+      }
+      for (const index of plan.duplicates) results[batchOf[index]!]!.duplicates++;
+      if (plan.handOvers.length) {
+        const { rows } = await c.query<{ unique_id: string }>(HAND_OVER, [plan.handOvers.map((h) => h.uniqueId), now]);
+        const queued = new Set(rows.map((r) => r.unique_id));
+        for (const { index, uniqueId } of plan.handOvers) {
+          // Not queued: another instance handed it over first, so this one is a duplicate after all.
+          if (queued.has(uniqueId)) results[batchOf[index]!]!.queued++;
+          else results[batchOf[index]!]!.duplicates++;
+        }
       }
       return results;
     });
