@@ -2,6 +2,9 @@
 // `workflow-schema.ts` holds the zod twin for the server; test/shared/workflow.test.ts runs both on the same cases.
 import type { Route } from './wire.js';
 
+/** The toggle name that routes identify calls (they carry no event name). */
+export const IDENTIFY_EVENT = '$identify';
+
 export type Toggle = Route | { client: boolean; server: boolean };
 
 export interface WorkflowInput {

@@ -223,13 +223,15 @@ describe.each(backends)('%s store', (_name, open) => {
   });
 
   describe('settings and event names', () => {
-    it('counts stored events per name with when one was last received; repeats do not count', async () => {
-      const repeat = valid({ name: 'Viewed Product', route: 'client' });
-      await store.ingest(PUBLIC_KEY, [repeat, valid({}), valid({ type: 'identify', name: undefined })], 1_000);
-      await store.ingest(PUBLIC_KEY, [repeat, valid({}), valid({})], 2_000);
-      expect(await store.eventCounts()).toEqual([
-        { name: 'Placed Order', count: 3, lastSeenAt: 2_000 },
-        { name: 'Viewed Product', count: 1, lastSeenAt: 1_000 },
+    it('counts stored events per name (identify under $identify) with the newest event time; repeats do not count', async () => {
+      const repeat = valid({ name: 'Viewed Product', route: 'client', time: at(5) });
+      await store.ingest(PUBLIC_KEY, [repeat, valid({ time: at(1) }), valid({ type: 'identify', name: undefined, time: at(2) })]);
+      await store.ingest(PUBLIC_KEY, [repeat, valid({ time: at(9) }), valid({ time: at(3) })]);
+      const counts = (await store.eventCounts()).sort((a, b) => a.name.localeCompare(b.name));
+      expect(counts).toEqual([
+        { name: '$identify', count: 1, lastSeenAt: Date.parse(at(2)) },
+        { name: 'Placed Order', count: 3, lastSeenAt: Date.parse(at(9)) },
+        { name: 'Viewed Product', count: 1, lastSeenAt: Date.parse(at(5)) },
       ]);
     });
 

@@ -27,6 +27,7 @@ export function openDatabase(dataDir: string): Db {
   db.pragma('busy_timeout = 5000');
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (module TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (module, version))');
   applyMigrations(db, 'core', CORE_MIGRATIONS);
+  applyMigrations(db, 'workflow', WORKFLOW_MIGRATIONS);
   return db;
 }
 
@@ -52,8 +53,6 @@ export function applyMigrations(db: Db, module: string, steps: string[]): void {
  * - events: every event the snippet sent (all routes), unique by unique_id.
  * - forward_outbox: `server`-routed items waiting to be sent to Klaviyo with the private key. Status also takes
  *   `inflight` (claimed by the forwarder; a restart puts such items back to pending).
- * - event_names: stored events per metric name (count, last received), kept up to date by intake.
- * - settings: values saved at run time (the console's workflow), JSON by key.
  */
 const CORE_MIGRATIONS = [
   `
@@ -104,11 +103,17 @@ const CORE_MIGRATIONS = [
   // What the operator should know about an item that was delivered, e.g. an identity conflict Klaviyo reported
   // and how it was resolved.
   `ALTER TABLE forward_outbox ADD COLUMN note TEXT;`,
+  // job_id was never written.
+  `ALTER TABLE forward_outbox DROP COLUMN job_id;`,
+];
+
+/** The workflow toggles saved from the console: one row, the whole validated workflow as JSON. */
+const WORKFLOW_MIGRATIONS = [
   `
-  ALTER TABLE forward_outbox DROP COLUMN job_id;
-  CREATE TABLE event_names (name TEXT PRIMARY KEY, count INTEGER NOT NULL, last_seen_at INTEGER NOT NULL);
-  INSERT INTO event_names (name, count, last_seen_at)
-    SELECT name, COUNT(*), MAX(received_at) FROM events WHERE name IS NOT NULL GROUP BY name;
-  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE TABLE workflow_override (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    workflow TEXT NOT NULL,   -- JSON: {default?, events}
+    updated_at INTEGER NOT NULL
+  );
   `,
 ];

@@ -3,8 +3,9 @@
 // database, so it always leads forwarding and its claims need no lease.
 import type { Db } from './db.js';
 import type { ValidEvent } from '../../shared/wire-schema.js';
+import { IDENTIFY_EVENT } from '../../shared/workflow.js';
 import {
-  aliasValue, assignProfileIds, batchAliases, countByName, planIngest, type Alias, type ProfileState,
+  aliasValue, assignProfileIds, batchAliases, planIngest, type Alias, type ProfileState,
 } from './stitching.js';
 import { soleLeadership, toOutboxItem, toStoredProfile, type ClaimedRow } from './row-mapping.js';
 import type { IngestResult, OutboxRow, OutboxStatus, RecentEvent, RelayStore, StoreCounts } from './types.js';
@@ -29,8 +30,6 @@ export function createSqliteStore(db: Db): RelayStore {
     insertEvent: db.prepare(`INSERT INTO events (unique_id, public_key, type, name, properties, time, value, value_currency, route, profile_id, profile, received_at)
       VALUES (@unique_id, @public_key, @type, @name, @properties, @time, @value, @value_currency, @route, @profile_id, @profile, @received_at)`),
     enqueue: db.prepare(`INSERT INTO forward_outbox (event_id, status, next_attempt_at, updated_at) VALUES (?, 'pending', 0, ?)`),
-    countName: db.prepare(`INSERT INTO event_names (name, count, last_seen_at) VALUES (?, ?, ?)
-      ON CONFLICT (name) DO UPDATE SET count = count + excluded.count, last_seen_at = MAX(last_seen_at, excluded.last_seen_at)`),
     aliasOwner: db.prepare('SELECT profile_id FROM profile_aliases WHERE kind = ? AND value = ?').pluck(),
     insertAlias: db.prepare('INSERT INTO profile_aliases (kind, value, profile_id) VALUES (?, ?, ?)'),
     moveAlias: db.prepare('UPDATE profile_aliases SET profile_id = ? WHERE kind = ? AND value = ?'),
@@ -65,10 +64,11 @@ export function createSqliteStore(db: Db): RelayStore {
     countProfiles: db.prepare('SELECT COUNT(*) FROM profiles').pluck(),
     countOutbox: db.prepare('SELECT status, COUNT(*) AS n FROM forward_outbox GROUP BY status'),
     countRoutes: db.prepare('SELECT route, COUNT(*) AS n FROM events GROUP BY route'),
-    eventNames: db.prepare('SELECT name, count, last_seen_at AS lastSeenAt FROM event_names ORDER BY name'),
-    setting: db.prepare('SELECT value, updated_at FROM settings WHERE key = ?'),
-    saveSetting: db.prepare(`INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+    loadWorkflow: db.prepare('SELECT workflow, updated_at FROM workflow_override WHERE id = 1'),
+    saveWorkflow: db.prepare(`INSERT INTO workflow_override (id, workflow, updated_at) VALUES (1, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET workflow = excluded.workflow, updated_at = excluded.updated_at`),
+    // Covered by events_name_time: no table read. Identify events have no name (NULL).
+    eventCounts: db.prepare('SELECT name, COUNT(*) AS count, MAX(time) AS lastSeenAt FROM events GROUP BY name'),
   };
 
   const ownerOf = (a: Alias) => q.aliasOwner.get(a.kind, a.value) as number | undefined;
@@ -108,7 +108,6 @@ export function createSqliteStore(db: Db): RelayStore {
       q.enqueue.run(id, now);
       queued++;
     }
-    for (const [name, count] of countByName(plan.events)) q.countName.run(name, count, now);
     return { stored: plan.events.length, duplicates: plan.duplicates.length, queued };
   });
 
@@ -205,15 +204,16 @@ export function createSqliteStore(db: Db): RelayStore {
     async recentEvents(limit) {
       return q.recent.all(limit) as RecentEvent[];
     },
-    async eventCounts() {
-      return q.eventNames.all() as { name: string; count: number; lastSeenAt: number }[];
-    },
     async loadWorkflowOverride() {
-      const row = q.setting.get('workflow') as { value: string; updated_at: number } | undefined;
-      return row && { workflow: JSON.parse(row.value), updatedAt: row.updated_at };
+      const row = q.loadWorkflow.get() as { workflow: string; updated_at: number } | undefined;
+      return row && { workflow: JSON.parse(row.workflow), updatedAt: row.updated_at };
     },
     async saveWorkflowOverride(workflow) {
-      q.saveSetting.run('workflow', JSON.stringify(workflow), Date.now());
+      q.saveWorkflow.run(JSON.stringify(workflow), Date.now());
+    },
+    async eventCounts() {
+      return (q.eventCounts.all() as { name: string | null; count: number; lastSeenAt: number }[])
+        .map((r) => ({ name: r.name ?? IDENTIFY_EVENT, count: r.count, lastSeenAt: r.lastSeenAt }));
     },
     async close() {
       await leadership.release();

@@ -245,10 +245,3 @@ export function assignProfileIds(plan: IngestPlan, idFor: (placeholder: number) 
   for (const a of plan.aliasInserts) a.profileId = real(a.profileId);
   for (const a of plan.aliasMoves) a.profileId = real(a.profileId);
 }
-
-/** Stored events per metric name in a plan, for the per-name counts. */
-export function countByName(events: PlannedEvent[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const { event } of events) if (event.name) counts.set(event.name, (counts.get(event.name) ?? 0) + 1);
-  return counts;
-}

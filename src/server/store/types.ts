@@ -128,11 +128,15 @@ export interface RelayStore {
   /** The newest events first, with their forwarding state. */
   recentEvents(limit: number): Promise<RecentEvent[]>;
 
-  /** Stored events per metric name: how many, and when one was last received (epoch ms). */
-  eventCounts(): Promise<{ name: string; count: number; lastSeenAt: number }[]>;
-  /** The workflow saved from the console, if any, replacing the config file's. */
+  /** The workflow toggles saved from the console (they override the config file's), or undefined if none were saved. */
   loadWorkflowOverride(): Promise<{ workflow: unknown; updatedAt: number } | undefined>;
+  /** Replace the saved workflow toggles; the caller has validated them. */
   saveWorkflowOverride(workflow: unknown): Promise<void>;
+  /**
+   * Every event name in the store with how many events carry it and the newest event time (epoch ms).
+   * Identify events are counted under `$identify`, the name their workflow toggle uses.
+   */
+  eventCounts(): Promise<{ name: string; count: number; lastSeenAt: number }[]>;
 
   /** Release connections (and a held forwarder leadership). */
   close(): Promise<void>;

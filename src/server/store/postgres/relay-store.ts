@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ValidEvent } from '../../../shared/wire-schema.js';
+import { IDENTIFY_EVENT } from '../../../shared/workflow.js';
 import {
   aliasValue, assignProfileIds, batchAliases, planIngest, type IngestPlan, type ProfileState,
 } from '../stitching.js';
@@ -217,10 +218,10 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
     const byName = new Map<string, { count: number; lastSeenAt: number }>();
     const rows = plan.events.map(({ index, event: ev, route, time, profileId }) => {
       const { publicKey, receivedAt } = group[batchOf[index]!]!;
-      if (ev.name) {
-        const seen = byName.get(ev.name) ?? { count: 0, lastSeenAt: receivedAt };
-        byName.set(ev.name, { count: seen.count + 1, lastSeenAt: Math.max(seen.lastSeenAt, receivedAt) });
-      }
+      // Identify events carry no name: they are counted under the name their workflow toggle uses.
+      const name = ev.name ?? IDENTIFY_EVENT;
+      const seen = byName.get(name) ?? { count: 0, lastSeenAt: time };
+      byName.set(name, { count: seen.count + 1, lastSeenAt: Math.max(seen.lastSeenAt, time) });
       return {
         unique_id: ev.unique_id, public_key: publicKey, type: ev.type, name: ev.name ?? null, properties: ev.properties ?? {}, time,
         value: ev.value ?? null, value_currency: ev.value_currency ?? null, route, profile_id: profileId, profile: ev.profile,

@@ -55,7 +55,8 @@ export const CORE_MIGRATIONS: MigrationSet = {
     CREATE INDEX forward_outbox_pending ON forward_outbox(next_attempt_at, event_id) WHERE status = 'pending';
     CREATE INDEX forward_outbox_inflight ON forward_outbox(lease_until) WHERE status = 'inflight';
     CREATE INDEX forward_outbox_failed ON forward_outbox(event_id) WHERE status = 'failed';
-    -- Per-name counts in slots (one per connection, modulo 64): concurrent intakes never wait on one hot row.
+    -- Stored events per name (identify under '$identify') and the newest event time, in slots (one per
+    -- connection, modulo 64) so concurrent intakes never wait on one hot row; read as the sum over slots.
     CREATE TABLE event_name_counts (
       name TEXT NOT NULL,
       slot INTEGER NOT NULL,
