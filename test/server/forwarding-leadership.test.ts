@@ -21,10 +21,10 @@ afterEach(async () => {
   await emulator?.close();
 });
 
-async function instance() {
+async function instance({ leaseMs = 2_000, leaderRetryMs = 100 } = {}) {
   const started = await startServer({}, {
-    databaseUrl: database.url, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 50, forwardLeaseMs: 2_000,
-    forwarder: { leaderRetryMs: 100 }, klaviyoRetry: { baseMs: 50, capMs: 200 },
+    databaseUrl: database.url, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 50, forwardLeaseMs: leaseMs,
+    forwarder: { leaderRetryMs }, klaviyoRetry: { baseMs: 50, capMs: 200 },
   });
   servers.push(started.server);
   return started;
@@ -84,5 +84,25 @@ describe('forwarder leadership on PostgreSQL', () => {
     const third = [wireEvent(), wireEvent()];
     expect((await postEvents(follower.url, batch(third), { origin: SHOP })).status).toBe(202);
     await waitFor(() => delivered().length === 7, { what: 'the new leader to forward' });
+  });
+
+  it('a forwarder whose session dies aborts its sends and frees its claims at once, so the next one need not wait out the lease', async () => {
+    emulator = await startEmulator({ port: 0, privateKey: PRIVATE_KEY, jobDelayMs: 5 });
+    // A long lease: if the claims were left to lapse, the other server could not send for a minute.
+    const a = await instance({ leaseMs: 60_000, leaderRetryMs: 60_000 });
+    const b = await instance({ leaseMs: 60_000, leaderRetryMs: 100 });
+    expect(a.server.forwarder.stats().leader).toBe(true);
+    await query("DELETE FROM forward_outbox WHERE status = 'sent'"); // what an earlier test left
+
+    emulator.faults.add({ path: '/api/events', latencyMs: 2_000 });
+    const events = [wireEvent(), wireEvent()];
+    expect((await postEvents(a.url, batch(events), { origin: SHOP })).status).toBe(202);
+    await waitFor(async () => (await query("SELECT COUNT(*)::int AS n FROM forward_outbox WHERE status = 'inflight'"))[0].n === 2, { what: 'the leader to claim' });
+    await query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1802270329 AND objid = 2 AND granted`);
+
+    // B takes over and sends both items itself, long before A's 60 s claims could have lapsed.
+    await waitFor(() => b.server.forwarder.stats().sent === 2, { timeoutMs: 15_000, what: 'the new leader to send the freed items' });
+    expect(a.server.forwarder.stats()).toMatchObject({ leader: false, sent: 0 });
+    await waitFor(() => delivered().length === 2, { what: 'both events in the sandbox' });
   });
 });
