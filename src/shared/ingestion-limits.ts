@@ -41,7 +41,7 @@ export function propertiesLimitError(properties: unknown): string | undefined {
 
 /** Why Klaviyo would refuse this event time (epoch ms or ISO string), or undefined when it is in range. */
 export function timeLimitError(time: number | string, now: number): string | undefined {
-  const at = typeof time == 'number' ? time : Date.parse(time);
+  const at = new Date(time).getTime();
   if (!(at >= INGESTION_LIMITS.earliestTime)) return 'the event time is before 2000-01-01';
   if (at > now + INGESTION_LIMITS.futureMs) return 'the event time is more than one year ahead';
   return undefined;
