@@ -44,7 +44,7 @@ export function parseWorkflow(input: unknown): WorkflowResult {
     if (!isRoute(r)) return problem(r);
     out[name] = r;
   }
-  return { ok: true, workflow: def ? { default: def, events: out } : { events: out } };
+  return { ok: true, workflow: { default: def, events: out } };
 }
 
 /** The route of one event: its own toggle, else the default, else `client` without an endpoint and `server` with one. */
