@@ -33,9 +33,9 @@ export function toggleToRoute(name: string, toggle: unknown): Route | string {
 
 /** Validate a whole workflow config. Any invalid entry rejects it whole. */
 export function parseWorkflow(input: unknown): WorkflowResult {
-  const { default: def, events = {}, ...rest } = isObject(input) ? input : { x: 0 };
+  const { default: def, events = {}, ...rest } = isObject(input) ? input : { events: 0 }; // not an object: fails as events do
   const problem = (error: string): WorkflowResult => ({ ok: false, error });
-  if (!isObject(input) || !isObject(events)) return problem('workflow and workflow.events must be objects');
+  if (!isObject(events)) return problem('workflow and workflow.events must be objects');
   for (const extra in rest) return problem(`workflow has an unknown field "${extra}"`);
   if (def !== undefined && !isRoute(def)) return problem(`workflow default ${JSON.stringify(def)} is not "client", "server" or "off"`);
   const out: Record<string, Route> = {};
