@@ -12,9 +12,13 @@ const ts = (declarations) =>
     noEmitOnError: true,
   });
 
+// Measured on the core (gzip -9): `inline: 1` (inline only simple functions; a called-once helper stays a named
+// function, which compresses better), `unsafe_methods` (`m: function () {}` → `m() {}`) and `unsafe_proto`
+// (`Object.prototype.hasOwnProperty` → `{}.hasOwnProperty`) save about 20 B, five passes about 13 B more; none
+// changes what the code does here. Not `unsafe`: it turns String(x) into ""+x, which throws on a Symbol.
 const minify = terser({
   ecma: 2020,
-  compress: { passes: 3, unsafe_arrows: true, pure_getters: true },
+  compress: { passes: 5, inline: 1, unsafe_arrows: true, unsafe_methods: true, unsafe_proto: true, pure_getters: true },
   mangle: { properties: false },
   format: { comments: false },
 });

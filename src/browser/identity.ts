@@ -14,12 +14,12 @@ export const cookieAttributes = (domain?: string): Cookies.CookieAttributes => (
   expires: 365,
   sameSite: 'Lax',
   secure: location.protocol == 'https:',
-  domain: domain || undefined,
+  domain, // js-cookie leaves out an empty or undefined attribute
 });
 
 export const readCookie = (name: string) => Cookies.get(name);
 export const writeCookie = (name: string, value: string, domain?: string) => Cookies.set(name, value, cookieAttributes(domain));
-export const removeCookie = (name: string, domain?: string) => Cookies.remove(name, { domain: domain || undefined });
+export const removeCookie = (name: string, domain?: string) => Cookies.remove(name, { domain });
 
 /** crypto.randomUUID needs a secure context; a blob URL ends in a random (v4) UUID on plain http too. */
 export const uuid = (): string => {

@@ -18,17 +18,18 @@ export function withFlushLock(kv: KV, tab: string, fn: () => Promise<void>): Pro
 }
 
 export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
-  const now = Date.now();
-  const lease = await kv.update<Lease>(NAME, (l) => (!l || l.until < now || l.owner == tab ? { owner: tab, until: now + LEASE_MS } : l));
-  if (lease?.owner != tab) return false;
-  const mine = (until?: number) => (l?: Lease) => (l?.owner == tab ? (until ? { owner: tab, until } : undefined) : l);
+  // Taking, renewing and releasing are one rule: a lease that is free, expired or already ours becomes ours until
+  // `until` (released without one); another tab's live lease is left alone.
+  const claim = (until?: number) =>
+    kv.update<Lease>(NAME, (l) => (!l || l.until < Date.now() || l.owner == tab ? until ? { owner: tab, until } : undefined : l));
+  if ((await claim(Date.now() + LEASE_MS))?.owner != tab) return false;
   // A long flush (a big outbox on a slow network) renews its lease so no other tab starts sending the same events.
-  const renew = setInterval(() => kv.update(NAME, mine(Date.now() + LEASE_MS)), LEASE_MS / 3);
+  const renew = setInterval(() => claim(Date.now() + LEASE_MS), LEASE_MS / 3);
   try {
     await fn();
   } finally {
     clearInterval(renew);
-    await kv.update(NAME, mine());
+    await claim();
   }
   return true;
 }

@@ -26,13 +26,14 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
       if (idb) onFallback(String(e?.message || e));
       idb = undefined;
     });
-  const range = (prefix: string) => IDBKeyRange.bound(prefix, prefix + '\uffff');
-  const mine = (prefix: string) => (k: string) => !k.indexOf(prefix);
+  /** One set per list() under way: the keys put since it began to read, which memory holds newer than its read. */
+  const readers = new Set<Set<string>>();
 
   return {
     get: (key) => tx('readonly', (s) => promisifyRequest(s.get(key))).then((v) => (idb ? v : mem.get(key))),
     put(key, value) {
       memPut(key, value);
+      readers.forEach((written) => written.add(key));
       if (!batch) {
         const writes = (batch = new Map());
         commit = tx('readwrite', (s) => {
@@ -44,19 +45,25 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
       batch.set(key, value);
       return commit as Promise<boolean>;
     },
-    list: (prefix) =>
-      tx('readonly', (s) => {
-        const keys = s.getAllKeys(range(prefix));
-        return promisifyRequest(s.getAll(range(prefix))).then((values) => [keys.result as string[], values] as const);
+    list(prefix) {
+      const written = new Set<string>();
+      readers.add(written);
+      const ours = (k: string) => !k.indexOf(prefix);
+      return tx('readonly', (s) => {
+        const range = IDBKeyRange.bound(prefix, prefix + '\uffff');
+        const keys = s.getAllKeys(range);
+        return promisifyRequest(s.getAll(range)).then((values) => [keys.result as string[], values] as const);
       }).then((found) => {
-        // IndexedDB wins, except for writes still waiting in the next batch (they are newer).
-        const settled = (k: string) => !batch?.has(k);
+        readers.delete(written);
+        // IndexedDB wins (other tabs write there too), except for keys put since the read began: a write queued
+        // behind it, or committed after it, that the read could not see.
         if (found) {
-          [...mem.keys()].filter(mine(prefix)).filter(settled).forEach((k) => mem.delete(k));
-          found[0].forEach((k, i) => settled(k) && mem.set(k, found[1][i]));
+          for (const k of [...mem.keys()]) if (ours(k) && !written.has(k)) mem.delete(k);
+          found[0].forEach((k, i) => written.has(k) || mem.set(k, found[1][i]));
         }
-        return [...mem.keys()].filter(mine(prefix)).map((k) => mem.get(k));
-      }),
+        return [...mem.keys()].filter(ours).map((k) => mem.get(k));
+      });
+    },
     update(key, fn) {
       let next: any;
       return tx('readwrite', (s) => {

@@ -9,11 +9,11 @@ type Attrs = Record<string, unknown>;
 const data = <A>(type: string, attributes: A) => ({ data: { type, attributes } });
 
 /** Profile attributes with empty fields left out (Klaviyo treats null as "clear this field"). */
-export function profileAttributes(profile: RelayProfile, withAnonymousId = true): Attrs {
+export function profileAttributes(profile: RelayProfile): Attrs {
   const out: Attrs = {};
   for (const key in profile) {
     const v = (profile as Attrs)[key];
-    if (v != null && v !== '' && (withAnonymousId || key != 'anonymous_id') && (typeof v != 'object' || Object.keys(v as object).length)) out[key] = v;
+    if (v != null && v !== '' && (typeof v != 'object' || Object.keys(v as object).length)) out[key] = v;
   }
   return out;
 }
@@ -26,7 +26,7 @@ function eventAttributes(ev: RelayEvent): Attrs {
   return a;
 }
 
-const profileData = (profile: RelayProfile, withAnonymousId?: boolean) => data('profile', profileAttributes(profile, withAnonymousId));
+const profileData = (profile: RelayProfile) => data('profile', profileAttributes(profile));
 
 /** `POST /client/events` and `POST /api/events` (EventCreateQueryV2). */
 export const eventBody = (ev: RelayEvent) => data('event', { ...eventAttributes(ev), profile: profileData(ev.profile) });
@@ -34,8 +34,11 @@ export const eventBody = (ev: RelayEvent) => data('event', { ...eventAttributes(
 /** `POST /client/profiles` (OnsiteProfileCreateQuery): a client-side identify. */
 export const clientProfileBody = (profile: RelayProfile) => profileData(profile);
 
-/** `POST /api/profile-import` (ProfileUpsertQuery): a server-side identify. Server profiles have no anonymous_id. */
-export const profileImportBody = (profile: RelayProfile) => profileData(profile, false);
+/**
+ * `POST /api/profile-import` (ProfileUpsertQuery): a server-side identify. Server profiles have no anonymous_id;
+ * it is left out here rather than in profileAttributes, which the snippet bundles.
+ */
+export const profileImportBody = ({ anonymous_id, ...profile }: RelayProfile) => profileData(profile);
 
 /** One `event-bulk-create` entry: one profile with its events. */
 export const bulkEntry = (profile: RelayProfile, events: RelayEvent[]) => ({
@@ -56,8 +59,8 @@ export const eventBulkJobBody = (entries: ReturnType<typeof bulkEntry>[]) =>
  * updated without the identifiers that belong to the other.
  */
 export function profileUpdateBody(id: string, profile: RelayProfile, identifiers: ('email' | 'phone_number' | 'external_id')[]) {
-  const attributes = profileAttributes(profile, false);
-  delete attributes._kx;
+  const { anonymous_id, _kx, ...traits } = profile;
+  const attributes = profileAttributes(traits);
   for (const key of ['email', 'phone_number', 'external_id'] as const) if (!identifiers.includes(key)) delete attributes[key];
   return { data: { type: 'profile', id, attributes } };
 }

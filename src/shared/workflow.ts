@@ -36,9 +36,9 @@ export function toggleToRoute(name: string, toggle: unknown): Route | string {
 
 /** Validate a whole workflow config. Any invalid entry rejects it whole. */
 export function parseWorkflow(input: unknown): WorkflowResult {
-  const { default: def, events = {}, ...rest } = isObject(input) ? input : { x: 0 };
+  const { default: def, events = {}, ...rest } = isObject(input) ? input : { events: 0 }; // not an object: fails as events do
   const problem = (error: string): WorkflowResult => ({ ok: false, error });
-  if (!isObject(input) || !isObject(events)) return problem('workflow and workflow.events must be objects');
+  if (!isObject(events)) return problem('workflow and workflow.events must be objects');
   for (const extra in rest) return problem(`workflow has an unknown field "${extra}"`);
   if (def !== undefined && !isRoute(def)) return problem(`workflow default ${JSON.stringify(def)} is not "client", "server" or "off"`);
   const out: Record<string, Route> = {};
@@ -47,7 +47,7 @@ export function parseWorkflow(input: unknown): WorkflowResult {
     if (!isRoute(r)) return problem(r);
     out[name] = r;
   }
-  return { ok: true, workflow: def ? { default: def, events: out } : { events: out } };
+  return { ok: true, workflow: { default: def, events: out } };
 }
 
 /** The route of one event: its own toggle, else the default, else `client` without an endpoint and `server` with one. */

@@ -69,4 +69,27 @@ describe('lease renewal', () => {
       vi.useRealTimers();
     }
   });
+
+  it('a tab whose lease another tab has taken over neither renews nor releases it', async () => {
+    freshBrowser();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const kv = openKV('klaviyo-relay', () => {});
+      const lease = () => kv.get<{ owner: string; until: number }>('klaviyo-relay-flush');
+      let release!: () => void;
+      const a = withLease(kv, 'A', () => new Promise<void>((ok) => (release = ok)));
+      await vi.waitFor(() => expect(release).toBeTypeOf('function'));
+      // A stalled past its lease and B took it over.
+      const taken = { owner: 'B', until: Date.now() + 10 * LEASE_MS };
+      await kv.update('klaviyo-relay-flush', () => taken);
+      vi.advanceTimersByTime(LEASE_MS / 3); // A's renewal tick
+      await kv.update('klaviyo-relay-flush', (l) => l); // after A's renewal has committed
+      expect(await lease()).toEqual(taken);
+      release();
+      expect(await a).toBe(true);
+      expect(await lease()).toEqual(taken);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

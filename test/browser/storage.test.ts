@@ -1,0 +1,43 @@
+// @vitest-environment happy-dom
+// The key-value store under the outbox: IndexedDB (fake-indexeddb here) with an in-memory twin. list() order is not
+// part of its contract (the outbox sorts by age), so the tests sort.
+import { describe, it, expect, beforeEach } from 'vitest';
+import { freshBrowser } from './helpers.js';
+import { openKV } from '../../src/browser/storage.js';
+
+beforeEach(() => void freshBrowser());
+
+describe('list()', () => {
+  it('a read under way never undoes writes made after it began: they are newer than what it read', async () => {
+    const kv = openKV('s', () => {});
+    await kv.put('e:a', 'a1');
+    const listed = kv.list<string>('e:');
+    // Queued behind the read: IndexedDB commits them after it, so the read sees the old state.
+    const written = Promise.all([kv.put('e:b', 'b1'), kv.put('e:a', undefined)]);
+    expect(await listed).toEqual(['b1']);
+    await written;
+    expect(await kv.list<string>('e:')).toEqual(['b1']);
+    // A second handle on the database (another tab) sees the same.
+    expect(await openKV('s', () => {}).list<string>('e:')).toEqual(['b1']);
+  });
+
+  it('what a read under way missed stays in memory if IndexedDB then fails', async () => {
+    const warnings: string[] = [];
+    const kv = openKV('s', (reason) => warnings.push(reason));
+    await kv.put('e:a', 'a1');
+    const listed = kv.list<string>('e:');
+    const real = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function () {
+      throw new DOMException('quota', 'QuotaExceededError');
+    };
+    try {
+      const written = kv.put('e:b', 'b1');
+      expect((await listed).sort()).toEqual(['a1', 'b1']);
+      expect(await written).toBe(false);
+    } finally {
+      IDBObjectStore.prototype.put = real;
+    }
+    expect(warnings).toEqual(['quota']);
+    expect((await kv.list<string>('e:')).sort()).toEqual(['a1', 'b1']);
+  });
+});
