@@ -6,6 +6,7 @@ import { createKlaviyoClient, type RetryPolicy } from './klaviyo-client.js';
 import type { Clock } from './rate-limiter.js';
 import { openDatabase, type Db } from './store/db.js';
 import { openStore } from './store/open.js';
+import { createSqliteAudienceStore } from './store/sqlite-audiences.js';
 import type { RelayStore } from './store/types.js';
 import { createForwarder, type Forwarder, type ForwarderOptions } from './forwarder.js';
 import { redactingStream } from './logger.js';
@@ -42,7 +43,7 @@ export interface CreateServerOptions {
   /** Tuning for tests and benchmarks (batch sizes, concurrency, the pause after a refused key). */
   forwarder?: Omit<ForwarderOptions, 'store' | 'klaviyo' | 'log' | 'intervalMs' | 'clock'>;
   /** Extra audience-module settings (e.g. scheduler off, tuning), passed through to registerAudiences. */
-  audiences?: Partial<Omit<AudienceContext, 'db' | 'klaviyo' | 'definitions' | 'configDir' | 'defaultPhoneRegion' | 'log'>>;
+  audiences?: Partial<Omit<AudienceContext, 'store' | 'klaviyo' | 'definitions' | 'configDir' | 'defaultPhoneRegion' | 'log'>>;
 }
 
 /** The longest a request may take to arrive in full. */
@@ -109,7 +110,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
-      db: audienceDb, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
+      store: createSqliteAudienceStore(audienceDb), klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
     }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     await app.ready();

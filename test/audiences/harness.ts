@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createKlaviyoClient } from '../../src/server/klaviyo-client.js';
 import { openDatabase, type Db } from '../../src/server/store/db.js';
+import { createSqliteAudienceStore } from '../../src/server/store/sqlite-audiences.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
 import { startRun, dryRun, type SyncEnvironment } from '../../src/server/audiences/sync.js';
 
@@ -27,7 +28,7 @@ export interface Harness {
 }
 
 async function runAndWait(env: SyncEnvironment, def: unknown, signal?: AbortSignal) {
-  const { done } = startRun(env, parseDefinition(def), { trigger: 'test', signal });
+  const { done } = await startRun(env, parseDefinition(def), { trigger: 'test', signal });
   return done;
 }
 
@@ -36,7 +37,7 @@ export async function createHarness(opts: { rateLimits?: boolean; jobDelayMs?: n
   const db = openDatabase(':memory:');
   const dir = mkdtempSync(join(tmpdir(), 'relay-audience-'));
   const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: emu.url, retry: { maxAttempts: 5, baseMs: 50, capMs: 50, floorMs: 0 } });
-  const env: SyncEnvironment = { db, klaviyo, configDir: dir, tuning: { pollIntervalMs: 10, pollMaxMs: 50, ...opts.tuning } };
+  const env: SyncEnvironment = { store: createSqliteAudienceStore(db), klaviyo, configDir: dir, tuning: { pollIntervalMs: 10, pollMaxMs: 50, ...opts.tuning } };
   return {
     emu, db, dir, env,
     writeCsv(name, rows) {

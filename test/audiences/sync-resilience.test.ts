@@ -2,6 +2,7 @@
 // without importing again what Klaviyo accepted, a 4xx logged without a retry loop, one run at a time, dry runs.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { openDatabase } from '../../src/server/store/db.js';
+import { createSqliteAudienceStore } from '../../src/server/store/sqlite-audiences.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
 import { startRun, SyncAlreadyRunning } from '../../src/server/audiences/sync.js';
 import { createHarness, people, importedProfiles, type Harness } from './harness.js';
@@ -166,22 +167,22 @@ describe('one run at a time', () => {
   it('refuses a second run of the same audience in this process and in another one (database lease)', async () => {
     h.writeCsv('members.csv', people(0, 100));
     const definition = parseDefinition(def());
-    const first = startRun(h.env, definition, { trigger: 'test' });
-    expect(() => startRun(h.env, definition, { trigger: 'test' })).toThrow(SyncAlreadyRunning);
+    const first = await startRun(h.env, definition, { trigger: 'test' });
+    await expect(startRun(h.env, definition, { trigger: 'test' })).rejects.toThrow(SyncAlreadyRunning);
     const log = await first.done;
     expect(log.status).toBe('success');
     // The lock is released when the run ends.
-    const again = startRun(h.env, definition, { trigger: 'test' });
+    const again = await startRun(h.env, definition, { trigger: 'test' });
     await again.done;
 
     // Two connections to one database file stand in for two processes.
     const a = openDatabase(h.dir);
     const b = openDatabase(h.dir);
     try {
-      const runA = startRun({ ...h.env, db: a }, definition, { trigger: 'test' });
-      expect(() => startRun({ ...h.env, db: b }, definition, { trigger: 'test' })).toThrow(/already running/);
+      const runA = await startRun({ ...h.env, store: createSqliteAudienceStore(a) }, definition, { trigger: 'test' });
+      await expect(startRun({ ...h.env, store: createSqliteAudienceStore(b) }, definition, { trigger: 'test' })).rejects.toThrow(/already running/);
       expect((await runA.done).status).toBe('success');
-      const runB = startRun({ ...h.env, db: b }, definition, { trigger: 'test' });
+      const runB = await startRun({ ...h.env, store: createSqliteAudienceStore(b) }, definition, { trigger: 'test' });
       expect((await runB.done).status).toBe('success');
     } finally {
       a.close();

@@ -5,6 +5,7 @@ import { ConfigError, loadConfigFile, readEnv } from '../config.js';
 import { createKlaviyoClient } from '../klaviyo-client.js';
 import { StartupError } from '../startup.js';
 import { openDatabase } from '../store/db.js';
+import { createSqliteAudienceStore } from '../store/sqlite-audiences.js';
 import { definitionRegistry } from './definitions.js';
 import { COUNT_NAMES, runLogStore, type RunLog } from './runs.js';
 import { disabledMessage, dryRun, startRun, SyncAlreadyRunning } from './sync.js';
@@ -43,7 +44,7 @@ function parse(args: string[], usage: string, flags: Record<string, { type: 'boo
 }
 
 /** Config, database and the named definition; prints the problem and returns undefined when one is missing. */
-function open(name: string, configPath: string | undefined) {
+async function open(name: string, configPath: string | undefined) {
   const env = readEnv();
   let loaded;
   try {
@@ -65,14 +66,16 @@ function open(name: string, configPath: string | undefined) {
     }
     throw err;
   }
-  const entry = definitionRegistry(db, loaded.config.audiences).get(name);
+  const store = createSqliteAudienceStore(db);
+  const registry = definitionRegistry(store, loaded.config.audiences);
+  const entry = await registry.get(name);
   if (!entry) {
-    const known = definitionRegistry(db, loaded.config.audiences).all().map((a) => a.definition.name);
+    const known = (await registry.all()).map((a) => a.definition.name);
     console.error(`No audience named "${name}" in ${loaded.path} or saved through the admin API.${known.length ? ` Known: ${known.join(', ')}` : ''}`);
     db.close();
     return undefined;
   }
-  return { env, config: loaded.config, configDir: loaded.dir, db, definition: entry.definition };
+  return { env, config: loaded.config, configDir: loaded.dir, db, store, definition: entry.definition };
 }
 
 const formatCounts = (counts: Record<string, number>) => COUNT_NAMES.map((n) => `${n}=${counts[n] ?? 0}`).join(' ');
@@ -84,9 +87,9 @@ export async function runSync(args: string[]): Promise<number> {
     console.log(SYNC_USAGE);
     return 0;
   }
-  const opened = open(parsed.name, parsed.values.config as string | undefined);
+  const opened = await open(parsed.name, parsed.values.config as string | undefined);
   if (!opened) return 1;
-  const { env, config, configDir, db, definition } = opened;
+  const { env, config, configDir, db, store, definition } = opened;
   try {
     if (!definition.enabled && !parsed.values['dry-run'] && !parsed.values.force) {
       console.error(`${disabledMessage(definition.name)}, or run it anyway with --force.`);
@@ -102,7 +105,7 @@ export async function runSync(args: string[]): Promise<number> {
       onRetry: ({ method, path, attempt, waitMs, error }) =>
         console.error(`retrying ${method} ${path} in ${waitMs} ms (attempt ${attempt}): ${error.message}`),
     });
-    const syncEnv = { db, klaviyo, configDir, fileRoots: config.audienceFileRoots, defaultPhoneRegion: config.defaultPhoneRegion };
+    const syncEnv = { store, klaviyo, configDir, fileRoots: config.audienceFileRoots, defaultPhoneRegion: config.defaultPhoneRegion };
 
     if (parsed.values['dry-run']) {
       const result = await dryRun(syncEnv, definition);
@@ -115,7 +118,7 @@ export async function runSync(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      const { runId, done } = startRun(syncEnv, definition, { trigger: 'cli', signal: abort.signal });
+      const { runId, done } = await startRun(syncEnv, definition, { trigger: 'cli', signal: abort.signal });
       console.log(`sync "${definition.name}": run ${runId} started`);
       const log = await done;
       console.log(formatLogRow(log));
@@ -173,12 +176,12 @@ export async function runLogs(args: string[]): Promise<number> {
     console.log(LOGS_USAGE);
     return 0;
   }
-  const opened = open(parsed.name, parsed.values.config as string | undefined);
+  const opened = await open(parsed.name, parsed.values.config as string | undefined);
   if (!opened) return 1;
-  const { db, definition } = opened;
+  const { db, store, definition } = opened;
   try {
     const limit = Number(parsed.values.limit) || 100;
-    const rows = runLogStore(db).list(definition.name, limit);
+    const rows = await runLogStore(store).list(definition.name, limit);
     if (!rows.length && !parsed.values.json) console.log(`No runs of "${definition.name}" yet.`);
     for (const row of rows) console.log(parsed.values.json ? JSON.stringify(row) : formatLogRow(row));
     return 0;

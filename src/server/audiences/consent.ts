@@ -7,7 +7,7 @@ import { unsubscribeScope, type AudienceDefinition } from './definition.js';
 import * as calls from './klaviyo-calls.js';
 import { LIMITS, memberChannels, type Channel } from './payloads.js';
 import type { RunScope } from './run-recorder.js';
-import type { MemberState } from './store.js';
+import type { MemberState } from '../store/audience-types.js';
 
 export interface ConsentOptions extends RunScope {
   def: AudienceDefinition;
@@ -20,7 +20,7 @@ export async function applyConsent({ def, klaviyo, state, rec, listId, signal }:
   const channels = def.subscription as Channel[];
   const size = subscribing ? LIMITS.subscribeProfiles : LIMITS.unsubscribeProfiles;
   for (;;) {
-    const batch = state.pendingConsent(size);
+    const batch = await state.pendingConsent(size);
     if (!batch.length) return;
     const reachable = batch.filter((m) => memberChannels(m, channels).length);
     // Historical imports need every member's consent time: members without one take the normal opt-in path.
@@ -46,7 +46,7 @@ export async function applyConsent({ def, klaviyo, state, rec, listId, signal }:
       }
     }
     // Settled either way: done, or logged as failed (a 4xx is not retried in a loop).
-    state.settleConsent(batch.map((m) => m.member_key), offList);
+    await state.settleConsent(batch.map((m) => m.member_key), offList);
     rec.report();
   }
 }

@@ -7,7 +7,7 @@ import * as calls from './klaviyo-calls.js';
 import type { importProfileEntry } from './payloads.js';
 import { releaseMemory } from './memory.js';
 import type { RunScope } from './run-recorder.js';
-import type { SentMember } from './store.js';
+import type { SentMember } from '../store/audience-types.js';
 
 /** How long an import job may stay unfinished before the run gives up (it is resumed by the next run). */
 const MAX_JOB_WAIT_MS = 30 * 60_000;
@@ -133,7 +133,7 @@ export function createImporter(o: ImporterOptions) {
       rec.counts.imported += job.members.length - failed.size;
       rec.failed(failed.size);
     }
-    state.commitJob(job.jobId, [...failed], seenRun, [...job.stale, ...failed]);
+    await state.commitJob(job.jobId, [...failed], seenRun, [...job.stale, ...failed]);
     o.onEvent?.({ type: 'job-committed', jobId: job.jobId });
     releaseMemory();
     rec.report();
@@ -145,13 +145,13 @@ export function createImporter(o: ImporterOptions) {
      * seen_run 0: they count as present only once this run's source shows them again.
      */
     async resume() {
-      for (const job of state.inflight()) {
+      for (const job of await state.inflight()) {
         if (job.listId !== o.listId) continue;
         rec.jobIds.push(job.jobId);
-        await finish({ jobId: job.jobId, submittedAt: 0, members: job.members, stale: [] }, 0, true).catch((err) => {
+        await finish({ jobId: job.jobId, submittedAt: 0, members: job.members, stale: [] }, 0, true).catch(async (err) => {
           if (!(err instanceof KlaviyoError && err.status === 404)) throw err;
           // Expired in Klaviyo: drop the record; its members are simply sent again.
-          state.commitJob(job.jobId, job.members.map((m) => m.key), 0, []);
+          await state.commitJob(job.jobId, job.members.map((m) => m.key), 0, []);
         });
       }
     },
@@ -181,14 +181,14 @@ export function createImporter(o: ImporterOptions) {
         }
       }
       if (!jobId) {
-        if (stale.length) state.commitJob('', [], o.runId, stale);
+        if (stale.length) await state.commitJob('', [], o.runId, stale);
         return;
       }
       // The log row lists the job before the job is recorded as in flight, so a process killed at any point
       // leaves a row naming every job it submitted.
       rec.jobIds.push(jobId);
       rec.report(true);
-      state.recordInflight(jobId, o.listId, members);
+      await state.recordInflight(jobId, o.listId, members);
       o.onEvent?.({ type: 'job-submitted', jobId });
       inflight.push({ jobId, submittedAt: clock.now(), members, stale });
       while (inflight.length > o.maxInflight) await finish(inflight.shift()!);

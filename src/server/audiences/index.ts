@@ -2,19 +2,35 @@
 // checks the admin token): the admin routes for sync definitions, Instant Sync and logs, and the scheduler that
 // runs enabled syncs on their refreshInterval.
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../store/db.js';
+import type { AudienceStore } from '../store/audience-types.js';
 import type { KlaviyoClient } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
 import { audienceDefinitionSchema } from './definition.js';
 import { definitionRegistry, type DefinitionRegistry } from './definitions.js';
-import { currentRun, disabledMessage, dryRun, startRun, SyncAlreadyRunning, type SyncEnvironment } from './sync.js';
+import { currentRun, disabledMessage, dryRun, startRun, SyncAlreadyRunning, SyncNotDue, type SyncEnvironment } from './sync.js';
 import { runLogStore } from './runs.js';
 import { parseDuration } from '../../shared/duration.js';
 import { fieldIssues, suggestKnownKeys } from '../../shared/zod-issues.js';
 import { sourcePathProblem } from './file-source.js';
 
+/** Time and timers of the scheduler (tests inject a clock they advance by hand). */
+export interface SchedulerClock {
+  now(): number;
+  /** Call `fn` once after `ms`; returns a function that cancels it. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+const realClock: SchedulerClock = {
+  now: () => Date.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
 export interface AudienceContext {
-  db: Db;
+  store: AudienceStore;
   /** Undefined when KLAVIYO_PRIVATE_KEY is not set: syncs then fail with a clear error. */
   klaviyo?: KlaviyoClient;
   /** Definitions from the config file; the admin API may add or replace some. */
@@ -29,6 +45,8 @@ export interface AudienceContext {
   scheduler?: boolean;
   /** Runner tuning for tests and benchmarks (poll intervals, jobs in flight). */
   tuning?: SyncEnvironment['tuning'];
+  /** The scheduler's clock, also used for run log times. Default: the real one. */
+  clock?: SchedulerClock;
 }
 
 export { parseDefinition, DefinitionError } from './definitions.js';
@@ -37,25 +55,27 @@ export type { RunLog } from './runs.js';
 
 
 /** Register the admin audience routes on `app` (already behind the admin-token check) and start the scheduler. */
-export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): { close(): Promise<void> } {
-  const registry = definitionRegistry(ctx.db, ctx.definitions);
-  const logs = runLogStore(ctx.db);
+export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): { close(): Promise<void>; pendingTimers(): number } {
+  const clock = ctx.clock ?? realClock;
+  const registry = definitionRegistry(ctx.store, ctx.definitions);
+  const logs = runLogStore(ctx.store, clock.now);
   const env: SyncEnvironment = {
-    db: ctx.db,
+    store: ctx.store,
+    now: clock.now,
     klaviyo: ctx.klaviyo,
     configDir: ctx.configDir,
     fileRoots: ctx.fileRoots,
     defaultPhoneRegion: ctx.defaultPhoneRegion,
     tuning: ctx.tuning,
   };
-  const scheduler = createScheduler(env, registry, ctx);
+  const scheduler = createScheduler(env, registry, ctx, clock);
   if (ctx.scheduler !== false) scheduler.start();
 
-  const summary = (name: string) => {
-    const entry = registry.get(name);
+  const summary = async (name: string) => {
+    const entry = await registry.get(name);
     if (!entry) return undefined;
-    const last = logs.list(name, 1)[0];
-    return { name, origin: entry.origin, definition: entry.definition, running: !!currentRun(ctx.db, name), last_run: last ?? null };
+    const last = (await logs.list(name, 1))[0];
+    return { name, origin: entry.origin, definition: entry.definition, running: !!currentRun(ctx.store, name) || last?.status === 'running', last_run: last ?? null };
   };
   const notFound = (name: string) => ({ error: `no audience named "${name}"` });
 
@@ -75,10 +95,10 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
   });
 
   function routes(app: FastifyInstance) {
-  app.get('/audiences', async () => ({ audiences: registry.all().map((a) => summary(a.definition.name)) }));
+  app.get('/audiences', async () => ({ audiences: await Promise.all((await registry.all()).map((a) => summary(a.definition.name))) }));
 
   app.get<{ Params: { name: string } }>('/audiences/:name', async (req, reply) => {
-    const s = summary(req.params.name);
+    const s = await summary(req.params.name);
     return s ?? reply.code(404).send(notFound(req.params.name));
   });
 
@@ -100,13 +120,13 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
     if (!parsed.success || issues.length) {
       return reply.code(400).send({ error: `invalid sync definition: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, issues });
     }
-    registry.put(parsed.data);
+    await registry.put(parsed.data);
     scheduler.reschedule(parsed.data.name);
-    return reply.code(200).send(summary(parsed.data.name));
+    return reply.code(200).send(await summary(parsed.data.name));
   });
 
   app.post<{ Params: { name: string }; Querystring: { wait?: string; dry_run?: string } }>('/audiences/:name/sync', async (req, reply) => {
-    const entry = registry.get(req.params.name);
+    const entry = await registry.get(req.params.name);
     if (!entry) return reply.code(404).send(notFound(req.params.name));
     // The Status toggle is the operator's off switch: Instant Sync must not bypass it (a dry run sends nothing).
     if (!entry.definition.enabled && !isTrue(req.query.dry_run)) return reply.code(409).send({ error: disabledMessage(entry.definition.name) });
@@ -116,81 +136,101 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
       return reply.code(200).send({ dry_run: true, ...result });
     }
     try {
-      const { runId, done } = startRun(env, entry.definition, { trigger: 'manual' });
+      const { runId, done } = await startRun(env, entry.definition, { trigger: 'manual' });
       if (isTrue(req.query.wait)) return reply.code(200).send({ run: await done });
-      return reply.code(202).send({ run: logs.get(runId) });
+      return reply.code(202).send({ run: await logs.get(runId) });
     } catch (err) {
       if (err instanceof SyncAlreadyRunning) {
-        return reply.code(409).send({ error: err.message, run: err.runId ? logs.get(err.runId) : null });
+        return reply.code(409).send({ error: err.message, run: err.runId ? await logs.get(err.runId) : null });
       }
       throw err;
     }
   });
 
   app.get<{ Params: { name: string }; Querystring: { limit?: string } }>('/audiences/:name/logs', async (req, reply) => {
-    if (!registry.get(req.params.name)) return reply.code(404).send(notFound(req.params.name));
+    if (!(await registry.get(req.params.name))) return reply.code(404).send(notFound(req.params.name));
     const limit = Math.min(500, Math.max(1, Number(req.query.limit) || 50));
-    return { logs: logs.list(req.params.name, limit) };
+    return { logs: await logs.list(req.params.name, limit) };
   });
 
   }
 
-  return { close: () => scheduler.close() };
+  return { close: () => scheduler.close(), pendingTimers: () => scheduler.pending() };
 }
 
 const isTrue = (v?: string) => v === '' || v === '1' || v === 'true';
 
 /**
- * Runs each enabled definition with a refreshInterval, measured from its last run's start. A tick that finds
- * the audience already running (here or in another process) just waits for the next one.
+ * Runs each enabled definition with a refreshInterval, measured from its last run's start. Every instance on a
+ * shared store keeps its own timers; a due run happens once because the run lease is taken atomically and the
+ * instance that gets it re-reads the last run under it: if another instance already ran this slot, it stands
+ * down. A tick that finds the audience running (here or elsewhere) waits for the next one.
  */
-function createScheduler(env: SyncEnvironment, registry: DefinitionRegistry, ctx: AudienceContext) {
-  const timers = new Map<string, NodeJS.Timeout>();
-  const runs = new Set<Promise<unknown>>();
+function createScheduler(env: SyncEnvironment, registry: DefinitionRegistry, ctx: AudienceContext, clock: SchedulerClock) {
+  const timers = new Map<string, () => void>();
+  const tasks = new Set<Promise<unknown>>();
+  const logs = runLogStore(env.store, clock.now);
   let closed = false;
 
-  function schedule(name: string) {
-    clearTimeout(timers.get(name));
+  const track = (task: Promise<unknown>) => {
+    const settled = task.catch((err) => ctx.log('audience scheduler error', { reason: (err as Error).message }));
+    tasks.add(settled);
+    void settled.finally(() => tasks.delete(settled));
+  };
+
+  const cancel = (name: string) => {
+    timers.get(name)?.();
     timers.delete(name);
-    const def = registry.get(name)?.definition;
+  };
+
+  async function schedule(name: string) {
+    cancel(name);
+    const def = (await registry.get(name))?.definition;
     if (closed || !def?.enabled || !def.refreshInterval) return;
     const interval = parseDuration(def.refreshInterval)!;
-    const last = runLogStore(env.db).list(name, 1)[0];
+    const last = (await logs.list(name, 1))[0];
+    if (closed) return;
     // Never run: start soon after boot (not a full interval later); otherwise one interval after the last start.
-    const delay = last ? Math.max(Math.min(1_000, interval), Date.parse(last.started_at) + interval - Date.now()) : Math.min(interval, 10_000);
-    const timer = setTimeout(() => tick(name), Math.min(delay, 2 ** 31 - 1));
-    timer.unref();
-    timers.set(name, timer);
+    const delay = last ? Math.max(Math.min(1_000, interval), Date.parse(last.started_at) + interval - clock.now()) : Math.min(interval, 10_000);
+    cancel(name); // a reschedule that raced this one
+    timers.set(name, clock.setTimer(() => {
+      timers.delete(name);
+      track(tick(name));
+    }, delay));
   }
 
-  function tick(name: string) {
-    const def = registry.get(name)?.definition;
-    if (closed || !def?.enabled) return;
+  async function tick(name: string) {
+    const def = (await registry.get(name))?.definition;
+    if (closed || !def?.enabled || !def.refreshInterval) return;
+    const interval = parseDuration(def.refreshInterval)!;
+    // Timers may fire a little early; a run that started within the last half interval is another instance's.
+    const slack = Math.min(interval / 2, 1_000);
     try {
-      const { runId, done } = startRun(env, def, { trigger: 'schedule' });
-      ctx.log('audience sync started', { audience: name, run: runId, trigger: 'schedule' });
-      const p = done.then((log) => ctx.log('audience sync finished', { audience: name, run: runId, status: log.status, counts: log.counts }));
-      runs.add(p);
-      p.finally(() => {
-        runs.delete(p);
-        schedule(name);
+      const { runId, done } = await startRun(env, def, {
+        trigger: 'schedule',
+        due: (last) => !last || Date.parse(last.started_at) + interval - slack <= clock.now(),
       });
+      ctx.log('audience sync started', { audience: name, run: runId, trigger: 'schedule' });
+      const log = await done;
+      ctx.log('audience sync finished', { audience: name, run: runId, status: log.status, counts: log.counts });
     } catch (err) {
-      ctx.log('scheduled audience sync skipped', { audience: name, reason: (err as Error).message });
-      schedule(name);
+      if (!(err instanceof SyncNotDue)) ctx.log('scheduled audience sync skipped', { audience: name, reason: (err as Error).message });
     }
+    await schedule(name);
   }
 
   return {
-    start: () => registry.all().forEach((a) => schedule(a.definition.name)),
-    reschedule: (name: string) => schedule(name),
+    start: () => track(registry.all().then((all) => Promise.all(all.map((a) => schedule(a.definition.name))))),
+    reschedule: (name: string) => track(schedule(name)),
+    /** Timers waiting to start a run (tests). */
+    pending: () => timers.size,
     async close() {
       closed = true;
-      for (const t of timers.values()) clearTimeout(t);
-      timers.clear();
+      for (const name of [...timers.keys()]) cancel(name);
       // Wait for runs in progress, including ones started through Instant Sync.
-      const active = registry.all().map((a) => currentRun(env.db, a.definition.name)?.done).filter(Boolean);
-      await Promise.allSettled([...runs, ...active]);
+      const active = (await registry.all()).map((a) => currentRun(env.store, a.definition.name)?.done).filter(Boolean);
+      while (tasks.size) await Promise.allSettled([...tasks]);
+      await Promise.allSettled(active);
     },
   };
 }

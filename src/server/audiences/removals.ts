@@ -5,8 +5,7 @@ import type { KlaviyoClient } from '../klaviyo-client.js';
 import * as calls from './klaviyo-calls.js';
 import { LIMITS } from './payloads.js';
 import type { RunScope } from './run-recorder.js';
-import type { LeftMember } from './store.js';
-
+import type { LeftMember } from '../store/audience-types.js';
 
 /** Klaviyo profile ids by identifier: external_id first, then email, then phone for the rest. */
 async function lookupIds(klaviyo: KlaviyoClient, left: LeftMember[], signal?: AbortSignal): Promise<Map<string, string[]>> {
@@ -29,11 +28,11 @@ export async function removeLeftMembers({ klaviyo, state, rec, listId, runId, si
   // Members whose removal Klaviyo refused stay in the state (tried again next run) and are skipped here.
   const refused = new Set<string>();
   for (;;) {
-    const candidates = state.leftMembers(runId, LIMITS.removeProfiles + refused.size).filter((m) => !refused.has(m.member_key));
+    const candidates = (await state.leftMembers(runId, LIMITS.removeProfiles + refused.size)).filter((m) => !refused.has(m.member_key));
     if (!candidates.length) return;
     // A list-level unsubscribe already took these off the list: nothing to ask Klaviyo, just remember they left.
     const offList = candidates.filter((m) => m.list_unsubscribed).map((m) => m.member_key);
-    if (offList.length) state.markLeft(offList);
+    if (offList.length) await state.markLeft(offList);
     const left = candidates.filter((m) => !m.list_unsubscribed);
     if (!left.length) continue;
     const ids = await lookupIds(klaviyo, left, signal);
@@ -41,7 +40,7 @@ export async function removeLeftMembers({ klaviyo, state, rec, listId, runId, si
       await calls.removeFromList(klaviyo, listId, [...new Set([...ids.values()].flat())], signal);
       // Members Klaviyo has no profile for are not on the list either: they are just forgotten.
       rec.counts.removed += ids.size;
-      state.markLeft(left.map((m) => m.member_key));
+      await state.markLeft(left.map((m) => m.member_key));
     } catch (err) {
       if (!calls.isFinal4xx(err)) throw err;
       rec.failed(left.length);

@@ -2,7 +2,7 @@
 // throttled progress callback that keeps the log row current while the run goes.
 import type { KlaviyoClient } from '../klaviyo-client.js';
 import { emptyCounts, MAX_LOGGED_ERRORS, type Counts, type MemberError } from './runs.js';
-import type { AudienceState } from './store.js';
+import type { AudienceMembers } from '../store/audience-types.js';
 
 export interface RunProgress {
   listId?: string;
@@ -51,7 +51,7 @@ export class RunRecorder {
 /** What each phase of a run (import jobs, consent, removals) works with. */
 export interface RunScope {
   klaviyo: KlaviyoClient;
-  state: AudienceState;
+  state: AudienceMembers;
   rec: RunRecorder;
   listId: string;
   runId: number;

@@ -4,14 +4,13 @@
 // when Klaviyo confirmed a job, so a killed run resumes without re-importing. Dry runs stop before any write.
 import * as crypto from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Db } from '../store/db.js';
+import type { AudienceStore, MemberState, SentMember } from '../store/audience-types.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
 import { consentSettings, type AudienceDefinition } from './definition.js';
 import { createMapper, type ProfileAttributes, type SourceMember } from './mapping.js';
-import { streamSegment, segmentMemberKey } from './segment.js';
+import { profileToMember, segmentMemberKey } from './segment.js';
 import { streamFile, allowedSourcePath, type FileItem } from './file-source.js';
 import { LIMITS, importProfileEntry, importEnvelopeBytes, memberChannels, type Channel } from './payloads.js';
-import { audienceState, type MemberState, type SentMember } from './store.js';
 import type { RunStatus } from './runs.js';
 import { RunRecorder, type RunProgress } from './run-recorder.js';
 import { createImporter, type ImporterOptions } from './import-jobs.js';
@@ -22,7 +21,7 @@ import * as calls from './klaviyo-calls.js';
 export type { RunProgress } from './run-recorder.js';
 
 export interface RunOptions {
-  db: Db;
+  store: AudienceStore;
   klaviyo: KlaviyoClient;
   definition: AudienceDefinition;
   configDir: string;
@@ -77,7 +76,7 @@ const DIFF_BATCH = 500;
 async function* sourceItems(opts: RunOptions): AsyncGenerator<FileItem> {
   const source = opts.definition.source;
   if (source.type === 'segment') {
-    for (const member of streamSegment(opts.db, source.rules)) yield { member };
+    for await (const profile of opts.store.segment(source.rules, Date.now())) yield { member: profileToMember(profile) };
   } else {
     // Checked again at run time: a symlink may have been swapped since the definition was accepted.
     yield* streamFile(allowedSourcePath(source.path, { configDir: opts.configDir, fileRoots: opts.fileRoots }), source.format);
@@ -129,7 +128,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
   const { definition: def, klaviyo, signal } = opts;
   const dryRun = !!opts.dryRun;
   const runId = opts.runId ?? 0;
-  const state = audienceState(opts.db, def.name);
+  const state = opts.store.members(def.name);
   const rec = new RunRecorder(opts.onProgress);
   const plan: DryRunPlan = { list: {}, requests: { importJobs: 0, subscribeJobs: 0, unsubscribeJobs: 0, removeCalls: 0 }, sample: { importProfiles: [] } };
   const channels = def.subscription as Channel[];
@@ -139,15 +138,15 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
   try {
     // 1. Resolve or create the list.
     const listSpec = JSON.stringify(def.list);
-    const list = await calls.resolveList(klaviyo, def.list, { dryRun, remembered: state.rememberedList(listSpec), signal });
+    const list = await calls.resolveList(klaviyo, def.list, { dryRun, remembered: await state.rememberedList(listSpec), signal });
     plan.list = list;
     rec.listId = list.id;
     const listId = list.id ?? '';
-    if (!dryRun) state.rememberList(listSpec, listId);
+    if (!dryRun) await state.rememberList(listSpec, listId);
     rec.report(true);
     // Changed consent settings re-apply consent to every current member (a first run has nothing to re-apply).
     const settings = consentSettings(def);
-    const appliedSettings = state.consentSettings();
+    const appliedSettings = await state.consentSettings();
     const settingsChanged = appliedSettings !== undefined && appliedSettings !== settings && def.consent !== 'never_subscribed';
 
     const scope = { klaviyo, state, rec, listId, runId, signal };
@@ -197,7 +196,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     /** Diff a batch against the confirmed state with one query; unchanged members are marked as seen. */
     const diffBatch = async (items: Mapped[]) => {
       if (!items.length) return;
-      const known = state.getMany(items.map((m) => m.key));
+      const known = await state.getMany(items.map((m) => m.key));
       const unchanged: string[] = [];
       for (const m of items) {
         const before = known.get(m.key);
@@ -213,7 +212,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
           if (settingsChanged && memberChannels(m.attributes, channels).length) owingConsent++;
         } else await queue(m, before);
       }
-      if (!dryRun) state.touchMany(unchanged, runId, settingsChanged);
+      if (!dryRun) await state.touchMany(unchanged, runId, settingsChanged);
       rec.report();
       // A source read without I/O (a segment, an unchanged file) must not hold the event loop for the whole
       // run: intake and the admin API answer between batches.
@@ -259,12 +258,12 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
       if (def.consent === 'unsubscribed') counts.unsubscribed = owingConsent;
       plan.requests.subscribeJobs = Math.ceil(counts.subscribed / LIMITS.subscribeProfiles);
       plan.requests.unsubscribeJobs = Math.ceil(counts.unsubscribed / LIMITS.unsubscribeProfiles);
-      counts.removed = state.countMembers() - matchedExisting;
+      counts.removed = (await state.countMembers()) - matchedExisting;
       plan.requests.removeCalls = Math.ceil(counts.removed / LIMITS.removeProfiles);
     } else {
       await importer.drain();
       // Every current member now owes consent under these settings (or got it with its import).
-      state.rememberConsentSettings(settings);
+      await state.rememberConsentSettings(settings);
       // 7. Consent. 8. Removals.
       await applyConsent({ ...scope, def });
       await removeLeftMembers(scope);

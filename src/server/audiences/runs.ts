@@ -1,6 +1,6 @@
 // Run log rows (SPEC §3 step 9) and the run lease that keeps two processes from syncing one audience at once.
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../store/db.js';
+import type { AudienceStore, RunRecord } from '../store/audience-types.js';
 
 export const COUNT_NAMES = [
   'read', 'skipped_anonymous', 'invalid', 'invalid_fields', 'unchanged', 'imported', 'subscribed', 'unsubscribed', 'removed', 'failed',
@@ -41,84 +41,66 @@ export interface RunLog {
 /** A run with a million failures must not write a million-entry log row. */
 export const MAX_LOGGED_ERRORS = 1_000;
 
-type RunRow = {
-  id: number; audience: string; trigger: string; status: RunStatus; started_at: number; ended_at: number | null;
-  list_id: string | null; counts: string; job_ids: string; errors: string; error: string | null;
-};
-
-function toLog(row: RunRow): RunLog {
-  const stored = JSON.parse(row.errors) as { items: MemberError[]; omitted: number } | MemberError[];
+function toLog(row: RunRecord): RunLog {
+  const stored = row.errors as { items: MemberError[]; omitted: number } | MemberError[];
   const items = Array.isArray(stored) ? stored : stored.items;
   return {
     id: row.id,
     audience: row.audience,
     trigger: row.trigger,
-    status: row.status,
+    status: row.status as RunStatus,
     started_at: new Date(row.started_at).toISOString(),
     ended_at: row.ended_at === null ? null : new Date(row.ended_at).toISOString(),
     duration_ms: row.ended_at === null ? null : row.ended_at - row.started_at,
     list_id: row.list_id,
-    counts: { ...emptyCounts(), ...JSON.parse(row.counts) },
-    job_ids: JSON.parse(row.job_ids),
+    counts: { ...emptyCounts(), ...row.counts },
+    job_ids: row.job_ids,
     errors: items,
     errors_omitted: Array.isArray(stored) ? 0 : stored.omitted,
     error: row.error,
   };
 }
 
-export function runLogStore(db: Db) {
+export const INTERRUPTED = 'interrupted: the process stopped during the run; the next run resumes it';
+
+export function runLogStore(store: AudienceStore, now: () => number = Date.now) {
+  const runs = store.runs;
   return {
-    start(audience: string, trigger: string): number {
-      return Number(
-        db.prepare("INSERT INTO audience_runs (audience, trigger, status, started_at, counts) VALUES (?, ?, 'running', ?, ?)")
-          .run(audience, trigger, Date.now(), JSON.stringify(emptyCounts())).lastInsertRowid,
-      );
-    },
+    start: (audience: string, trigger: string): Promise<number> => runs.start(audience, trigger, now(), emptyCounts()),
     /** Progress or the final row. */
-    update(id: number, fields: { status?: RunStatus; ended?: boolean; listId?: string; counts: Counts; jobIds: string[]; errors: MemberError[]; errorsOmitted: number; error?: string }) {
-      db.prepare(
-        'UPDATE audience_runs SET status = coalesce(?, status), ended_at = coalesce(?, ended_at), list_id = coalesce(?, list_id), counts = ?, job_ids = ?, errors = ?, error = coalesce(?, error) WHERE id = ?',
-      ).run(
-        fields.status ?? null, fields.ended ? Date.now() : null, fields.listId ?? null, JSON.stringify(fields.counts),
-        JSON.stringify(fields.jobIds), JSON.stringify({ items: fields.errors, omitted: fields.errorsOmitted }), fields.error ?? null, id,
-      );
-    },
-    get(id: number): RunLog | undefined {
-      const row = db.prepare<[number], RunRow>('SELECT * FROM audience_runs WHERE id = ?').get(id);
+    update: (id: number, fields: { status?: RunStatus; ended?: boolean; listId?: string; counts: Counts; jobIds: string[]; errors: MemberError[]; errorsOmitted: number; error?: string }) =>
+      runs.update(id, {
+        status: fields.status, endedAt: fields.ended ? now() : undefined, listId: fields.listId, counts: fields.counts,
+        jobIds: fields.jobIds, errors: { items: fields.errors, omitted: fields.errorsOmitted }, error: fields.error,
+      }),
+    get: async (id: number): Promise<RunLog | undefined> => {
+      const row = await runs.get(id);
       return row && toLog(row);
     },
     /** Newest first. */
-    list(audience: string, limit = 50): RunLog[] {
-      return db.prepare<[string, number], RunRow>('SELECT * FROM audience_runs WHERE audience = ? ORDER BY id DESC LIMIT ?').all(audience, limit).map(toLog);
-    },
+    list: async (audience: string, limit = 50): Promise<RunLog[]> => (await runs.list(audience, limit)).map(toLog),
     /** Rows left `running` by a process that died: they end as failed, so the log never shows a ghost run. */
-    closeAbandoned(audience: string, exceptId?: number) {
-      db.prepare("UPDATE audience_runs SET status = 'failed', ended_at = ?, error = 'interrupted: the process stopped during the run; the next run resumes it' WHERE audience = ? AND status = 'running' AND id <> ?")
-        .run(Date.now(), audience, exceptId ?? -1);
-    },
+    closeAbandoned: (audience: string, exceptId?: number) => runs.closeAbandoned(audience, INTERRUPTED, now(), exceptId),
   };
 }
 
 export type RunLogStore = ReturnType<typeof runLogStore>;
 
+/** How long a run's lease lasts unless renewed; a run renews it every quarter of that while it lives. */
+export const LEASE_TTL_MS = 60_000;
+
 /** Lease of one audience's run across processes; renewed while the run lives, taken over once expired. */
-export function createLease(db: Db, audience: string, ttlMs = 60_000) {
+export function createLease(store: AudienceStore, audience: string, ttlMs = LEASE_TTL_MS) {
   const owner = randomUUID();
+  const leases = store.leases;
   return {
     owner,
+    ttlMs,
     /** True when this owner now holds the lease. */
-    acquire: (): boolean =>
-      db.transaction(() => {
-        const now = Date.now();
-        const row = db.prepare<[string], { owner: string; expires_at: number }>('SELECT owner, expires_at FROM audience_leases WHERE audience = ?').get(audience);
-        if (row && row.owner !== owner && row.expires_at > now) return false;
-        db.prepare('INSERT INTO audience_leases (audience, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (audience) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at')
-          .run(audience, owner, now + ttlMs);
-        return true;
-      }).immediate(),
-    renew: () => db.prepare('UPDATE audience_leases SET expires_at = ? WHERE audience = ? AND owner = ?').run(Date.now() + ttlMs, audience, owner),
-    release: () => db.prepare('DELETE FROM audience_leases WHERE audience = ? AND owner = ?').run(audience, owner),
+    acquire: () => leases.acquire(audience, owner, ttlMs),
+    renew: () => leases.renew(audience, owner, ttlMs),
+    release: () => leases.release(audience, owner),
     /** When the current holder's lease lapses unless renewed. */
-    heldUntil: () => db.prepare('SELECT expires_at FROM audience_leases WHERE audience = ?').pluck().get(audience) as number | undefined,
+    heldUntil: () => leases.heldUntil(audience),
   };
 }

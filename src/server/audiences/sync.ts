@@ -1,22 +1,26 @@
 // Starting a run: one at a time per audience (an in-process lock plus a database lease for other processes) and
 // a log row written as it goes. The Klaviyo client limits every attempt itself. Dry runs get a client that can
 // only GET, and write no state and no log row.
-import type { Db } from '../store/db.js';
+import type { AudienceStore } from '../store/audience-types.js';
 import type { KlaviyoClient, RequestOptions } from '../klaviyo-client.js';
 import type { AudienceDefinition } from './definition.js';
-import { executeRun, type RunOptions, type RunResult } from './runner.js';
-import { createLease, runLogStore, type RunLog } from './runs.js';
-import { migrateAudiences } from './store.js';
+import { executeRun, type RunOptions, type RunProgress, type RunResult } from './runner.js';
+import { createLease, emptyCounts, runLogStore, type RunLog } from './runs.js';
 
 export interface SyncEnvironment {
-  db: Db;
+  store: AudienceStore;
   klaviyo?: KlaviyoClient;
   configDir: string;
   /** Folders besides configDir that file sources may read (the config's audienceFileRoots). */
   fileRoots?: string[];
   defaultPhoneRegion?: string;
   /** Runner tuning (tests, bench). */
-  tuning?: Pick<RunOptions, 'maxInflightJobs' | 'maxProfilesPerJob' | 'pollIntervalMs' | 'pollMaxMs' | 'onEvent' | 'sampleSize'>;
+  tuning?: Pick<RunOptions, 'maxInflightJobs' | 'maxProfilesPerJob' | 'pollIntervalMs' | 'pollMaxMs' | 'onEvent' | 'sampleSize'> & {
+    /** How long a run's lease outlives a process that stopped renewing it (default 60 s). */
+    leaseTtlMs?: number;
+  };
+  /** The clock of run log times (tests inject one). */
+  now?: () => number;
 }
 
 /** Why a sync of a disabled audience is refused (admin route 409, CLI without --force). */
@@ -30,6 +34,14 @@ export class SyncAlreadyRunning extends Error {
         (elsewhereUntil ? ` in another process; if that process died, its lease lapses at ${new Date(elsewhereUntil).toISOString()}` : ''),
     );
     this.name = 'SyncAlreadyRunning';
+  }
+}
+
+/** A scheduled run found, under the lease, that another instance already ran this slot. */
+export class SyncNotDue extends Error {
+  constructor(readonly audience: string) {
+    super(`"${audience}" is not due: another process ran it since`);
+    this.name = 'SyncNotDue';
   }
 }
 
@@ -56,35 +68,69 @@ export function readOnly(inner: KlaviyoClient): KlaviyoClient {
   };
 }
 
-const running = new WeakMap<Db, Map<string, { runId: number; done: Promise<RunLog> }>>();
+const running = new WeakMap<AudienceStore, Map<string, { runId?: number; done?: Promise<RunLog> }>>();
 
 /** The run of `audience` in progress in this process, if any. */
-export function currentRun(db: Db, audience: string) {
-  return running.get(db)?.get(audience);
+export function currentRun(store: AudienceStore, audience: string): { runId: number; done: Promise<RunLog> } | undefined {
+  const run = running.get(store)?.get(audience);
+  return run?.done && { runId: run.runId!, done: run.done };
 }
 
 /**
- * Start a run now. Throws SyncAlreadyRunning when one is in progress here or in another process. Resolves
- * `done` with the final log row; it never rejects.
+ * Start a run now. Rejects with SyncAlreadyRunning when one is in progress here or in any other process or
+ * instance on the same store. Resolves once the run started; `done` resolves with the final log row and never
+ * rejects.
  */
-export function startRun(env: SyncEnvironment, definition: AudienceDefinition, opts: { trigger: string; signal?: AbortSignal }): { runId: number; done: Promise<RunLog> } {
-  migrateAudiences(env.db);
-  const active = running.get(env.db) ?? new Map();
-  running.set(env.db, active);
+export async function startRun(
+  env: SyncEnvironment,
+  definition: AudienceDefinition,
+  opts: {
+    trigger: string;
+    signal?: AbortSignal;
+    /**
+     * Checked under the lease with the audience's latest run: false rejects with SyncNotDue. This is how a
+     * scheduled run happens once across instances: whichever instance gets the lease second sees the first one's
+     * run and stands down.
+     */
+    due?: (last: RunLog | undefined) => boolean;
+  },
+): Promise<{ runId: number; done: Promise<RunLog> }> {
+  const active = running.get(env.store) ?? new Map();
+  running.set(env.store, active);
   const current = active.get(definition.name);
   if (current) throw new SyncAlreadyRunning(definition.name, current.runId);
+  // Claimed in this process before the first await, so two calls at once here cannot both pass.
+  const slot: { runId?: number; done?: Promise<RunLog> } = {};
+  active.set(definition.name, slot);
 
-  const logs = runLogStore(env.db);
-  const lease = createLease(env.db, definition.name);
-  if (!lease.acquire()) {
-    const other = logs.list(definition.name, 1)[0];
-    throw new SyncAlreadyRunning(definition.name, other?.status === 'running' ? other.id : undefined, lease.heldUntil());
+  const logs = runLogStore(env.store, env.now);
+  const lease = createLease(env.store, definition.name, env.tuning?.leaseTtlMs);
+  let runId: number;
+  try {
+    if (!(await lease.acquire())) {
+      const other = (await logs.list(definition.name, 1))[0];
+      throw new SyncAlreadyRunning(definition.name, other?.status === 'running' ? other.id : undefined, await lease.heldUntil());
+    }
+    if (opts.due && !opts.due((await logs.list(definition.name, 1))[0])) {
+      await lease.release();
+      throw new SyncNotDue(definition.name);
+    }
+    // The lease was free, so any row still "running" belongs to a process that died.
+    await logs.closeAbandoned(definition.name);
+    runId = await logs.start(definition.name, opts.trigger);
+  } catch (err) {
+    active.delete(definition.name);
+    throw err;
   }
-  // The lease was free, so any row still "running" belongs to a process that died.
-  logs.closeAbandoned(definition.name);
-  const runId = logs.start(definition.name, opts.trigger);
-  const renew = setInterval(() => lease.renew(), 15_000);
+  slot.runId = runId;
+  const renew = setInterval(() => void lease.renew().catch(() => {}), Math.max(10, lease.ttlMs / 4));
   renew.unref();
+
+  // Progress rows are written one after another, never two at once, and all before the final row.
+  let progress = Promise.resolve();
+  const writeProgress = (p: RunProgress) => {
+    progress = progress.then(() => logs.update(runId, { ...p, counts: p.counts })).catch(() => {});
+  };
 
   const done = (async () => {
     let result: RunResult;
@@ -92,7 +138,7 @@ export function startRun(env: SyncEnvironment, definition: AudienceDefinition, o
       if (!env.klaviyo) throw new SyncNotConfigured();
       result = await executeRun({
         ...env.tuning,
-        db: env.db,
+        store: env.store,
         klaviyo: env.klaviyo,
         definition,
         configDir: env.configDir,
@@ -100,32 +146,33 @@ export function startRun(env: SyncEnvironment, definition: AudienceDefinition, o
         defaultPhoneRegion: env.defaultPhoneRegion,
         runId,
         signal: opts.signal,
-        onProgress: (p) => logs.update(runId, { ...p, counts: p.counts }),
+        onProgress: writeProgress,
       });
     } catch (err) {
       const detail = (err as Error).message;
-      result = { status: 'failed', error: detail, counts: logs.get(runId)!.counts, jobIds: [], errors: [{ stage: 'run', detail }], errorsOmitted: 0 };
+      const counts = (await logs.get(runId).catch(() => undefined))?.counts ?? emptyCounts();
+      result = { status: 'failed', error: detail, counts, jobIds: [], errors: [{ stage: 'run', detail }], errorsOmitted: 0 };
     }
     try {
-      logs.update(runId, { ...result, status: result.status, ended: true });
+      await progress;
+      await logs.update(runId, { ...result, status: result.status, ended: true });
     } finally {
       clearInterval(renew);
-      lease.release();
+      await lease.release().catch(() => {});
       active.delete(definition.name);
     }
-    return logs.get(runId)!;
+    return (await logs.get(runId))!;
   })();
-  active.set(definition.name, { runId, done });
+  slot.done = done;
   return { runId, done };
 }
 
 /** A dry run: only GET requests, no state, no log row; returns what would be sent. */
 export async function dryRun(env: SyncEnvironment, definition: AudienceDefinition): Promise<RunResult> {
-  migrateAudiences(env.db);
   if (!env.klaviyo) throw new SyncNotConfigured();
   return executeRun({
     ...env.tuning,
-    db: env.db,
+    store: env.store,
     klaviyo: readOnly(env.klaviyo),
     definition,
     configDir: env.configDir,
