@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createKlaviyoClient } from '../../src/server/klaviyo-client.js';
-import { openDatabase, type Db } from '../../src/server/store/db.js';
-import { createSqliteAudienceStore } from '../../src/server/store/sqlite-audiences.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
+import { BACKENDS, openSqliteBackend, type AudienceBackend } from './backends.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
 import { startRun, dryRun, type SyncEnvironment } from '../../src/server/audiences/sync.js';
 
@@ -14,7 +14,7 @@ export const PRIVATE_KEY = 'pk_test_0123456789abcdefghijklmn';
 
 export interface Harness {
   emu: Emulator;
-  db: Db;
+  backend: AudienceBackend;
   dir: string;
   env: SyncEnvironment;
   writeCsv(name: string, rows: Record<string, unknown>[]): string;
@@ -32,14 +32,18 @@ async function runAndWait(env: SyncEnvironment, def: unknown, signal?: AbortSign
   return done;
 }
 
-export async function createHarness(opts: { rateLimits?: boolean; jobDelayMs?: number; tuning?: SyncEnvironment['tuning'] } = {}): Promise<Harness> {
+/**
+ * `backend`: the store to sync into (opened by the caller, who also closes it); by default a fresh SQLite
+ * database that close() removes.
+ */
+export async function createHarness(opts: { backend?: AudienceBackend; rateLimits?: boolean; jobDelayMs?: number; tuning?: SyncEnvironment['tuning'] } = {}): Promise<Harness> {
   const emu = await startEmulator({ port: 0, rateLimits: opts.rateLimits ?? false, jobDelayMs: opts.jobDelayMs ?? 20, privateKey: PRIVATE_KEY });
-  const db = openDatabase(':memory:');
+  const backend = opts.backend ?? (await openSqliteBackend());
   const dir = mkdtempSync(join(tmpdir(), 'relay-audience-'));
   const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: emu.url, retry: { maxAttempts: 5, baseMs: 50, capMs: 50, floorMs: 0 } });
-  const env: SyncEnvironment = { store: createSqliteAudienceStore(db), klaviyo, configDir: dir, tuning: { pollIntervalMs: 10, pollMaxMs: 50, ...opts.tuning } };
+  const env: SyncEnvironment = { store: backend.store, klaviyo, configDir: dir, tuning: { pollIntervalMs: 10, pollMaxMs: 50, ...opts.tuning } };
   return {
-    emu, db, dir, env,
+    emu, backend, dir, env,
     writeCsv(name, rows) {
       const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
       const cell = (v: unknown) => (v === undefined || v === null ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
@@ -52,10 +56,34 @@ export async function createHarness(opts: { rateLimits?: boolean; jobDelayMs?: n
     profileByEmail: (email) => emu.state.profiles().find((p) => p.email === email) as Record<string, any> | undefined,
     async close() {
       await emu.close();
-      db.close();
+      if (!opts.backend) await backend.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+type HarnessOptions = Omit<NonNullable<Parameters<typeof createHarness>[0]>, 'backend'>;
+
+/**
+ * The tests in `body` run once on SQLite and once on PostgreSQL; before each test `use` receives a fresh harness
+ * on an emptied database of that backend.
+ */
+export function onEachBackend(options: HarnessOptions, use: (h: Harness) => void, body: () => void): void {
+  describe.each(BACKENDS)('on $name', ({ open }) => {
+    let backend: AudienceBackend;
+    let current: Harness;
+    beforeAll(async () => {
+      backend = await open();
+    });
+    afterAll(() => backend.close());
+    beforeEach(async () => {
+      await backend.reset();
+      current = await createHarness({ ...options, backend });
+      use(current);
+    });
+    afterEach(() => current.close());
+    body();
+  });
 }
 
 /** Members `from..to-1` as CSV rows. */
