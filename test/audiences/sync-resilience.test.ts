@@ -4,7 +4,8 @@ import { describe, it, expect } from 'vitest';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
 import { startRun, SyncAlreadyRunning } from '../../src/server/audiences/sync.js';
 import { AUDIENCE_TABLES } from './backends.js';
-import { onEachBackend, people, importedProfiles, type Harness } from './harness.js';
+import { waitFor } from '../support/wait-for.js';
+import { createHarness, onEachBackend, people, importedProfiles, type Harness } from './harness.js';
 
 let h: Harness;
 
@@ -181,6 +182,23 @@ onEachBackend({ tuning: { maxProfilesPerJob: 50 } }, (harness) => (h = harness),
       } finally {
         await a.close();
         await b.close();
+      }
+    });
+
+    it('a run whose lease was taken over (it lapsed while the process stalled) stops instead of overlapping', async () => {
+      // Import jobs held by the sandbox keep the run going until the takeover.
+      const held = await createHarness({ backend: h.backend, jobDelayMs: 3_600_000, tuning: { pollIntervalMs: 10, leaseTtlMs: 200 } });
+      try {
+        held.writeCsv('members.csv', people(0, 10));
+        const run = await startRun(held.env, parseDefinition(def()), { trigger: 'test' });
+        await waitFor(() => held.calls('bulk_import_profiles').length === 1, { what: 'the import job' });
+        await h.backend.exec("UPDATE audience_leases SET owner = 'another-process'");
+        const log = await run.done;
+        expect(log).toMatchObject({ status: 'failed', error: expect.stringMatching(/lease lapsed and another process took it/) });
+        // The other process's lease is left alone.
+        expect(await held.env.store.leases.heldUntil('resilient')).toBeGreaterThan(0);
+      } finally {
+        await held.close();
       }
     });
   });

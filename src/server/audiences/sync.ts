@@ -123,8 +123,17 @@ export async function startRun(
     throw err;
   }
   slot.runId = runId;
-  const renew = setInterval(() => void lease.renew().catch(() => {}), Math.max(10, lease.ttlMs / 4));
+  // A run that could not renew its lease in time (the process stalled, the database was unreachable) and finds it
+  // taken stops at once: another process may be running this audience now.
+  const lost = new AbortController();
+  const renew = setInterval(() => {
+    lease.renew().then(
+      (held) => held || lost.abort(new Error('the run lease lapsed and another process took it; this run stopped so two runs never overlap')),
+      () => {}, // unreachable for now: the next renewal tries again while the lease lasts
+    );
+  }, Math.max(10, lease.ttlMs / 4));
   renew.unref();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
 
   // Progress rows are written one after another, never two at once, and all before the final row.
   let progress = Promise.resolve();
@@ -145,7 +154,7 @@ export async function startRun(
         fileRoots: env.fileRoots,
         defaultPhoneRegion: env.defaultPhoneRegion,
         runId,
-        signal: opts.signal,
+        signal,
         onProgress: writeProgress,
       });
     } catch (err) {
