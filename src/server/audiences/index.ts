@@ -75,7 +75,10 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
     const entry = await registry.get(name);
     if (!entry) return undefined;
     const last = (await logs.list(name, 1))[0];
-    return { name, origin: entry.origin, definition: entry.definition, running: !!currentRun(ctx.store, name) || last?.status === 'running', last_run: last ?? null };
+    // Running here, or in another process or instance whose lease still holds (a dead one's row says running
+    // until the next run closes it; its lapsed lease tells the truth).
+    const running = !!currentRun(ctx.store, name) || (last?.status === 'running' && ((await ctx.store.leases.heldUntil(name)) ?? 0) > Date.now());
+    return { name, origin: entry.origin, definition: entry.definition, running, last_run: last ?? null };
   };
   const notFound = (name: string) => ({ error: `no audience named "${name}"` });
 
