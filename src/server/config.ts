@@ -88,15 +88,17 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env) {
     /** postgres://… moves every piece of state to PostgreSQL (shared by any number of instances). */
     databaseUrl: env.DATABASE_URL || undefined,
     /** How long a killed instance's outbox claims wait before another instance takes them over (PostgreSQL). */
-    forwardLeaseMs: parseLeaseMs(env.RELAY_FORWARD_LEASE_MS),
+    forwardLeaseMs: parseLeaseMs('RELAY_FORWARD_LEASE_MS', env.RELAY_FORWARD_LEASE_MS),
+    /** How long a killed process's audience run lease holds before the next run may take over and resume. */
+    audienceLeaseMs: parseLeaseMs('RELAY_AUDIENCE_LEASE_MS', env.RELAY_AUDIENCE_LEASE_MS),
     trustProxy: parseTrustProxy(env.RELAY_TRUST_PROXY),
   };
 }
 
-function parseLeaseMs(value: string | undefined): number | undefined {
+function parseLeaseMs(name: string, value: string | undefined): number | undefined {
   if (!value) return undefined;
   const ms = Number(value);
-  if (!Number.isInteger(ms) || ms < 1000) throw new ConfigError(`RELAY_FORWARD_LEASE_MS must be a whole number of milliseconds ≥ 1000, got "${value}"`);
+  if (!Number.isInteger(ms) || ms < 1000) throw new ConfigError(`${name} must be a whole number of milliseconds ≥ 1000, got "${value}"`);
   return ms;
 }
 

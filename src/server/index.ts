@@ -4,9 +4,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { parseConfig, readEnv, type RelayConfig, type RelayConfigInput } from './config.js';
 import { createKlaviyoClient, type RetryPolicy } from './klaviyo-client.js';
 import type { Clock } from './rate-limiter.js';
-import { openDatabase, type Db } from './store/db.js';
+import type { Db } from './store/db.js';
 import { openStore } from './store/open.js';
-import { createSqliteAudienceStore } from './store/sqlite-audiences.js';
 import type { RelayStore } from './store/types.js';
 import { createForwarder, type Forwarder, type ForwarderOptions } from './forwarder.js';
 import { redactingStream } from './logger.js';
@@ -95,9 +94,6 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   });
   const store = opened.relay;
   const db = opened.backend.kind === 'sqlite' ? opened.backend.db : undefined;
-  // The audience module still reads SQLite directly until its own store moves behind the boundary; on
-  // PostgreSQL it gets a private in-memory database meanwhile.
-  const audienceDb = db ?? openDatabase(':memory:');
   // One client per process: forwarding and audience syncs share its limiter, as they share Klaviyo's per-account limits.
   const klaviyo = privateKey
     ? createKlaviyoClient({ privateKey, baseUrl, timeoutMs: options.klaviyoTimeoutMs, retry: options.klaviyoRetry, clock: options.clock })
@@ -110,13 +106,13 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
-      store: createSqliteAudienceStore(audienceDb), klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
+      tuning: { leaseTtlMs: env.audienceLeaseMs, ...options.audiences?.tuning },
+      store: opened.audiences, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
     }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     await app.ready();
   } catch (err) {
     await opened.close();
-    if (audienceDb !== db) audienceDb.close();
     throw err;
   }
   await forwarder.start();
@@ -146,7 +142,6 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
         await admin.close();
         await app.close();
         await opened.close();
-        if (audienceDb !== db) audienceDb.close();
       })();
       return closed;
     },

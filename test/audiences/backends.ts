@@ -9,8 +9,8 @@ import { createSqliteStore } from '../../src/server/store/sqlite.js';
 import type { RelayStore } from '../../src/server/store/types.js';
 import { parseWireEvent } from '../../src/shared/wire-schema.js';
 import type { RelayEvent } from '../../src/shared/wire.js';
-import { createPool, type Pool } from '../../src/server/store/postgres/pool.js';
-import { openPostgresAudienceStore } from '../../src/server/store/postgres/audiences.js';
+import type { Pool } from '../../src/server/store/postgres/pool.js';
+import { openStore } from '../../src/server/store/open.js';
 import type { AudienceStore } from '../../src/server/store/audience-types.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -58,25 +58,25 @@ export async function openSqliteBackend(): Promise<AudienceBackend & { db: Db }>
 
 export async function openPostgresBackend(): Promise<AudienceBackend & { pool: Pool; database: TestDatabase }> {
   const database = await createTestDatabase();
-  const pool = createPool(database.url, { max: 5 });
-  const store = await openPostgresAudienceStore(pool);
+  const open = () => openStore({ databaseUrl: database.url, dataDir: '/nonexistent: PostgreSQL writes no files' });
+  const opened = await open();
+  if (opened.backend.kind !== 'postgres') throw new Error('expected PostgreSQL');
+  const pool = opened.backend.pool;
   return {
     name: 'postgres',
     pool,
     database,
-    store,
-    get relay(): RelayStore {
-      throw new Error('the PostgreSQL RelayStore is not merged yet');
-    },
+    store: opened.audiences,
+    relay: opened.relay,
     exec: async (sql) => void (await pool.query(sql)),
     count: async (table) => Number((await pool.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n),
-    reset: async () => void (await pool.query(`TRUNCATE ${AUDIENCE_TABLES.join(', ')}`)),
+    reset: async () => void (await pool.query(`TRUNCATE ${[...AUDIENCE_TABLES, ...CORE_TABLES].join(', ')} RESTART IDENTITY CASCADE`)),
     another: async () => {
-      const other = createPool(database.url, { max: 5 });
-      return { store: await openPostgresAudienceStore(other), close: () => other.end() };
+      const other = await open();
+      return { store: other.audiences, close: () => other.close() };
     },
     close: async () => {
-      await pool.end();
+      await opened.close();
       await database.drop();
     },
   };

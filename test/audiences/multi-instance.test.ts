@@ -1,19 +1,16 @@
-// Two companion-server instances on one PostgreSQL database, each with its own connection pool, over real HTTP:
+// Two companion servers (createServer) on one PostgreSQL database, each with its own connection pool, over HTTP:
 // definitions saved through one are read through the other; Instant Syncs sent to both at once never overlap
 // (one 202, one 409); the scheduler runs a due sync once, not once per instance.
 // The sandbox holds import jobs until the test releases them (flushJobs), so a run stays in progress exactly as
 // long as a test needs it to.
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
-import Fastify from 'fastify';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { createKlaviyoClient } from '../../src/server/klaviyo-client.js';
-import { createPool, type Pool } from '../../src/server/store/postgres/pool.js';
-import { openPostgresAudienceStore } from '../../src/server/store/postgres/audiences.js';
-import { registerAudiences, type SchedulerClock } from '../../src/server/audiences/index.js';
-import { parseDefinition } from '../../src/server/audiences/definitions.js';
+import { createServer, type RelayConfigInput } from '../../src/server/index.js';
+import { openStore, type OpenedStore } from '../../src/server/store/open.js';
+import type { SchedulerClock } from '../../src/server/audiences/index.js';
 import { runLogStore, type RunLog } from '../../src/server/audiences/runs.js';
 import type { AudienceStore } from '../../src/server/store/audience-types.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -22,49 +19,37 @@ import { manualClock, type ManualClock } from '../support/manual-clock.js';
 import { PRIVATE_KEY } from './harness.js';
 
 const HOLD_JOBS = 3_600_000;
+const TOKEN = 'admin-token-for-multi-instance-tests';
 
 let emu: Emulator;
 let database: TestDatabase;
 let dir: string;
+/** The test's own view of the shared database, to read run rows. */
+let observer: OpenedStore;
 
 interface Instance {
   url: string;
-  store: AudienceStore;
-  pendingTimers(): number;
   close(): Promise<void>;
 }
 
-/** One instance: its own pool, its own audience module (routes, scheduler), listening on loopback. */
+/** One companion server (createServer) on the shared database: its own pool, routes and scheduler. */
 async function startInstance(opts: { definitions?: unknown[]; clock?: SchedulerClock; scheduler?: boolean } = {}): Promise<Instance> {
-  const pool: Pool = createPool(database.url, { max: 4 });
-  const store = await openPostgresAudienceStore(pool);
-  const app = Fastify();
-  const audiences = registerAudiences(app, {
-    store,
-    klaviyo: createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: emu.url }),
-    definitions: (opts.definitions ?? []).map(parseDefinition),
-    configDir: dir,
-    log: () => {},
-    scheduler: opts.scheduler ?? false,
-    tuning: { pollIntervalMs: 10, pollMaxMs: 20 },
-    clock: opts.clock,
-  });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    store,
-    pendingTimers: audiences.pendingTimers,
-    async close() {
-      await audiences.close();
-      await app.close();
-      await pool.end();
+  const server = await createServer(
+    { publicKey: 'Ab12Cd', allowedOrigins: ['https://shop.example'], audiences: opts.definitions ?? [] } as RelayConfigInput,
+    {
+      databaseUrl: database.url, privateKey: PRIVATE_KEY, adminToken: TOKEN, klaviyoBaseUrl: emu.url, configDir: dir, forwardIntervalMs: 0,
+      audiences: { scheduler: opts.scheduler ?? false, clock: opts.clock, tuning: { pollIntervalMs: 10, pollMaxMs: 20 } },
     },
-  };
+  );
+  const url = await server.listen({ port: 0, host: '127.0.0.1' });
+  return { url, close: () => server.close() };
 }
 
 const call = async (instance: Instance, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${instance.url}${path}`, {
-    method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+  const res = await fetch(`${instance.url}/v1/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as any };
 };
@@ -86,10 +71,12 @@ beforeAll(async () => {
   emu = await startEmulator({ port: 0, rateLimits: false, jobDelayMs: HOLD_JOBS, privateKey: PRIVATE_KEY });
   database = await createTestDatabase();
   dir = mkdtempSync(join(tmpdir(), 'relay-multi-'));
+  observer = await openStore({ databaseUrl: database.url, dataDir: dir });
   writeFileSync(join(dir, 'members.csv'), 'email\n' + Array.from({ length: 30 }, (_, i) => `member${i}@example.com`).join('\n') + '\n');
 });
 afterAll(async () => {
   await emu?.close();
+  await observer?.close();
   await database?.drop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -116,7 +103,7 @@ describe('two instances on one PostgreSQL database', () => {
     expect((await call(a, 'GET', '/audiences/shared')).body.definition.list).toEqual({ create: 'Renamed' });
     // Logs written by a run on one instance are read through the other.
     expect((await call(b, 'POST', '/audiences/shared/sync')).status).toBe(202);
-    const [run] = await settled(a.store, 'shared', 1);
+    const [run] = await settled(observer.audiences, 'shared', 1);
     expect(run).toMatchObject({ status: 'success', counts: { imported: 30 } });
     expect((await call(a, 'GET', '/audiences/shared/logs')).body.logs).toEqual([expect.objectContaining({ id: run.id, status: 'success' })]);
   });
@@ -135,9 +122,9 @@ describe('two instances on one PostgreSQL database', () => {
       // Both instances show it running while its import job is held.
       expect((await call(a, 'GET', '/audiences/race')).body.running).toBe(true);
       expect((await call(b, 'GET', '/audiences/race')).body.running).toBe(true);
-      await settled(a.store, 'race', round + 1);
+      await settled(observer.audiences, 'race', round + 1);
     }
-    const runs = await runLogStore(a.store).list('race');
+    const runs = await runLogStore(observer.audiences).list('race');
     // Never two at once: each run started after the previous one ended.
     for (let i = 1; i < runs.length; i++) expect(Date.parse(runs[i - 1].started_at)).toBeGreaterThanOrEqual(Date.parse(runs[i].ended_at!));
     expect(runs.map((r) => r.counts.imported)).toEqual([0, 0, 30]);
@@ -152,8 +139,8 @@ describe('two instances on one PostgreSQL database', () => {
 
     // Both instances' timers fire together: one run.
     for (const c of clocks) c.advance(10_000);
-    await waitFor(async () => (await runLogStore(a.store).list('hourly')).length === 1, { what: 'the first scheduled run' });
-    const [first] = await settled(a.store, 'hourly', 1);
+    await waitFor(async () => (await runLogStore(observer.audiences).list('hourly')).length === 1, { what: 'the first scheduled run' });
+    const [first] = await settled(observer.audiences, 'hourly', 1);
     expect(first).toMatchObject({ trigger: 'schedule', status: 'success' });
     await waitFor(() => clocks.every((c) => c.pending() === 1), { what: 'both schedulers to plan the next run' });
     expect(clocks.map((c) => c.nextAt())).toEqual([Date.parse(first.started_at) + 3_600_000, Date.parse(first.started_at) + 3_600_000]);
@@ -161,11 +148,11 @@ describe('two instances on one PostgreSQL database', () => {
     // One instance's timer fires first and its run completes before the other's fires: still one run, because
     // the late one re-reads the log under the lease and finds this slot already run.
     clocks[0].advance(3_600_000);
-    const [second] = await settled(a.store, 'hourly', 2);
+    const [second] = await settled(observer.audiences, 'hourly', 2);
     expect(second.trigger).toBe('schedule');
     clocks[1].advance(3_600_000);
     await waitFor(() => clocks[1].pending() === 1 && clocks[0].pending() === 1, { what: 'both schedulers to plan the third run' });
-    expect(await runLogStore(b.store).list('hourly')).toHaveLength(2);
+    expect(await runLogStore(observer.audiences).list('hourly')).toHaveLength(2);
     expect(clocks.map((c) => c.nextAt())).toEqual([Date.parse(second.started_at) + 3_600_000, Date.parse(second.started_at) + 3_600_000]);
   });
 });

@@ -4,8 +4,7 @@ import { parseCommandArgs } from '../cli-args.js';
 import { ConfigError, loadConfigFile, readEnv } from '../config.js';
 import { createKlaviyoClient } from '../klaviyo-client.js';
 import { StartupError } from '../startup.js';
-import { openDatabase } from '../store/db.js';
-import { createSqliteAudienceStore } from '../store/sqlite-audiences.js';
+import { openStore } from '../store/open.js';
 import { definitionRegistry } from './definitions.js';
 import { COUNT_NAMES, runLogStore, type RunLog } from './runs.js';
 import { disabledMessage, dryRun, startRun, SyncAlreadyRunning } from './sync.js';
@@ -56,9 +55,10 @@ async function open(name: string, configPath: string | undefined) {
     }
     throw err;
   }
-  let db;
+  let opened;
   try {
-    db = openDatabase(env.dataDir);
+    // `serve` may own the data folder meanwhile: the CLI shares the database, never the folder's claim.
+    opened = await openStore({ databaseUrl: env.databaseUrl, dataDir: env.dataDir, claimDataDir: false });
   } catch (err) {
     if (err instanceof StartupError) {
       console.error(err.message);
@@ -66,16 +66,16 @@ async function open(name: string, configPath: string | undefined) {
     }
     throw err;
   }
-  const store = createSqliteAudienceStore(db);
+  const store = opened.audiences;
   const registry = definitionRegistry(store, loaded.config.audiences);
   const entry = await registry.get(name);
   if (!entry) {
     const known = (await registry.all()).map((a) => a.definition.name);
     console.error(`No audience named "${name}" in ${loaded.path} or saved through the admin API.${known.length ? ` Known: ${known.join(', ')}` : ''}`);
-    db.close();
+    await opened.close();
     return undefined;
   }
-  return { env, config: loaded.config, configDir: loaded.dir, db, store, definition: entry.definition };
+  return { env, config: loaded.config, configDir: loaded.dir, close: () => opened.close(), store, definition: entry.definition };
 }
 
 const formatCounts = (counts: Record<string, number>) => COUNT_NAMES.map((n) => `${n}=${counts[n] ?? 0}`).join(' ');
@@ -89,7 +89,7 @@ export async function runSync(args: string[]): Promise<number> {
   }
   const opened = await open(parsed.name, parsed.values.config as string | undefined);
   if (!opened) return 1;
-  const { env, config, configDir, db, store, definition } = opened;
+  const { env, config, configDir, close, store, definition } = opened;
   try {
     if (!definition.enabled && !parsed.values['dry-run'] && !parsed.values.force) {
       console.error(`${disabledMessage(definition.name)}, or run it anyway with --force.`);
@@ -105,7 +105,7 @@ export async function runSync(args: string[]): Promise<number> {
       onRetry: ({ method, path, attempt, waitMs, error }) =>
         console.error(`retrying ${method} ${path} in ${waitMs} ms (attempt ${attempt}): ${error.message}`),
     });
-    const syncEnv = { store, klaviyo, configDir, fileRoots: config.audienceFileRoots, defaultPhoneRegion: config.defaultPhoneRegion };
+    const syncEnv = { store, klaviyo, configDir, fileRoots: config.audienceFileRoots, defaultPhoneRegion: config.defaultPhoneRegion, tuning: { leaseTtlMs: env.audienceLeaseMs } };
 
     if (parsed.values['dry-run']) {
       const result = await dryRun(syncEnv, definition);
@@ -137,7 +137,7 @@ export async function runSync(args: string[]): Promise<number> {
       process.off('SIGTERM', stop);
     }
   } finally {
-    db.close();
+    await close();
   }
 }
 
@@ -178,7 +178,7 @@ export async function runLogs(args: string[]): Promise<number> {
   }
   const opened = await open(parsed.name, parsed.values.config as string | undefined);
   if (!opened) return 1;
-  const { db, store, definition } = opened;
+  const { close, store, definition } = opened;
   try {
     const limit = Number(parsed.values.limit) || 100;
     const rows = await runLogStore(store).list(definition.name, limit);
@@ -186,6 +186,6 @@ export async function runLogs(args: string[]): Promise<number> {
     for (const row of rows) console.log(parsed.values.json ? JSON.stringify(row) : formatLogRow(row));
     return 0;
   } finally {
-    db.close();
+    await close();
   }
 }

@@ -5,16 +5,22 @@ import { createSqliteStore } from './sqlite.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { StartupError } from '../startup.js';
 import type { RelayStore } from './types.js';
+import type { AudienceStore } from './audience-types.js';
+import { createSqliteAudienceStore } from './sqlite-audiences.js';
 import { createPool, type Pool } from './postgres/pool.js';
 import { runMigrations, type MigrationSet } from './postgres/migrate.js';
 import { CORE_MIGRATIONS } from './postgres/schema.js';
 import { createPostgresStore } from './postgres/relay-store.js';
+import { AUDIENCE_MIGRATIONS, createPostgresAudienceStore } from './postgres/audiences.js';
 
 export interface OpenStoreOptions {
   /** postgres://… selects PostgreSQL; otherwise SQLite in `dataDir`. */
   databaseUrl?: string;
-  /** Folder of the SQLite file (claimed by this process alone), or ':memory:'. Ignored with a databaseUrl. */
+  /** Folder of the SQLite file (claimed by this process alone, unless claimDataDir is false), or ':memory:'.
+   * Ignored with a databaseUrl. */
   dataDir: string;
+  /** SQLite: false shares the folder with the `serve` that claimed it (`sync` and `logs` do). Default true. */
+  claimDataDir?: boolean;
   /** PostgreSQL: how long an outbox claim holds without renewal (default 30 s). */
   claimLeaseMs?: number;
   log?: (level: 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -25,6 +31,8 @@ export type StoreBackend = { kind: 'sqlite'; db: Db } | { kind: 'postgres'; pool
 
 export interface OpenedStore {
   relay: RelayStore;
+  /** Audience definitions, sync state, run logs and leases, on the same database. */
+  audiences: AudienceStore;
   backend: StoreBackend;
   /** Where the data lives, for log lines (a PostgreSQL URL without its password). */
   location: string;
@@ -47,7 +55,7 @@ export function redactDatabaseUrl(url: string): string {
 }
 
 /** Every module's PostgreSQL schema, applied in this order at open (each set versioned on its own). */
-const POSTGRES_MIGRATIONS: MigrationSet[] = [CORE_MIGRATIONS];
+const POSTGRES_MIGRATIONS: MigrationSet[] = [CORE_MIGRATIONS, AUDIENCE_MIGRATIONS];
 
 export async function openStore(options: OpenStoreOptions): Promise<OpenedStore> {
   if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
@@ -65,6 +73,7 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
     const relay = createPostgresStore({ pool, databaseUrl, claimLeaseMs: options.claimLeaseMs });
     return {
       relay,
+      audiences: createPostgresAudienceStore(pool),
       backend: { kind: 'postgres', pool, databaseUrl },
       location: redactDatabaseUrl(databaseUrl),
       async close() {
@@ -73,7 +82,7 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
       },
     };
   }
-  const lock = options.dataDir === ':memory:' ? undefined : lockDataDir(options.dataDir);
+  const lock = options.dataDir === ':memory:' || options.claimDataDir === false ? undefined : lockDataDir(options.dataDir);
   let db: Db;
   try {
     db = openDatabase(options.dataDir);
@@ -84,6 +93,7 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
   const relay = createSqliteStore(db);
   return {
     relay,
+    audiences: createSqliteAudienceStore(db),
     backend: { kind: 'sqlite', db },
     location: options.dataDir,
     async close() {
