@@ -5,8 +5,11 @@
 //   - rate limits on (100k): a first sync, checked against the schedule Klaviyo's published limits allow.
 // It counts every request the sandbox received, per operation, and compares with the minimum the per-request
 // limits allow (10,000 profiles per import job; each job needs one status read to be confirmed).
-// Targets: 1M members within 256 MB peak RSS, ≥ 20,000 members/s mapped and diffed, requests within 2% of the
-// minimum. Exits non-zero on a miss. BENCH_AUDIENCE_SIZES=100000 runs a subset.
+//   - a segment audience of 1,000,000 store profiles, synced from SQLite and from PostgreSQL (a throwaway local
+//     cluster with durable settings): time and peak RSS of the sync process, side by side.
+// Targets: 1M members within 256 MB peak RSS (per instance, whichever store), ≥ 20,000 members/s mapped and
+// diffed, requests within 2% of the minimum. Exits non-zero on a miss. BENCH_AUDIENCE_SIZES=100000 runs a subset
+// of the file runs (0 skips them); BENCH_AUDIENCE_SEGMENT=200000 sizes the segment runs (0 skips them).
 import { fork, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -21,7 +24,8 @@ if (!existsSync(dist('emulator/index.js')) || !existsSync(dist('server/audiences
   process.exit(1);
 }
 
-const SIZES = (process.env.BENCH_AUDIENCE_SIZES || '100000,1000000').split(',').map(Number);
+const SIZES = (process.env.BENCH_AUDIENCE_SIZES || '100000,1000000').split(',').map(Number).filter(Boolean);
+const SEGMENT_SIZE = Number(process.env.BENCH_AUDIENCE_SEGMENT ?? 1_000_000);
 const PRIVATE_KEY = 'pk_bench_0123456789abcdefghijkl';
 const TARGET_RSS_MB = 256;
 const TARGET_RATE = 20_000;
@@ -124,11 +128,13 @@ console.error('BENCH ' + JSON.stringify({ code, wallMs, maxRssKb: process.resour
 process.exitCode = code;
 `;
 
-async function runSync(name, configPath, dataDir, baseUrl) {
+/** `store`: the SQLite data folder, or a postgres:// URL. */
+async function runSync(name, configPath, store, baseUrl) {
   const script = join(work, 'sync-child.mjs');
   writeFileSync(script, SYNC_CHILD);
+  const storeEnv = store.startsWith('postgres') ? { DATABASE_URL: store } : { RELAY_DATA_DIR: store };
   const child = spawn(process.execPath, [script, dist('cli.js'), 'sync', name, '--config', configPath], {
-    env: { PATH: process.env.PATH, KLAVIYO_PRIVATE_KEY: PRIVATE_KEY, KLAVIYO_BASE_URL: baseUrl, RELAY_DATA_DIR: dataDir },
+    env: { PATH: process.env.PATH, KLAVIYO_PRIVATE_KEY: PRIVATE_KEY, KLAVIYO_BASE_URL: baseUrl, ...storeEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -172,6 +178,51 @@ function scheduleSeconds(n, [burst, steady]) {
 const scheduleFor = (counts) => Math.max(0, ...Object.entries(counts).map(([op, n]) => (PUBLISHED[op] ? scheduleSeconds(n, PUBLISHED[op]) : 0)));
 const totalOf = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
 
+// ---------------------------------------------------------------- segment audiences
+
+const SEGMENT = {
+  name: 'segment',
+  source: { type: 'segment', rules: { all: [{ trait: 'tier', exists: true }, { not: { trait: 'tier', eq: 'none' } }] } },
+  list: { create: 'Bench segment', optInProcess: 'single_opt_in' },
+  consent: 'never_subscribed',
+  mapping: [
+    { from: 'external_id', to: 'external_id' }, { from: 'email', to: 'email' }, { from: 'first_name', to: 'first_name' },
+    { from: 'location.city', to: 'location.city' }, { from: 'tier', to: 'properties.tier' }, { from: 'ltv', to: 'properties.ltv' },
+  ],
+};
+
+/** `size` store profiles, every one in SEGMENT, written straight into the store's tables (as intake would leave them). */
+const SEED_SELECT = (size, series, json) => `
+  SELECT 'member' || i || '@example.com', 'C' || i, 'First' || (i % 1000),
+    ${json('city', `'City' || (i % 300)`)}, ${json('tier', `(ARRAY['gold','silver','bronze'])[(i % 3) + 1]`, 'ltv', `(i % 997) + 0.5`)},
+    ${Date.UTC(2026, 0, 1)}, ${Date.UTC(2026, 0, 1)}, ${Date.UTC(2026, 0, 1)}
+  FROM ${series(size)}`;
+const PROFILE_COLUMNS = 'email, external_id, first_name, location, properties, first_seen, last_seen, updated_at';
+
+async function seedSqlite(dataDir, size) {
+  const { openDatabase } = await import(dist('server/store/db.js'));
+  const db = openDatabase(dataDir);
+  // SQLite has no arrays: the tier comes from a CASE instead.
+  const sql = SEED_SELECT(size, (n) => `(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < ${n}) SELECT i FROM s)`,
+    (...kv) => `json_object(${kv.map((x, i) => (i % 2 ? x : `'${x}'`)).join(', ')})`)
+    .replace(`(ARRAY['gold','silver','bronze'])[(i % 3) + 1]`, `CASE i % 3 WHEN 0 THEN 'gold' WHEN 1 THEN 'silver' ELSE 'bronze' END`);
+  db.exec(`INSERT INTO profiles (${PROFILE_COLUMNS}) ${sql}`);
+  db.close();
+}
+
+async function seedPostgres(url, size) {
+  const { openStore } = await import(dist('server/store/open.js'));
+  const opened = await openStore({ databaseUrl: url, dataDir: join(work, 'unused') }); // applies every migration
+  await opened.close();
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`INSERT INTO profiles (${PROFILE_COLUMNS}) ${SEED_SELECT(size, (n) => `generate_series(0, ${n - 1}) AS i`,
+    (...kv) => `jsonb_build_object(${kv.map((x, i) => (i % 2 ? x : `'${x}'`)).join(', ')})`)}`);
+  await client.query('ANALYZE');
+  await client.end();
+}
+
 // ---------------------------------------------------------------- run
 
 const rows = [];
@@ -183,11 +234,11 @@ const mb = (kb) => kb / 1024;
 try {
   const configPath = join(work, 'relay.config.json');
   const names = SIZES.map((n) => `m${n}`);
-  const limitedSize = Math.min(...SIZES);
+  const limitedSize = SIZES.length ? Math.min(...SIZES) : 0;
   writeFileSync(configPath, JSON.stringify({
     publicKey: 'Ab12Cd',
     // The rate-limited run also subscribes everyone: 1,000 per job, more jobs than one second's burst allows.
-    audiences: [...names.map((name) => audience(name, `${name}.csv`)), audience('limited', `m${limitedSize}.csv`, 'subscribed')],
+    audiences: [...names.map((name) => audience(name, `${name}.csv`)), audience('limited', `m${limitedSize}.csv`, 'subscribed'), SEGMENT],
   }));
 
   const sandbox = await startSandbox(false);
@@ -231,22 +282,57 @@ try {
   }
 
   // Rate limits on: the client-side limiter keeps the sync inside Klaviyo's published limits (no 429s).
-  const limited = await startSandbox(true);
-  try {
-    const csv = join(work, `m${limitedSize}.csv`);
-    await writeAudience(csv, limitedSize);
-    const run = await runSync('limited', configPath, join(work, 'state-limited'), limited.url);
-    const stats = await limited.stats();
-    const schedule = scheduleFor(stats.counts);
-    const minimum = minimumRequests(limitedSize, true) + Math.ceil(limitedSize / 1000);
-    const requests = totalOf(stats.counts);
-    rows.push({ run: `${fmt(limitedSize)} first sync + subscribe, rate limits on`, ...run, requests, minimum, ops: stats.counts });
-    check(`${fmt(limitedSize)} rate-limited: status`, run.status, 'success', run.status === 'success');
-    check(`${fmt(limitedSize)} rate-limited: 429 answers`, stats.throttled, '0', stats.throttled === 0);
-    check(`${fmt(limitedSize)} rate-limited: requests vs minimum`, `${requests} / ${minimum}`, '≤ +2%', requests <= minimum * (1 + TARGET_REQUEST_SLACK));
-    check(`${fmt(limitedSize)} rate-limited: wall time vs the schedule the limits allow`, `${(run.wallMs / 1000).toFixed(1)} s vs ≥ ${schedule} s`, 'info', true);
-  } finally {
-    await limited.close();
+  if (limitedSize) {
+    const limited = await startSandbox(true);
+    try {
+      const csv = join(work, `m${limitedSize}.csv`);
+      await writeAudience(csv, limitedSize);
+      const run = await runSync('limited', configPath, join(work, 'state-limited'), limited.url);
+      const stats = await limited.stats();
+      const schedule = scheduleFor(stats.counts);
+      const minimum = minimumRequests(limitedSize, true) + Math.ceil(limitedSize / 1000);
+      const requests = totalOf(stats.counts);
+      rows.push({ run: `${fmt(limitedSize)} first sync + subscribe, rate limits on`, ...run, requests, minimum, ops: stats.counts });
+      check(`${fmt(limitedSize)} rate-limited: status`, run.status, 'success', run.status === 'success');
+      check(`${fmt(limitedSize)} rate-limited: 429 answers`, stats.throttled, '0', stats.throttled === 0);
+      check(`${fmt(limitedSize)} rate-limited: requests vs minimum`, `${requests} / ${minimum}`, '≤ +2%', requests <= minimum * (1 + TARGET_REQUEST_SLACK));
+      check(`${fmt(limitedSize)} rate-limited: wall time vs the schedule the limits allow`, `${(run.wallMs / 1000).toFixed(1)} s vs ≥ ${schedule} s`, 'info', true);
+    } finally {
+      await limited.close();
+    }
+  }
+
+  // Segment sync of SEGMENT_SIZE store profiles: the same run on SQLite, then on PostgreSQL.
+  if (SEGMENT_SIZE > 0) {
+    const { startPostgresCluster } = await import(join(root, 'demo/postgres-cluster.mjs'));
+    const cluster = await startPostgresCluster();
+    const sandbox = await startSandbox(false);
+    try {
+      const figures = {};
+      for (const [backend, store, seed] of [
+        ['SQLite', join(work, 'state-segment'), seedSqlite],
+        ['PostgreSQL', cluster.url, seedPostgres],
+      ]) {
+        await seed(store, SEGMENT_SIZE);
+        const run = await runSync(SEGMENT.name, configPath, store, sandbox.url);
+        const stats = await sandbox.stats();
+        const requests = totalOf(stats.counts);
+        // Each backend creates the list once: the sandbox keeps state, so the second one finds it by name.
+        const minimum = minimumRequests(SEGMENT_SIZE, backend === 'SQLite');
+        rows.push({ run: `${fmt(SEGMENT_SIZE)} segment first sync, ${backend}`, ...run, requests, minimum, ops: stats.counts });
+        figures[backend] = run;
+        const label = `${fmt(SEGMENT_SIZE)} segment on ${backend}`;
+        check(`${label}: status`, run.status, 'success', run.status === 'success' && run.counts.imported === SEGMENT_SIZE);
+        check(`${label}: peak RSS of the sync process`, `${mb(run.maxRssKb).toFixed(0)} MB`, `≤ ${TARGET_RSS_MB} MB`, SEGMENT_SIZE < 1_000_000 || mb(run.maxRssKb) <= TARGET_RSS_MB);
+        check(`${label}: wall time`, `${(run.wallMs / 1000).toFixed(1)} s (${fmt(SEGMENT_SIZE / (run.wallMs / 1000))} members/s)`, 'info', true);
+      }
+      if (figures.SQLite && figures.PostgreSQL) {
+        check(`${fmt(SEGMENT_SIZE)} segment: PostgreSQL vs SQLite`, `${(figures.PostgreSQL.wallMs / 1000).toFixed(1)} s / ${mb(figures.PostgreSQL.maxRssKb).toFixed(0)} MB vs ${(figures.SQLite.wallMs / 1000).toFixed(1)} s / ${mb(figures.SQLite.maxRssKb).toFixed(0)} MB`, 'info', true);
+      }
+    } finally {
+      await sandbox.close();
+      await cluster.stop();
+    }
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
