@@ -1,15 +1,13 @@
 // Segment sources: the store streams the profiles matching the rules; each becomes a source member with its
 // traits, identifiers and computed fields.
-import type { SegmentProfile } from '../store/audience-types.js';
+import { SEGMENT_PROFILE_COLUMNS, type SegmentProfile } from '../store/audience-types.js';
 import type { SourceMember } from './mapping.js';
-
-const PROFILE_COLUMNS = ['email', 'phone_number', 'external_id', 'anonymous_id', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image'] as const;
 
 /** One store profile as a source member: columns, `location.*`, custom traits (bare and as `properties.*`), computed fields. */
 export function profileToMember(row: SegmentProfile): SourceMember {
   const { location, properties } = row;
   const member: SourceMember = { ...properties, location, properties };
-  for (const c of PROFILE_COLUMNS) if (row[c] !== null && row[c] !== undefined) member[c] = row[c];
+  for (const c of SEGMENT_PROFILE_COLUMNS) if (row[c] !== null && row[c] !== undefined) member[c] = row[c];
   member.profile_id = row.id;
   member.first_seen = new Date(row.first_seen).toISOString();
   member.last_seen = new Date(row.last_seen).toISOString();

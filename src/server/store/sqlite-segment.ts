@@ -4,14 +4,10 @@
 import type { Db } from './db.js';
 import { parseDuration } from '../../shared/duration.js';
 import type { RuleNode } from '../audiences/definition.js';
-import type { SegmentProfile } from './audience-types.js';
+import { SEGMENT_PROFILE_COLUMNS, type CompiledSql, type SegmentProfile } from './audience-types.js';
 
-export interface CompiledSql {
-  sql: string;
-  params: unknown[];
-}
-
-const PROFILE_COLUMNS = ['email', 'phone_number', 'external_id', 'anonymous_id', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image'];
+/** Trait names that are profile columns rather than JSON members. */
+const PROFILE_COLUMNS: readonly string[] = SEGMENT_PROFILE_COLUMNS;
 
 /** A JSON path for one key, quoted so names with spaces or dots work. */
 const jsonKey = (key: string) => `$.${JSON.stringify(key)}`;

@@ -3,13 +3,10 @@
 // ($n); only fixed SQL text and whole-number counts are written into the statement.
 import { parseDuration } from '../../../shared/duration.js';
 import type { RuleNode } from '../../audiences/definition.js';
+import { SEGMENT_PROFILE_COLUMNS, type CompiledSql } from '../audience-types.js';
 
-export interface CompiledSql {
-  sql: string;
-  params: unknown[];
-}
-
-const PROFILE_COLUMNS = ['email', 'phone_number', 'external_id', 'anonymous_id', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image'];
+/** Trait names that are profile columns rather than JSON members. */
+const PROFILE_COLUMNS: readonly string[] = SEGMENT_PROFILE_COLUMNS;
 
 /** Adds a value to the parameter list and returns its placeholder. */
 type Bind = (value: unknown) => string;
