@@ -110,8 +110,10 @@ describe('two instances on one PostgreSQL database', () => {
 
   it('Instant Sync sent to both instances at the same moment: one run starts, the other answers 409', async () => {
     [a, b] = await Promise.all([startInstance(), startInstance()]);
-    expect((await call(a, 'PUT', '/audiences/race', definition('race'))).status).toBe(200);
+    expect((await call(a, 'PUT', '/audiences/race', definition('race', { source: { type: 'file', path: 'race.csv' } }))).status).toBe(200);
     for (let round = 0; round < 3; round++) {
+      // New members every round, so every run has an import job for the sandbox to hold.
+      writeFileSync(join(dir, 'race.csv'), 'email\n' + Array.from({ length: 30 }, (_, i) => `round${round}-${i}@example.com`).join('\n') + '\n');
       const answers = await Promise.all([call(a, 'POST', '/audiences/race/sync'), call(b, 'POST', '/audiences/race/sync')]);
       expect(answers.map((r) => r.status).sort()).toEqual([202, 409]);
       const started = answers.find((r) => r.status === 202)!.body.run as RunLog;
@@ -120,14 +122,14 @@ describe('two instances on one PostgreSQL database', () => {
       // The refusal names the other instance's run when its log row is already written (it may be starting).
       expect([null, started.id]).toContain(refused.run?.id ?? null);
       // Both instances show it running while its import job is held.
-      expect((await call(a, 'GET', '/audiences/race')).body.running).toBe(true);
-      expect((await call(b, 'GET', '/audiences/race')).body.running).toBe(true);
+      const seen = [await call(a, 'GET', '/audiences/race'), await call(b, 'GET', '/audiences/race')];
+      expect(seen.map((r) => [r.body.running, r.body.last_run?.id, r.body.last_run?.status])).toEqual([[true, started.id, 'running'], [true, started.id, 'running']]);
       await settled(observer.audiences, 'race', round + 1);
     }
     const runs = await runLogStore(observer.audiences).list('race');
     // Never two at once: each run started after the previous one ended.
     for (let i = 1; i < runs.length; i++) expect(Date.parse(runs[i - 1].started_at)).toBeGreaterThanOrEqual(Date.parse(runs[i].ended_at!));
-    expect(runs.map((r) => r.counts.imported)).toEqual([0, 0, 30]);
+    expect(runs.map((r) => [r.status, r.counts.imported, r.counts.removed])).toEqual([['success', 30, 30], ['success', 30, 30], ['success', 30, 0]]);
   });
 
   it('the scheduler runs each due sync once across instances, not once per instance', async () => {

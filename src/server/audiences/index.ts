@@ -186,7 +186,9 @@ function createScheduler(env: SyncEnvironment, registry: DefinitionRegistry, ctx
     timers.delete(name);
   };
 
-  async function schedule(name: string) {
+  /** `runningSince`: a tick just found the audience running elsewhere, since about then (its log row may not
+   * be written yet), so the next run is due one interval after that. */
+  async function schedule(name: string, runningSince?: number) {
     cancel(name);
     const def = (await registry.get(name))?.definition;
     if (closed || !def?.enabled || !def.refreshInterval) return;
@@ -194,7 +196,8 @@ function createScheduler(env: SyncEnvironment, registry: DefinitionRegistry, ctx
     const last = (await logs.list(name, 1))[0];
     if (closed) return;
     // Never run: start soon after boot (not a full interval later); otherwise one interval after the last start.
-    const delay = last ? Math.max(Math.min(1_000, interval), Date.parse(last.started_at) + interval - clock.now()) : Math.min(interval, 10_000);
+    const lastStart = Math.max(last ? Date.parse(last.started_at) : -Infinity, runningSince ?? -Infinity);
+    const delay = Number.isFinite(lastStart) ? Math.max(Math.min(1_000, interval), lastStart + interval - clock.now()) : Math.min(interval, 10_000);
     cancel(name); // a reschedule that raced this one
     timers.set(name, clock.setTimer(() => {
       timers.delete(name);
@@ -218,6 +221,7 @@ function createScheduler(env: SyncEnvironment, registry: DefinitionRegistry, ctx
       ctx.log('audience sync finished', { audience: name, run: runId, status: log.status, counts: log.counts });
     } catch (err) {
       if (!(err instanceof SyncNotDue)) ctx.log('scheduled audience sync skipped', { audience: name, reason: (err as Error).message });
+      if (err instanceof SyncAlreadyRunning) return schedule(name, clock.now());
     }
     await schedule(name);
   }
