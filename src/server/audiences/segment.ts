@@ -1,6 +1,7 @@
 // Segment sources: the store streams the profiles matching the rules; each becomes a source member with its
 // traits, identifiers and computed fields.
-import { SEGMENT_PROFILE_COLUMNS, type SegmentProfile } from '../store/audience-types.js';
+import type { SegmentProfile } from '../store/audience-types.js';
+import { SEGMENT_PROFILE_COLUMNS } from '../store/segment-rules.js';
 import type { SourceMember } from './mapping.js';
 
 /** One store profile as a source member: columns, `location.*`, custom traits (bare and as `properties.*`), computed fields. */

@@ -140,9 +140,6 @@ export interface RunLeases {
   heldUntil(audience: string): Promise<number | undefined>;
 }
 
-/** Profile columns a segment member carries and a trait rule can name directly. */
-export const SEGMENT_PROFILE_COLUMNS = ['email', 'phone_number', 'external_id', 'anonymous_id', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image'] as const;
-
 /** A compiled segment query: its SQL text and the values bound to its placeholders. */
 export interface CompiledSql {
   sql: string;

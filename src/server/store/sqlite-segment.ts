@@ -4,17 +4,16 @@
 import type { Db } from './db.js';
 import { parseDuration } from '../../shared/duration.js';
 import type { RuleNode } from '../audiences/definition.js';
-import { SEGMENT_PROFILE_COLUMNS, type CompiledSql, type SegmentProfile } from './audience-types.js';
+import type { CompiledSql, SegmentProfile } from './audience-types.js';
+import { countComparisons, isProfileColumn } from './segment-rules.js';
 
-/** Trait names that are profile columns rather than JSON members. */
-const PROFILE_COLUMNS: readonly string[] = SEGMENT_PROFILE_COLUMNS;
 
 /** A JSON path for one key, quoted so names with spaces or dots work. */
 const jsonKey = (key: string) => `$.${JSON.stringify(key)}`;
 
 /** SQL for a trait's value: a profile column, `location.x`, `properties.x`, or a bare custom trait. */
 function traitExpr(trait: string, params: unknown[]): string {
-  if (PROFILE_COLUMNS.includes(trait)) return `p.${trait}`;
+  if (isProfileColumn(trait)) return `p.${trait}`;
   if (trait.startsWith('location.')) {
     params.push(jsonKey(trait.slice(9)));
     return `json_extract(p.location, ?)`;
@@ -60,15 +59,9 @@ function eventCondition(rule: Extract<RuleNode, { event: string }>, params: unkn
     }
   }
   const countSql = `(SELECT count(*) FROM events e WHERE ${where.join(' AND ')})`;
-  const count = rule.count ?? {};
-  const comparisons: [string, number][] = [];
-  if (count.gte !== undefined) comparisons.push(['>=', count.gte]);
-  if (count.lte !== undefined) comparisons.push(['<=', count.lte]);
-  if (count.eq !== undefined) comparisons.push(['=', count.eq]);
-  if (!comparisons.length) comparisons.push(['>=', 1]); // "at least once" by default
-  const clauses = comparisons.map(([op, n]) => {
+  const clauses = countComparisons(rule).map(([op, n]) => {
     params.push(...local);
-    return `${countSql} ${op} ${Math.trunc(n)}`;
+    return `${countSql} ${op} ${n}`;
   });
   return clauses.length === 1 ? clauses[0] : `(${clauses.join(' AND ')})`;
 }
@@ -80,7 +73,7 @@ function traitCondition(rule: Extract<RuleNode, { trait: string }>, params: unkn
     params.push(sqlValue(rule.eq));
   }
   if (rule.contains !== undefined) {
-    if (PROFILE_COLUMNS.includes(rule.trait)) {
+    if (isProfileColumn(rule.trait)) {
       clauses.push(`instr(lower(p.${rule.trait}), lower(?)) > 0`);
       params.push(String(rule.contains));
     } else {

@@ -3,10 +3,9 @@
 // ($n); only fixed SQL text and whole-number counts are written into the statement.
 import { parseDuration } from '../../../shared/duration.js';
 import type { RuleNode } from '../../audiences/definition.js';
-import { SEGMENT_PROFILE_COLUMNS, type CompiledSql } from '../audience-types.js';
+import type { CompiledSql } from '../audience-types.js';
+import { countComparisons, isProfileColumn } from '../segment-rules.js';
 
-/** Trait names that are profile columns rather than JSON members. */
-const PROFILE_COLUMNS: readonly string[] = SEGMENT_PROFILE_COLUMNS;
 
 /** Adds a value to the parameter list and returns its placeholder. */
 type Bind = (value: unknown) => string;
@@ -46,18 +45,12 @@ function eventCondition(rule: Extract<RuleNode, { event: string }>, bind: Bind, 
     }
     return `(SELECT count(*) FROM events e WHERE ${where.join(' AND ')})`;
   };
-  const count = rule.count ?? {};
-  const comparisons: [string, number][] = [];
-  if (count.gte !== undefined) comparisons.push(['>=', count.gte]);
-  if (count.lte !== undefined) comparisons.push(['<=', count.lte]);
-  if (count.eq !== undefined) comparisons.push(['=', count.eq]);
-  if (!comparisons.length) comparisons.push(['>=', 1]); // "at least once" by default
-  const clauses = comparisons.map(([op, n]) => `${countSql()} ${op} ${Math.trunc(n)}`);
+  const clauses = countComparisons(rule).map(([op, n]) => `${countSql()} ${op} ${n}`);
   return clauses.length === 1 ? clauses[0] : `(${clauses.join(' AND ')})`;
 }
 
 function traitCondition(rule: Extract<RuleNode, { trait: string }>, bind: Bind): string {
-  const column = PROFILE_COLUMNS.includes(rule.trait) ? `p.${rule.trait}` : undefined;
+  const column = isProfileColumn(rule.trait) ? `p.${rule.trait}` : undefined;
   const clauses: string[] = [];
   if (rule.eq !== undefined) {
     clauses.push(column ? `${column} = ${bind(String(rule.eq))}::text` : `${traitJson(rule.trait, bind)} = ${bind(JSON.stringify(rule.eq))}::jsonb`);

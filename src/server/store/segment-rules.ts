@@ -1,0 +1,20 @@
+// What both segment compilers (SQLite, PostgreSQL) share: which traits are profile columns, and how an event
+// condition's count turns into comparisons.
+import type { RuleNode } from '../audiences/definition.js';
+
+/** Profile columns a segment member carries and a trait rule can name directly. */
+export const SEGMENT_PROFILE_COLUMNS = ['email', 'phone_number', 'external_id', 'anonymous_id', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image'] as const;
+
+/** Whether a trait name is a profile column rather than a JSON member. */
+export const isProfileColumn = (trait: string): boolean => (SEGMENT_PROFILE_COLUMNS as readonly string[]).includes(trait);
+
+/** The count comparisons of an event condition, as [operator, whole number]; "at least once" by default. */
+export function countComparisons(rule: Extract<RuleNode, { event: string }>): [string, number][] {
+  const count = rule.count ?? {};
+  const comparisons: [string, number][] = [];
+  if (count.gte !== undefined) comparisons.push(['>=', Math.trunc(count.gte)]);
+  if (count.lte !== undefined) comparisons.push(['<=', Math.trunc(count.lte)]);
+  if (count.eq !== undefined) comparisons.push(['=', Math.trunc(count.eq)]);
+  if (!comparisons.length) comparisons.push(['>=', 1]);
+  return comparisons;
+}
