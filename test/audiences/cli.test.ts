@@ -1,11 +1,12 @@
 // `klaviyo-relay sync` and `logs` in-process, against the sandbox: exit codes, dry-run output, log rows.
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach, vi } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { runSync, runLogs } from '../../src/server/audiences/cli.js';
 import { PRIVATE_KEY, people } from './harness.js';
+import { createTestDatabase } from '../support/postgres.js';
 
 let emu: Emulator;
 let dir: string;
@@ -119,5 +120,26 @@ describe('klaviyo-relay logs', () => {
     out = [];
     await runLogs(['subscribers', ...config]);
     expect(out[0]).toMatch(/ partial .* failed=40/);
+  });
+});
+
+describe('sync and logs on PostgreSQL (DATABASE_URL)', () => {
+  it('keep the sync state and the log rows in the database, and write no SQLite file', async () => {
+    const database = await createTestDatabase();
+    try {
+      process.env.DATABASE_URL = database.url;
+      process.env.RELAY_DATA_DIR = join(dir, 'state-pg');
+      expect(await runSync(['newsletter', ...config])).toBe(0);
+      expect(await runSync(['newsletter', ...config])).toBe(0);
+      out = [];
+      expect(await runLogs(['newsletter', '--json', ...config])).toBe(0);
+      expect(out.map((l) => JSON.parse(l).counts)).toEqual([
+        expect.objectContaining({ read: 40, unchanged: 40, imported: 0 }),
+        expect.objectContaining({ read: 40, unchanged: 0, imported: 40 }),
+      ]);
+      expect(existsSync(join(dir, 'state-pg'))).toBe(false);
+    } finally {
+      await database.drop();
+    }
   });
 });
