@@ -149,6 +149,28 @@ describe.each(BACKENDS)('audience store on $name', ({ open }) => {
       expect((await s.inflight()).map((j) => j.jobId)).toEqual(['J2']);
     });
 
+    it('remembers the consent settings per audience; touching with a consent debt owes consent again', async () => {
+      const s = store.members('a');
+      await s.rememberList('{"id":"L"}', 'L');
+      expect(await s.consentSettings()).toBeUndefined();
+      await s.rememberConsentSettings('subscribed:email');
+      expect(await s.consentSettings()).toBe('subscribed:email');
+      expect(await store.members('b').consentSettings()).toBeUndefined();
+      await s.recordInflight('J', 'L', [member('m1'), member('m2')]);
+      await s.commitJob('J', [], 1, []);
+      expect(await s.pendingConsent(10)).toEqual([]);
+      await s.touchMany(['m1'], 2);
+      expect(await s.pendingConsent(10)).toEqual([]);
+      await s.touchMany(['m2'], 2, true);
+      expect((await s.pendingConsent(10)).map((m) => m.member_key)).toEqual(['m2']);
+      // Settled without a list-level unsubscribe: nothing is owed and the member stays on the list.
+      await s.settleConsent(['m2'], []);
+      expect(await s.pendingConsent(10)).toEqual([]);
+      expect((await s.getMany(['m2'])).get('m2')).toMatchObject({ list_unsubscribed: false });
+      await s.settleConsent(['m1', 'm2'], ['m1']);
+      expect((await s.leftMembers(3, 10)).map((m) => [m.member_key, m.list_unsubscribed])).toEqual([['m1', true], ['m2', false]]);
+    });
+
     it('pages pending consent and left members in key order, whatever the case of the keys', async () => {
       const s = store.members('a');
       const keys = ['b', 'B', 'a', 'A', 's:10', 's:9', 'x:Z'];
