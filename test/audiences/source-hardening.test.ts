@@ -11,9 +11,8 @@ import { runLogStore } from '../../src/server/audiences/runs.js';
 import { RULE_LIMITS, type RuleNode } from '../../src/server/audiences/definition.js';
 import { parseDefinition } from '../../src/server/audiences/definitions.js';
 import { createMapper } from '../../src/server/audiences/mapping.js';
-import { streamSegment } from '../../src/server/audiences/segment.js';
-import { openDatabase } from '../../src/server/store/db.js';
 import { createHarness, people, PRIVATE_KEY, type Harness } from './harness.js';
+import { BACKENDS, openSqliteBackend } from './backends.js';
 
 const TOKEN = 'admin-token-for-tests';
 
@@ -122,17 +121,21 @@ describe('file source paths', () => {
       expect((await res.json()).error).toMatch(/source\.rules: rules hold more than 200 conditions/);
     });
 
-    it('the largest rule tree allowed runs on SQLite', () => {
+    it('the largest rule tree allowed runs on SQLite and on PostgreSQL', async () => {
       const condition = (i: number) => ({ event: 'Viewed Product', count: { gte: 1, lte: 9 }, within: '7d', where: { Price: { gt: i, lt: 1000 }, Tags: { contains: 'x' }, Sku: { eq: `s${i}` } } });
       let rules: RuleNode = { any: Array.from({ length: RULE_LIMITS.conditions - 1 }, (_, i) => condition(i)) };
       for (let depth = 2; depth < RULE_LIMITS.depth; depth++) rules = depth % 2 ? { not: rules } : { all: [rules] };
       rules = { all: [rules, { trait: 'plan', eq: 'gold' }] };
       const definition = parseDefinition({ name: 'big', source: { type: 'segment', rules }, list: { create: 'Big' } });
-      const db = openDatabase(':memory:');
-      try {
-        expect([...streamSegment(db, (definition.source as { rules: RuleNode }).rules)]).toEqual([]);
-      } finally {
-        db.close();
+      for (const { open } of BACKENDS) {
+        const backend = await open();
+        try {
+          const members = [];
+          for await (const m of backend.store.segment((definition.source as { rules: RuleNode }).rules, Date.now())) members.push(m);
+          expect(members).toEqual([]);
+        } finally {
+          await backend.close();
+        }
       }
     });
 
@@ -250,24 +253,38 @@ describe('endless lines', () => {
 });
 
 describe('a run shares the event loop', () => {
-  useHarness();
+  // SQLite: the embedded store answers without I/O, so only the run's own yields let other work in.
+  let db: Awaited<ReturnType<typeof openSqliteBackend>>['db'];
+  beforeEach(async () => {
+    const backend = await openSqliteBackend();
+    db = backend.db;
+    h = await createHarness({ backend });
+    const close = h.close;
+    h.close = async () => {
+      await close();
+      await backend.close();
+    };
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   it('a segment read without I/O yields between batches, so intake is answered during the run', async () => {
-    const insert = h.db.prepare(`INSERT INTO profiles (email, first_seen, last_seen, updated_at) VALUES (?, 0, 0, 0)`);
-    h.db.transaction(() => {
+    const insert = db.prepare(`INSERT INTO profiles (email, first_seen, last_seen, updated_at) VALUES (?, 0, 0, 0)`);
+    db.transaction(() => {
       for (let i = 0; i < 5000; i++) insert.run(`p${i}@example.com`);
     })();
     const def = { name: 'everyone', source: { type: 'segment', rules: { trait: 'email', exists: true } }, list: { create: 'Everyone' }, mapping: [{ from: 'email', to: 'email' }] };
     // Count the pages of the segment the run has read (1,000 members each), as the real statement runs them.
     let pagesRead = 0;
-    const prepare = h.db.prepare.bind(h.db);
-    h.db.prepare = ((sql: string) => {
+    const prepare = db.prepare.bind(db);
+    db.prepare = ((sql: string) => {
       const statement = prepare(sql);
       if (!sql.includes('FROM profiles p WHERE p.id > ?')) return statement;
       return new Proxy(statement, {
         get: (target, key) => (key === 'all' ? (...args: unknown[]) => (pagesRead++, target.all(...args)) : Reflect.get(target, key, target)),
       });
-    }) as typeof h.db.prepare;
+    }) as typeof db.prepare;
     // Other work's turns that came while the run was between its first and last page: none if the run held the
     // event loop from the first member to the last (a dry run waits on no I/O once the list is looked up).
     let turnsInside = 0;
@@ -291,12 +308,13 @@ describe('run log rows', () => {
   it('name every submitted job the moment it is submitted, so a killed process leaves them all in its row', async () => {
     h.writeCsv('members.csv', people(0, 200));
     const missing: string[] = [];
+    const rows: Promise<void>[] = [];
     h.env.tuning!.onEvent = (e) => {
       if (e.type !== 'job-submitted') return;
-      const row = runLogStore(h.db).list('jobs', 1)[0]!;
-      if (!row.job_ids.includes(e.jobId)) missing.push(e.jobId);
+      rows.push(runLogStore(h.env.store).list('jobs', 1).then(([row]) => void (row!.job_ids.includes(e.jobId) || missing.push(e.jobId))));
     };
     const log = await h.sync({ name: 'jobs', source: { type: 'file', path: 'members.csv' }, list: { create: 'Jobs' }, mapping: [{ from: 'email', to: 'email' }] });
+    await Promise.all(rows);
     expect(log.job_ids).toHaveLength(4);
     expect(missing).toEqual([]);
   });

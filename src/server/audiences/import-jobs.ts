@@ -187,7 +187,7 @@ export function createImporter(o: ImporterOptions) {
       // The log row lists the job before the job is recorded as in flight, so a process killed at any point
       // leaves a row naming every job it submitted.
       rec.jobIds.push(jobId);
-      rec.report(true);
+      await rec.report(true);
       await state.recordInflight(jobId, o.listId, members);
       o.onEvent?.({ type: 'job-submitted', jobId });
       inflight.push({ jobId, submittedAt: clock.now(), members, stale });

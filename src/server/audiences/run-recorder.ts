@@ -22,7 +22,7 @@ export class RunRecorder {
   listId?: string;
   private lastReport = 0;
 
-  constructor(private readonly onProgress?: (p: RunProgress) => void) {}
+  constructor(private readonly onProgress?: (p: RunProgress) => Promise<void> | void) {}
 
   error(e: MemberError): void {
     if (this.errors.length < MAX_LOGGED_ERRORS) this.errors.push(e);
@@ -40,11 +40,11 @@ export class RunRecorder {
     return { listId: this.listId, counts: this.counts, jobIds: this.jobIds, errors: this.errors, errorsOmitted: this.errorsOmitted };
   }
 
-  /** Report progress at most once a second, unless forced. */
-  report(force = false): void {
+  /** Report progress at most once a second, unless forced. Resolves once the report is written. */
+  async report(force = false): Promise<void> {
     if (!this.onProgress || (!force && Date.now() - this.lastReport < 1000)) return;
     this.lastReport = Date.now();
-    this.onProgress(this.progress());
+    await this.onProgress(this.progress());
   }
 }
 

@@ -42,7 +42,7 @@ export interface RunOptions {
   /** Payloads kept as a sample in a dry run. */
   sampleSize?: number;
   /** Progress hook (log row updates). */
-  onProgress?: (p: RunProgress) => void;
+  onProgress?: (p: RunProgress) => Promise<void> | void;
   onEvent?: ImporterOptions['onEvent'];
 }
 

@@ -139,6 +139,7 @@ export async function startRun(
   let progress = Promise.resolve();
   const writeProgress = (p: RunProgress) => {
     progress = progress.then(() => logs.update(runId, { ...p, counts: p.counts })).catch(() => {});
+    return progress;
   };
 
   const done = (async () => {
