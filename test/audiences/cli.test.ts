@@ -7,6 +7,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { runSync, runLogs } from '../../src/server/audiences/cli.js';
 import { PRIVATE_KEY, people } from './harness.js';
 import { createTestDatabase } from '../support/postgres.js';
+import { openStore } from '../../src/server/store/open.js';
 
 let emu: Emulator;
 let dir: string;
@@ -120,6 +121,21 @@ describe('klaviyo-relay logs', () => {
     out = [];
     await runLogs(['subscribers', ...config]);
     expect(out[0]).toMatch(/ partial .* failed=40/);
+  });
+});
+
+describe('sync beside a running serve', () => {
+  it('shares the data folder serve has claimed (it opens the database, not the claim)', async () => {
+    const dataDir = join(dir, 'state-shared');
+    const serving = await openStore({ dataDir }); // what serve holds while it runs
+    try {
+      process.env.RELAY_DATA_DIR = dataDir;
+      expect(await runSync(['newsletter', ...config])).toBe(0);
+      expect(await runLogs(['newsletter', ...config])).toBe(0);
+      expect((await serving.audiences.runs.list('newsletter', 5)).map((r) => r.status)).toEqual(['success']);
+    } finally {
+      await serving.close();
+    }
   });
 });
 
