@@ -8,6 +8,7 @@ import { profileToMember } from '../../src/server/audiences/segment.js';
 import type { RuleNode } from '../../src/server/audiences/definition.js';
 import type { SegmentProfile } from '../../src/server/store/audience-types.js';
 import { BACKENDS, ingest, type AudienceBackend } from './backends.js';
+import { waitFor } from '../support/wait-for.js';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 const DAY = 864e5;
@@ -113,6 +114,22 @@ describe.each(BACKENDS)('segment rules on $name', ({ open }) => {
   it('binds every value as a parameter (no injection through names or values)', async () => {
     expect(await members(INJECTION)).toEqual([]);
     expect(await members({ trait: 'plan', eq: 'gold' })).toEqual(['ada@x.co']);
+  });
+
+  it('a read stopped early (a run that failed midway) gives its connection back', async () => {
+    await ingest(backend.relay, Array.from({ length: 2500 }, (_, i) => person({ email: `many${i}@x.co` }, { properties: { plan: 'many' } })));
+    for (let attempt = 0; attempt < 8; attempt++) {
+      for await (const m of backend.store.segment({ trait: 'plan', eq: 'many' }, NOW)) {
+        expect(m.email).toBe('many0@x.co');
+        break;
+      }
+    }
+    // Every connection is back in the pool (PostgreSQL: a cursor left open would hold one each time).
+    if ('pool' in backend) {
+      const pool = (backend as { pool: { totalCount: number; idleCount: number } }).pool;
+      await waitFor(() => pool.totalCount === pool.idleCount, { what: 'every connection idle again' });
+    }
+    expect((await collect({ trait: 'plan', eq: 'many' })).length).toBe(2500);
   });
 
   it('streams while the sync writes through other statements, in id order', async () => {
