@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { spawnRelay, type RelayProcess } from '../server/spawn.js';
+import { killRelays, spawnRelay, type RelayProcess } from '../server/spawn.js';
 import { openStore } from '../../src/server/store/open.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { waitFor } from '../support/wait-for.js';
@@ -36,12 +36,7 @@ beforeAll(async () => {
   }));
 });
 afterAll(async () => {
-  for (const relay of running) {
-    if (relay.child.exitCode === null && relay.child.signalCode === null) {
-      relay.child.kill('SIGKILL');
-      await relay.exited;
-    }
-  }
+  await killRelays(running);
   await emu?.close();
   await database?.drop();
   rmSync(dir, { recursive: true, force: true });

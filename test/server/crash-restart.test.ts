@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP, baseConfig, batch, postEvents, wireEvent } from './helpers.js';
-import { spawnRelay, waitFor, type RelayProcess } from './spawn.js';
+import { killRelays, spawnRelay, waitFor, type RelayProcess } from './spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-crash-'));
 const configPath = join(dir, 'relay.config.json');
@@ -17,12 +17,7 @@ const running: RelayProcess[] = [];
 beforeAll(() => writeFileSync(configPath, JSON.stringify(baseConfig)));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {
-  for (const relay of running.splice(0)) {
-    if (relay.child.exitCode === null && relay.child.signalCode === null) {
-      relay.child.kill('SIGKILL');
-      await relay.exited;
-    }
-  }
+  await killRelays(running.splice(0));
   await emulator?.close();
 });
 

@@ -11,7 +11,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, SHOP, baseConfig, batch, postEvents, wireEvent } from './helpers.js';
-import { spawnRelay, waitFor, type RelayProcess } from './spawn.js';
+import { killRelays, spawnRelay, waitFor, type RelayProcess } from './spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-multi-'));
 const configPath = join(dir, 'relay.config.json');
@@ -31,12 +31,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const relay of running) {
-    if (relay.child.exitCode === null && relay.child.signalCode === null) {
-      relay.child.kill('SIGKILL');
-      await relay.exited;
-    }
-  }
+  await killRelays(running);
   await proxy?.close();
   await emulator?.close();
   await database?.drop();

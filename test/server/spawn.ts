@@ -40,6 +40,16 @@ export function spawnRelay(args: string[], env: Record<string, string | undefine
   return { child, output: () => out, url, exited };
 }
 
+/** SIGKILL every relay still running and wait for each to exit (test clean-up). */
+export async function killRelays(relays: RelayProcess[]): Promise<void> {
+  for (const relay of relays) {
+    if (relay.child.exitCode === null && relay.child.signalCode === null) {
+      relay.child.kill('SIGKILL');
+      await relay.exited;
+    }
+  }
+}
+
 export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
   return waitForCondition(check, { timeoutMs, what });
 }

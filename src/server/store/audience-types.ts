@@ -3,6 +3,7 @@
 // segment member stream. SQLite (store/sqlite-audiences.ts) and PostgreSQL (store/postgres/audiences.ts)
 // implement it; audience code never sees a driver. Times are epoch milliseconds.
 import type { RuleNode } from '../audiences/definition.js';
+import type { StoredProfile } from './types.js';
 
 export interface MemberState {
   hash: string;
@@ -147,25 +148,15 @@ export interface CompiledSql {
 }
 
 /** One store profile matched by a segment, with its computed fields. */
-export interface SegmentProfile {
-  id: number;
-  email: string | null;
-  phone_number: string | null;
-  external_id: string | null;
-  anonymous_id: string | null;
-  first_name: string | null;
-  last_name: string | null;
+export type SegmentProfile = Pick<StoredProfile, 'id' | 'email' | 'phone_number' | 'external_id' | 'anonymous_id' | 'first_name' | 'last_name' | 'properties' | 'first_seen' | 'last_seen'> & {
   organization: string | null;
   title: string | null;
   locale: string | null;
   image: string | null;
   location: Record<string, unknown>;
-  properties: Record<string, unknown>;
-  first_seen: number;
-  last_seen: number;
   last_event_time: number | null;
   event_count: number;
-}
+};
 
 export interface AudienceStore {
   /** Definitions saved through the admin API (as saved; the caller validates them). */
