@@ -1,4 +1,4 @@
-// Event-workflow toggles (SPEC §2). Plain code on purpose: the snippet cannot afford zod.
+// Event-workflow toggles: each event name maps to exactly one route (client, server or off). Plain code on purpose: the snippet cannot afford zod.
 // `workflow-schema.ts` holds the zod twin for the server; test/shared/workflow.test.ts runs both on the same cases.
 import type { Route } from './wire.js';
 

@@ -1,5 +1,5 @@
-// `klaviyo-relay sync <name> [--dry-run]` and `klaviyo-relay logs <name> [--json]` (SPEC §3 CLI, pinned details
-// 12–14). Both take --config FILE (default ./relay.config.json) and read env like `serve`.
+// `klaviyo-relay sync <name> [--dry-run]` (exit 0 success, 2 partial, 1 failed; a dry run sends only GETs and
+// writes nothing) and `klaviyo-relay logs <name> [--json]` (newest run first). Both take --config FILE (default ./relay.config.json) and read env like `serve`.
 import { parseCommandArgs } from '../cli-args.js';
 import { ConfigError, loadConfigFile, readEnv } from '../config.js';
 import { createKlaviyoClient } from '../klaviyo-client.js';

@@ -1,4 +1,4 @@
-// A sync definition (SPEC §3 "Audience syncs"), validated with zod. Used by the config file and the admin API.
+// A sync definition (docs/audience-sync.md), validated with zod. Used by the config file and the admin API.
 import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 

@@ -1,4 +1,4 @@
-// The import job lifecycle of a run (SPEC §3 step 6 and the resume rule): submit a chunk, record it as in
+// The import job lifecycle of a run (≤ 10,000 profiles and ≤ 5 MB per job; resumable): submit a chunk, record it as in
 // flight the moment Klaviyo accepts it, poll it with sleeps, fetch its import errors, and only then fold the
 // accepted members into the diff state. A run killed in between finds the job on its next start and folds it in
 // instead of importing it again.

@@ -25,7 +25,7 @@ export interface ResolvedList {
   created?: boolean;
 }
 
-/** `{id}`: verify it exists. `{create}`: look the name up first and create it only when absent (SPEC §3 step 1). */
+/** `{id}`: verify it exists. `{create}`: look the name up first and create it only when absent, so a list is made once. */
 export async function resolveList(klaviyo: KlaviyoClient, spec: ListSpec, opts: { dryRun: boolean; remembered?: string; signal?: AbortSignal }): Promise<ResolvedList> {
   if ('id' in spec) {
     try {

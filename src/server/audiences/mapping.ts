@@ -1,5 +1,6 @@
-// Map one source member to Klaviyo profile attributes, then validate its identifiers (SPEC §3 "Audience syncs"
-// step 3–4 and pinned details 7 and 9). Pure and allocation-light: it runs once per member of a 1M audience.
+// Map one source member to Klaviyo profile attributes, then validate its identifiers: an invalid email or phone is
+// dropped (the member still syncs on what remains), and a member with no identifier left is skipped. Pure and
+// allocation-light: it runs once per member of a 1M audience.
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import type { AudienceDefinition } from './definition.js';
 
@@ -49,7 +50,7 @@ export function normaliseEmail(value: string): string | undefined {
   return email.length <= 254 && EMAIL.test(email) && !email.includes('..') ? email : undefined;
 }
 
-/** E.164, or undefined. Without a leading "+" the number needs a default region (pinned detail 7). */
+/** E.164, or undefined. Without a leading "+" the number needs a default region (the audience's or the config's `defaultPhoneRegion`); without one it is invalid. */
 export function normalisePhone(value: string, defaultRegion?: string): string | undefined {
   const text = value.trim();
   if (!text) return undefined;
@@ -120,7 +121,7 @@ export function createMapper(def: AudienceDefinition, options: MapperOptions = {
         const id = asText(raw);
         if (id === undefined) continue;
         sourceExternalId = id;
-        // excludeExternalId omits the key entirely (pinned detail 9); the id still keys the diff state.
+        // excludeExternalId omits the key entirely (never null, which would clear Klaviyo's value); the id still keys the diff state.
         if (!def.excludeExternalId) attributes.external_id = id;
       } else if (to.startsWith('location.')) {
         const field = to.slice(9);

@@ -1,4 +1,4 @@
-// One audience sync run (SPEC §3 "Audience syncs", steps 1–9): resolve the list, stream and map the members,
+// One audience sync run (docs/audience-sync.md): resolve the list, stream and map the members,
 // diff them against what Klaviyo confirmed before, import the new and changed ones in job-sized chunks
 // (import-jobs.ts), apply consent (consent.ts), remove members who left (removals.ts). The diff state only moves
 // when Klaviyo confirmed a job, so a killed run resumes without re-importing. Dry runs stop before any write.

@@ -1,4 +1,4 @@
-// Run log rows (SPEC §3 step 9) and the run lease that keeps two processes from syncing one audience at once.
+// Run log rows (start, end, status, counts, job ids, errors) and the run lease that keeps two processes from syncing one audience at once.
 import { randomUUID } from 'node:crypto';
 import type { AudienceStore, RunRecord } from '../store/audience-types.js';
 
