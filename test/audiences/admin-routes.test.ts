@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createServer, type RelayServer, type RelayConfigInput } from '../../src/server/index.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { PRIVATE_KEY } from './harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 const TOKEN = 'admin-token-for-tests';
 let emu: Emulator;
@@ -110,12 +111,10 @@ describe('admin audience routes', () => {
     expect(overlapping.status).toBe(409);
     expect((await overlapping.json()).run.id).toBe(run.id);
 
-    let log: any;
-    for (let i = 0; i < 200; i++) {
-      log = (await (await admin('/audiences/shoe-lovers/logs')).json()).logs[0];
-      if (log.status !== 'running') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const log = await waitFor(async () => {
+      const latest = (await (await admin('/audiences/shoe-lovers/logs')).json()).logs[0];
+      return latest.status !== 'running' && latest;
+    }, { what: 'the Instant Sync run to finish' });
     expect(log).toMatchObject({ id: run.id, status: 'success', counts: { read: 2, imported: 2 } });
     expect(log.duration_ms).toBeGreaterThanOrEqual(0);
     const list = emu.state.lists().find((l) => l.name === 'Shoe lovers')!;

@@ -33,19 +33,6 @@ export async function call(em: Emulator, method: string, path: string, opts: Cal
   return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
 }
 
-export const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `check` holds (jobs complete asynchronously). */
-export async function until<T>(check: () => T | undefined | false, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await wait(10);
-  }
-}
-
 export const clientEvent = (name: string, profile: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   data: { type: 'event', attributes: { properties: { sku: 'HAT-1' }, metric: { data: { type: 'metric', attributes: { name } } }, profile: { data: { type: 'profile', attributes: profile } }, ...extra } },
 });

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import { INGESTION_LIMITS } from '../../src/shared/ingestion-limits.js';
 import { KLAVIYO_REVISION } from '../../src/shared/revision.js';
-import { call, clientEvent, PRIVATE_KEY, start, until } from './helpers.js';
+import { call, clientEvent, PRIVATE_KEY, start } from './helpers.js';
+import { waitFor } from '../support/wait-for.js';
 
 let em: Emulator;
 beforeAll(async () => {
@@ -129,15 +130,15 @@ describe('unsubscribe scope', () => {
     const news = await list('Newsletter');
     const vip = await list('VIP');
     for (const l of [news, vip]) await subscribe('m@example.com', l);
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect((await unsubscribe('m@example.com', news)).status).toBe(202);
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(em.state.listMembers(news)).toHaveLength(0);
     expect(em.state.listMembers(vip).map((p) => p.email)).toEqual(['m@example.com']);
     expect(await subscriptions('m@example.com')).toMatchObject({ consent: 'SUBSCRIBED', can_receive_email_marketing: true, list_suppressions: [{ list_id: news, reason: 'USER_SUPPRESSED' }] });
 
     expect((await unsubscribe('m@example.com')).status).toBe(202);
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(await subscriptions('m@example.com')).toMatchObject({ consent: 'UNSUBSCRIBED', can_receive_email_marketing: false, suppression: [{ reason: 'UNSUBSCRIBE' }] });
   });
 });

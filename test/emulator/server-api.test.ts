@@ -2,7 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import { eventBody, eventBulkJobBody, bulkEntry, profileImportBody } from '../../src/shared/klaviyo-payloads.js';
 import type { RelayEvent } from '../../src/shared/wire.js';
-import { call, start, until } from './helpers.js';
+import { call, start } from './helpers.js';
+import { waitFor } from '../support/wait-for.js';
 
 let em: Emulator;
 beforeAll(async () => {
@@ -53,7 +54,7 @@ describe('events', () => {
     const res = await call(em, 'POST', '/api/event-bulk-create-jobs', { body: eventBulkJobBody(entries) });
     expect(res.status).toBe(202);
     expect(em.state.events()).toHaveLength(0);
-    await until(() => em.state.events().length === 3);
+    await waitFor(() => em.state.events().length === 3, { what: 'three events stored' });
     expect(new Set(em.state.events().map((e) => e.profileId)).size).toBe(2);
 
     const many = Array.from({ length: 1001 }, (_, i) => relayEvent('Viewed', 'a@b.co', `m${i}`));
@@ -186,12 +187,10 @@ describe('profile bulk import jobs', () => {
     expect(res.status).toBe(202);
     expect(res.json.data).toMatchObject({ type: 'profile-bulk-import-job', attributes: { status: 'queued', total_count: 4 } });
     const id = res.json.data.id;
-    let job: any;
-    for (let i = 0; i < 100; i++) {
-      job = (await call(em, 'GET', `/api/profile-bulk-import-jobs/${id}`)).json.data;
-      if (job.attributes.status === 'complete') break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const job = await waitFor(async () => {
+      const polled = (await call(em, 'GET', `/api/profile-bulk-import-jobs/${id}`)).json.data;
+      return polled.attributes.status === 'complete' && polled;
+    }, { what: 'the bulk import job to complete' });
     expect(job.attributes).toMatchObject({ status: 'complete', total_count: 4, completed_count: 2, failed_count: 2 });
     const errors = (await call(em, 'GET', `/api/profile-bulk-import-jobs/${id}/import-errors`)).json.data;
     expect(errors.map((e: any) => e.attributes.source.pointer)).toEqual(['/data/attributes/profiles/data/1/attributes/email', '/data/attributes/profiles/data/2/attributes']);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
-import { call, start, until } from './helpers.js';
+import { call, start } from './helpers.js';
+import { waitFor } from '../support/wait-for.js';
 
 let em: Emulator;
 beforeAll(async () => {
@@ -38,7 +39,7 @@ describe('bulk subscribe', () => {
   it('subscribes at once on a single opt-in list', async () => {
     const list = await createList('Newsletter', 'single_opt_in');
     expect((await call(em, 'POST', '/api/profile-subscription-bulk-create-jobs', { body: subscribeJob(['a@b.co', 'c@d.co'], list) })).status).toBe(202);
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(consentOf('a@b.co')).toBe('SUBSCRIBED');
     expect(em.state.listMembers(list).map((p) => p.email)).toEqual(['a@b.co', 'c@d.co']);
   });
@@ -46,7 +47,7 @@ describe('bulk subscribe', () => {
   it('records a pending confirmation on a double opt-in list, unless historical_import', async () => {
     const list = await createList('VIP');
     await call(em, 'POST', '/api/profile-subscription-bulk-create-jobs', { body: subscribeJob(['a@b.co'], list) });
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(consentOf('a@b.co')).toBe('NEVER_SUBSCRIBED');
     const view = em.state.lists().find((l) => l.id === list)!;
     expect(view.profileIds).toEqual([]);
@@ -55,7 +56,7 @@ describe('bulk subscribe', () => {
 
     const res = await call(em, 'POST', '/api/profile-subscription-bulk-create-jobs', { body: subscribeJob(['h@b.co'], list, { historical_import: true }, '2025-01-01T00:00:00Z') });
     expect(res.status).toBe(202);
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(consentOf('h@b.co')).toBe('SUBSCRIBED');
     expect(em.state.listMembers(list).map((p) => p.email)).toEqual(['h@b.co']);
   });
@@ -86,9 +87,9 @@ describe('bulk unsubscribe', () => {
     const b = await createList('B', 'single_opt_in');
     await call(em, 'POST', '/api/profile-subscription-bulk-create-jobs', { body: subscribeJob(['m@b.co'], a) });
     await call(em, 'POST', '/api/profile-subscription-bulk-create-jobs', { body: subscribeJob(['m@b.co'], b) });
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect((await call(em, 'POST', '/api/profile-subscription-bulk-delete-jobs', { body: unsubscribeJob(['m@b.co'], a) })).status).toBe(202);
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(em.state.listMembers(a)).toHaveLength(0);
     expect(em.state.listMembers(b).map((p) => p.email)).toEqual(['m@b.co']);
     expect(consentOf('m@b.co')).toBe('SUBSCRIBED');
@@ -99,9 +100,9 @@ describe('bulk unsubscribe', () => {
     const a = await createList('A', 'single_opt_in');
     const other = await createList('Other', 'single_opt_in');
     await call(em, 'POST', '/api/profile-subscription-bulk-create-jobs', { body: subscribeJob(['g@b.co'], other) });
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     await call(em, 'POST', '/api/profile-subscription-bulk-delete-jobs', { body: unsubscribeJob(['g@b.co'], a) });
-    await until(jobsDone);
+    await waitFor(jobsDone, { what: 'the bulk jobs to complete' });
     expect(consentOf('g@b.co')).toBe('UNSUBSCRIBED');
     const profile = em.state.profiles().find((p) => p.email === 'g@b.co')!;
     expect(profile.globalUnsubscribe).toMatchObject({ channels: ['email'] });

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP, baseConfig, batch, postEvents, wireEvent } from './helpers.js';
-import { killRelays, spawnRelay, waitFor, type RelayProcess } from './spawn.js';
+import { killRelays, spawnRelay, type RelayProcess } from './spawn.js';
+import { waitFor } from '../support/wait-for.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-crash-'));
 const configPath = join(dir, 'relay.config.json');
@@ -45,7 +46,7 @@ describe('crash and restart', () => {
       const res = await postEvents(url, batch(events.slice(i, i + 100)), { origin: SHOP });
       expect(res.status).toBe(202);
     }
-    await waitFor(() => emulator.requests.some((r) => r.path === bulkPath && r.status === 202), 15_000, 'a first bulk job');
+    await waitFor(() => emulator.requests.some((r) => r.path === bulkPath && r.status === 202), { timeoutMs: 15_000, what: 'a first bulk job' });
     first.child.kill('SIGKILL');
     await first.exited;
     emulator.state.flushJobs();
@@ -55,14 +56,14 @@ describe('crash and restart', () => {
     const requestsBefore = emulator.requests.length;
     const second = serve(dataDir);
     // The new process frees the dead one's claims as it starts: it says so, then sends them.
-    await waitFor(() => /resuming \d+ outbox item\(s\) left in flight/.test(second.output()), 15_000, 'the restart to free the dead run\'s claims');
+    await waitFor(() => /resuming \d+ outbox item\(s\) left in flight/.test(second.output()), { timeoutMs: 15_000, what: "the restart to free the dead run's claims" });
     await second.url;
-    await waitFor(() => emulator.requests.slice(requestsBefore).find((r) => r.path === bulkPath), 15_000, 'forwarding to resume');
+    await waitFor(() => emulator.requests.slice(requestsBefore).find((r) => r.path === bulkPath), { timeoutMs: 15_000, what: 'forwarding to resume' });
 
     await waitFor(() => {
       emulator.state.flushJobs();
       return emulator.state.events({ metric: 'Placed Order' }).length >= events.length;
-    }, 30_000, 'all events in the sandbox');
+    }, { timeoutMs: 30_000, what: 'all events in the sandbox' });
     const ids = emulator.state.events({ metric: 'Placed Order' }).map((e) => e.unique_id);
     expect(ids.length).toBe(events.length);
     expect(new Set(ids)).toEqual(new Set(events.map((e) => e.unique_id)));
@@ -100,12 +101,12 @@ describe('secrecy', () => {
     for (let i = 0; i < 3; i++) await postEvents(url, batch([wireEvent()]));
 
     // Let every fault fire and be logged.
-    await waitFor(() => emulator.requests.filter((r) => r.path === '/api/events').length >= 6, 20_000, 'faults to fire');
-    await waitFor(() => /Klaviyo refused 1 item/.test(relay.output()) && /Klaviyo 503/.test(relay.output()) && /rate-limited/.test(relay.output()), 20_000, 'the event faults to be logged');
+    await waitFor(() => emulator.requests.filter((r) => r.path === '/api/events').length >= 6, { timeoutMs: 20_000, what: 'faults to fire' });
+    await waitFor(() => /Klaviyo refused 1 item/.test(relay.output()) && /Klaviyo 503/.test(relay.output()) && /rate-limited/.test(relay.output()), { timeoutMs: 20_000, what: 'the event faults to be logged' });
     // A refused key pauses all forwarding, so it comes last.
     emulator.faults.add({ path: '/api/profile-import', status: 403, count: 1 });
     await postEvents(url, batch([wireEvent({ type: 'identify', name: undefined, profile: { anonymous_id: 'a-403', email: 'key@example.com' } })]));
-    await waitFor(() => /Klaviyo 403/.test(relay.output()), 20_000, 'the refused key to be logged');
+    await waitFor(() => /Klaviyo 403/.test(relay.output()), { timeoutMs: 20_000, what: 'the refused key to be logged' });
     relay.child.kill('SIGTERM');
     await relay.exited;
 

@@ -11,7 +11,8 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, SHOP, baseConfig, batch, postEvents, wireEvent } from './helpers.js';
-import { killRelays, spawnRelay, waitFor, type RelayProcess } from './spawn.js';
+import { killRelays, spawnRelay, type RelayProcess } from './spawn.js';
+import { waitFor } from '../support/wait-for.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-multi-'));
 const configPath = join(dir, 'relay.config.json');
@@ -57,7 +58,7 @@ describe('two instances on one PostgreSQL database', () => {
     const b = serve();
     const urls = new Map([[a, await a.url], [b, await b.url]]);
     expect(a.output()).toContain('data postgres://');
-    const leader = await waitFor(() => [a, b].find((r) => LEADING.test(r.output())), 15_000, 'one instance to lead forwarding');
+    const leader = await waitFor(() => [a, b].find((r) => LEADING.test(r.output())), { timeoutMs: 15_000, what: 'one instance to lead forwarding' });
     const survivor = leader === a ? b : a;
 
     const acceptedIds: string[] = [];
@@ -72,7 +73,7 @@ describe('two instances on one PostgreSQL database', () => {
 
     // Phase 1: both alive, load alternately to each.
     for (let i = 0; i < 30; i++) await post(i % 2 ? a : b, someEvents(50, i * 50));
-    await waitFor(() => proxy.requests.some((r) => r.path === BULK && accepted(r)), 15_000, 'a first accepted bulk job');
+    await waitFor(() => proxy.requests.some((r) => r.path === BULK && accepted(r)), { timeoutMs: 15_000, what: 'a first accepted bulk job' });
     expect(LEADING.test(survivor.output())).toBe(false); // only one instance forwards
 
     // What is recorded as delivered just before the forwarder dies must never be sent again.
@@ -83,7 +84,7 @@ describe('two instances on one PostgreSQL database', () => {
     const deliveredBeforeKill = await waitFor(async () => {
       const ids = await sentNow();
       return ids.size > 0 && ids;
-    }, 15_000, 'a first delivery to be recorded');
+    }, { timeoutMs: 15_000, what: 'a first delivery to be recorded' });
 
     // Kill the forwarder while it has jobs in flight.
     leader.child.kill('SIGKILL');
@@ -95,12 +96,12 @@ describe('two instances on one PostgreSQL database', () => {
 
     // Phase 2: the survivor keeps accepting, takes the forwarding over and sends everything.
     for (let i = 30; i < 45; i++) await post(survivor, someEvents(50, i * 50));
-    await waitFor(() => LEADING.test(survivor.output()), 20_000, 'the survivor to take forwarding over');
+    await waitFor(() => LEADING.test(survivor.output()), { timeoutMs: 20_000, what: 'the survivor to take forwarding over' });
     const delivered = await waitFor(() => {
       emulator.state.flushJobs();
       const ids = emulator.state.events({ metric: 'Placed Order' }).map((e) => e.unique_id);
       return ids.length >= acceptedIds.length && ids;
-    }, 60_000, 'every accepted event in the sandbox');
+    }, { timeoutMs: 60_000, what: 'every accepted event in the sandbox' });
 
     // Every accepted event reached the sandbox exactly once.
     expect(delivered.length).toBe(acceptedIds.length);
@@ -123,7 +124,7 @@ describe('two instances on one PostgreSQL database', () => {
     const settled = await waitFor(async () => {
       const rows = await outbox();
       return rows.length === 1 && rows[0].status === 'sent' && rows;
-    }, 30_000, 'the outbox to settle');
+    }, { timeoutMs: 30_000, what: 'the outbox to settle' });
     await client.end();
     expect(settled).toEqual([{ status: 'sent', n: acceptedIds.length }]);
     expect(existsSync(dataDir)).toBe(false);

@@ -1,7 +1,6 @@
 // Run the built CLI (`bin/klaviyo-relay.mjs` → dist/node) as a child process, capturing everything it prints.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { waitFor as waitForCondition } from '../support/wait-for.js';
 
 const BIN = fileURLToPath(new URL('../../bin/klaviyo-relay.mjs', import.meta.url));
 
@@ -50,6 +49,3 @@ export async function killRelays(relays: RelayProcess[]): Promise<void> {
   }
 }
 
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  return waitForCondition(check, { timeoutMs, what });
-}
