@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { startEmulator, type Emulator } from '../dist/node/emulator/index.js';
-import { acceptedUniqueIds } from './support/stack.js';
+import { acceptedUniqueIds, drained } from './support/stack.js';
 
 let emulator: Emulator;
 let site: Server;
@@ -108,8 +108,7 @@ test('two tabs offline, then online: one outbox, each event delivered once (Web 
 
   await context.setOffline(false); // both tabs get `online` and race to flush
   await expect.poll(() => emulator.state.events().length, { timeout: 20_000 }).toBe(40);
-  await Promise.all(tabs.map((tab) => tab.evaluate(() => (window as any).klaviyoRelay.flush())));
-  await new Promise((r) => setTimeout(r, 1500)); // a late duplicate would land here
+  await drained(...tabs);
   expect(emulator.state.events().map((e) => e.unique_id).sort()).toEqual([...ids].sort());
   // 40 events of one visitor: a backlog, so they may go in bulk; either way each unique_id is accepted once.
   expect(acceptedUniqueIds(emulator, '/client/').sort()).toEqual([...ids].sort());

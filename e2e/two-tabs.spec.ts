@@ -1,7 +1,7 @@
 // Two tabs of one storefront share one IndexedDB outbox. Both come back online at the same moment and both try to
 // flush it; the flush lock lets one at a time send, so no event reaches the sandbox or the companion server twice.
 import { test, expect, type Page } from '@playwright/test';
-import { acceptedUniqueIds, snippetReady, startStack, storedEvents, type Stack } from './support/stack.js';
+import { acceptedUniqueIds, drained, snippetReady, startStack, storedEvents, type Stack } from './support/stack.js';
 
 let stack: Stack;
 test.beforeAll(async () => {
@@ -54,8 +54,7 @@ test('two tabs flushing one outbox never send an event twice', async ({ context 
   const clientIds = ids.filter((_, i) => i % 12 % 4 != 3);
   const serverIds = ids.filter((_, i) => i % 12 % 4 == 3);
   await expect.poll(() => emulator.state.events().length, { timeout: 20_000 }).toBe(24);
-  await expect.poll(() => pendingIn(a)).toBe(0);
-  expect(await pendingIn(b)).toBe(0);
+  await drained(a, b);
 
   // Each client event was accepted at /client/events exactly once; the store got each event exactly once.
   const sentToKlaviyo = acceptedUniqueIds(emulator, '/client/events');

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
 import { startEmulator, type Emulator } from '../../dist/node/emulator/index.js';
 import { createServer, type RelayServer } from '../../dist/node/server/index.js';
 
@@ -96,6 +96,16 @@ export const snippetReady = (page: Page) =>
   page.waitForFunction(() => (window as any).klaviyoRelay?.track).then(() =>
     page.evaluate(() => new Promise<void>((ok) => (window as any).klaviyoRelay.ready(() => ok()))),
   );
+
+/**
+ * Resolves once nothing more can leave these pages: each outbox owes nothing, then one more flush per page has
+ * finished. A flush waits for the one already running and returns only when its requests are answered, so no
+ * request is still in flight to land late: a duplicate would already be in the sandbox's log.
+ */
+export async function drained(...pages: Page[]) {
+  for (const page of pages) await expect.poll(() => page.evaluate(() => (window as any).klaviyoRelay.pending().then((p: unknown[]) => p.length)), { timeout: 15_000 }).toBe(0);
+  await Promise.all(pages.map((page) => page.evaluate(() => (window as any).klaviyoRelay.flush())));
+}
 
 /** Tracks each name once and resolves with their unique_ids once every one is durably queued. */
 export const trackAll = (page: Page, names: string[], props: Record<string, unknown> = {}) =>
