@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 // Routing by toggles and per-destination delivery, against a recording fetch double.
 import { describe, it, expect, vi } from 'vitest';
-import { freshBrowser, isReady, json, recordHooks } from './helpers.js';
+import { advanceUntil, freshBrowser, injectClock, isReady, json, recordHooks } from './helpers.js';
 import { createRelay } from '../../src/browser/index.js';
 import type { RelayOptions } from '../../src/browser/types.js';
 
@@ -54,6 +54,7 @@ describe('routing by the workflow toggles', () => {
 
 describe('per-destination delivery', () => {
   it('a client event delivered to Klaviyo is never resent while only its store copy is pending', async () => {
+    injectClock();
     let relayUp = false;
     const { api, sent, hooks } = await started({ ...withEndpoint, workflow: { default: 'client' } }, (r) =>
       isRelay(r.url) && !relayUp ? new Response('down', { status: 503 }) : new Response(null, { status: 202 }),
@@ -70,7 +71,7 @@ describe('per-destination delivery', () => {
     window.dispatchEvent(new Event('online')); // a network-error block would lift; a 503 wait must still hold
     await api.flush();
     expect(sent.filter((r) => isRelay(r.url) && ours(r))).toHaveLength(1);
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await advanceUntil(async () => (await api.pending()).length == 0, 'the store copy sent after its wait');
     expect(sent.filter((r) => isKlaviyo(r.url) && ours(r))).toHaveLength(1);
     expect(sent.filter((r) => isRelay(r.url) && ours(r))).toHaveLength(2);
   });
@@ -100,6 +101,7 @@ describe('per-destination delivery', () => {
   });
 
   it('429 with Retry-After pauses the whole Klaviyo endpoint, then delivers everything once', async () => {
+    injectClock();
     let limited = true;
     const { api, sent, hooks } = await started(base, () =>
       limited ? json({ errors: [{ detail: 'throttled' }] }, 429, { 'retry-after': '1' }) : new Response(null, { status: 202 }),
@@ -112,7 +114,9 @@ describe('per-destination delivery', () => {
     await api.flush();
     expect(sent.length).toBe(duringLimit); // still inside the Retry-After window
     limited = false;
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sent.length).toBe(duringLimit); // not a millisecond early
+    await advanceUntil(async () => (await api.pending()).length == 0, 'everything delivered after the Retry-After');
     const delivered = hooks.sent.map((s) => s.event.name).sort();
     expect(delivered).toEqual(['E0', 'E1', 'E2', 'E3', 'E4', 'E5']);
   });
@@ -190,6 +194,7 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
   });
 
   it('a 429 from the bulk endpoint waits its Retry-After like any other', async () => {
+    injectClock();
     const { api, sent, hooks, state } = await started(base, () => 'network-error');
     await api.flush();
     for (let i = 0; i < 40; i++) api.track('Limited');
@@ -202,7 +207,9 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
     await api.flush();
     expect(sent.slice(from).filter((r) => isKlaviyo(r.url))).toHaveLength(1); // still inside the wait
     state.respond = () => new Response(null, { status: 202 });
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sent.slice(from).filter((r) => isKlaviyo(r.url))).toHaveLength(1); // not a millisecond early
+    await advanceUntil(async () => (await api.pending()).length == 0, 'the backlog delivered after the Retry-After');
     expect(sent.slice(from).filter((r) => isKlaviyo(r.url)).map((r) => r.url.split('?')[0].split('/').pop())).toEqual(['event-bulk-create', 'event-bulk-create']);
   });
 
@@ -245,16 +252,17 @@ describe('online', () => {
 describe('first-party fallback (relayFallback)', () => {
   const blocked = (r: { url: string }) => isKlaviyo(r.url);
   it('Klaviyo unreachable 3 times while the companion answers: client events go to the companion as "server", same unique_id', async () => {
+    injectClock();
     const { api, sent, hooks } = await started({ ...withEndpoint, relayFallback: true, workflow: { default: 'client' } }, (r) =>
       blocked(r) ? 'network-error' : json({ accepted: r.body.events?.length, rejected: [] }, 202),
     );
     api.track('Blocked 1');
     api.track('Blocked 2');
-    await vi.waitFor(() => expect(hooks.retry.some((r) => r.fallback)).toBe(true), { timeout: 15_000 });
+    await advanceUntil(() => hooks.retry.some((r) => r.fallback), 'the switch to the companion');
     const switched = hooks.retry.find((r) => r.fallback);
     expect(switched).toMatchObject({ destination: 'klaviyo', status: 0 });
     expect(hooks.retry.filter((r) => r.destination == 'klaviyo' && r.status == 0).length).toBeGreaterThanOrEqual(3);
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await advanceUntil(async () => (await api.pending()).length == 0, 'the handed-over events delivered');
     const handed = sent.filter((r) => isRelay(r.url)).flatMap((r) => r.body.events).filter((e: any) => e.route == 'server');
     expect(handed.map((e: any) => e.name).sort()).toEqual(['Blocked 1', 'Blocked 2']);
     const ids = hooks.queued.map((q) => q.event.unique_id).sort();
@@ -262,12 +270,13 @@ describe('first-party fallback (relayFallback)', () => {
     // After the switch the browser stops trying Klaviyo, also for new events.
     const klaviyoTries = sent.filter(blocked).length;
     api.track('After the switch');
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await advanceUntil(async () => (await api.pending()).length == 0, 'the later event delivered');
     expect(sent.filter(blocked)).toHaveLength(klaviyoTries);
     expect(sent.filter((r) => isRelay(r.url)).flatMap((r) => r.body.events).filter((e: any) => e.name == 'After the switch').map((e: any) => e.route)).toContain('server');
-  }, 20_000);
+  });
 
   it('is opt-in, and never switches on HTTP errors (a 503 is an answer)', async () => {
+    injectClock();
     const { api, hooks } = await started({ ...withEndpoint, workflow: { default: 'client' } }, (r) =>
       blocked(r) ? 'network-error' : json({ accepted: r.body.events?.length, rejected: [] }, 202),
     );
@@ -276,9 +285,9 @@ describe('first-party fallback (relayFallback)', () => {
     );
     api.track('Not opted in');
     five.api.track('Klaviyo 503');
-    await vi.waitFor(() => expect(hooks.retry.filter((r) => r.destination == 'klaviyo').length).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
-    await vi.waitFor(() => expect(five.hooks.retry.filter((r) => r.destination == 'klaviyo').length).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
+    await advanceUntil(() => hooks.retry.filter((r) => r.destination == 'klaviyo').length >= 3, 'three failed tries without the option');
+    await advanceUntil(() => five.hooks.retry.filter((r) => r.destination == 'klaviyo').length >= 3, 'three 503s with the option');
     expect([...hooks.retry, ...five.hooks.retry].some((r) => r.fallback)).toBe(false);
     expect((await api.pending())[0]).toMatchObject({ route: 'client', destinations: { klaviyo: 'pending' } });
-  }, 20_000);
+  });
 });

@@ -3,8 +3,9 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import Cookies from 'js-cookie';
-import { vi } from 'vitest';
+import { onTestFinished, vi } from 'vitest';
 import type { RelayApi } from '../../src/browser/types.js';
+import { waitFor } from '../support/wait-for.js';
 
 export interface Sent {
   url: string;
@@ -48,3 +49,19 @@ export function recordHooks(api: RelayApi) {
 
 export const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+
+/**
+ * The snippet's clock, injected for backoff and Retry-After waits: setTimeout and Date.now are faked until the test
+ * ends, so a wait passes only when the test moves time on. IndexedDB (setImmediate) and promises run for real.
+ */
+export function injectClock() {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  onTestFinished(() => void vi.useRealTimers());
+}
+
+/** Moves the injected clock on, `stepMs` at a time, until `check` holds. */
+export const advanceUntil = <T>(check: () => Promise<T | undefined | false | null> | T | undefined | false | null, what: string, stepMs = 250) =>
+  waitFor(async () => {
+    await vi.advanceTimersByTimeAsync(stepMs);
+    return check();
+  }, { what });
