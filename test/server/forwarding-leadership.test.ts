@@ -1,5 +1,7 @@
 // Forwarding with two servers on one PostgreSQL database: only the elected forwarder sends, and when its database
 // session dies mid-send it stops, frees its claims, and the other server takes over and delivers everything.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
@@ -11,6 +13,7 @@ import { PRIVATE_KEY, SHOP, batch, postEvents, startServer, wireEvent } from './
 let database: TestDatabase;
 let emulator: Emulator;
 const servers: RelayServer[] = [];
+let gate: Server | undefined;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -19,11 +22,14 @@ afterAll(() => database?.drop());
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
   await emulator?.close();
+  gate?.closeAllConnections();
+  await new Promise((done) => (gate ? gate.close(done) : done(undefined)));
+  gate = undefined;
 });
 
-async function instance({ leaseMs = 2_000, leaderRetryMs = 100 } = {}) {
+async function instance({ leaseMs = 2_000, leaderRetryMs = 100, klaviyoBaseUrl = emulator.url } = {}) {
   const started = await startServer({}, {
-    databaseUrl: database.url, klaviyoBaseUrl: emulator.url, forwardIntervalMs: 50, forwardLeaseMs: leaseMs,
+    databaseUrl: database.url, klaviyoBaseUrl, forwardIntervalMs: 50, forwardLeaseMs: leaseMs,
     forwarder: { leaderRetryMs }, klaviyoRetry: { baseMs: 50, capMs: 200 },
   });
   servers.push(started.server);
@@ -38,6 +44,25 @@ async function query(sql: string) {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A Klaviyo address that never answers a send: each POST is held open, and noted as given up once its sender closes
+ * it. GETs pass through to the sandbox.
+ */
+async function holdingSends(): Promise<{ url: string; held: { givenUp: boolean }[] }> {
+  const held: { givenUp: boolean }[] = [];
+  gate = createServer(async (req, res) => {
+    if (req.method !== 'POST') {
+      const answer = await fetch(emulator.url + req.url, { headers: { authorization: req.headers.authorization!, revision: String(req.headers.revision) } });
+      return void res.writeHead(answer.status, { 'content-type': 'application/vnd.api+json' }).end(await answer.text());
+    }
+    const send = { givenUp: false };
+    held.push(send);
+    res.on('close', () => (send.givenUp = true));
+  });
+  await new Promise<void>((listening) => gate!.listen(0, '127.0.0.1', listening));
+  return { url: `http://127.0.0.1:${(gate.address() as AddressInfo).port}`, held };
 }
 
 const delivered = () => {
@@ -88,19 +113,22 @@ describe('forwarder leadership on PostgreSQL', () => {
 
   it('a forwarder whose session dies aborts its sends and frees its claims at once, so the next one need not wait out the lease', async () => {
     emulator = await startEmulator({ port: 0, privateKey: PRIVATE_KEY, jobDelayMs: 5 });
-    // A long lease: if the claims were left to lapse, the other server could not send for a minute.
-    const a = await instance({ leaseMs: 60_000, leaderRetryMs: 60_000 });
+    // A long lease: if the claims were left to lapse, the other server could not send for a minute. The first
+    // server's sends never get an answer, so only an abort ends them.
+    const klaviyo = await holdingSends();
+    const a = await instance({ leaseMs: 60_000, leaderRetryMs: 60_000, klaviyoBaseUrl: klaviyo.url });
     const b = await instance({ leaseMs: 60_000, leaderRetryMs: 100 });
     expect(a.server.forwarder.stats().leader).toBe(true);
     await query("DELETE FROM forward_outbox WHERE status = 'sent'"); // what an earlier test left
 
-    emulator.faults.add({ path: '/api/events', latencyMs: 2_000 });
     const events = [wireEvent(), wireEvent()];
     expect((await postEvents(a.url, batch(events), { origin: SHOP })).status).toBe(202);
     await waitFor(async () => (await query("SELECT COUNT(*)::int AS n FROM forward_outbox WHERE status = 'inflight'"))[0].n === 2, { what: 'the leader to claim' });
+    await waitFor(() => klaviyo.held.length > 0, { what: 'the leader to be sending' });
     await query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1802270329 AND objid = 2 AND granted`);
 
     // B takes over and sends both items itself, long before A's 60 s claims could have lapsed.
+    await waitFor(() => klaviyo.held.every((send) => send.givenUp), { what: 'the old leader to abort its sends' });
     await waitFor(() => b.server.forwarder.stats().sent === 2, { timeoutMs: 15_000, what: 'the new leader to send the freed items' });
     expect(a.server.forwarder.stats()).toMatchObject({ leader: false, sent: 0 });
     await waitFor(() => delivered().length === 2, { what: 'both events in the sandbox' });
