@@ -137,7 +137,8 @@ describe('forwarding to Klaviyo', () => {
 
   it('retries a request that timed out, with the same unique_id, and it counts once', async () => {
     await start(100, { klaviyoTimeoutMs: 300 });
-    emulator.faults.add({ path: '/api/events', latencyMs: 800, count: 1 });
+    // Held far past the 300 ms timeout, so the first attempt can only end by timing out.
+    emulator.faults.add({ path: '/api/events', latencyMs: 60_000, count: 1 });
     const ev = wireEvent();
     await postEvents(url, batch([ev]));
     await waitFor(async () => (await server.store.counts()).outbox.sent === 1, { what: 'sent after a timeout' });
