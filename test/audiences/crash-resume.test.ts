@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { killRelays, spawnRelay, type RelayProcess } from '../server/spawn.js';
@@ -14,7 +15,8 @@ import { waitFor } from '../support/wait-for.js';
 import { PRIVATE_KEY } from './harness.js';
 
 const TOKEN = 'admin-token-for-crash-tests';
-const LEASE_MS = 1_000;
+// Long enough that the dead instance's lease cannot lapse on its own during the test: the test makes it lapse.
+const LEASE_MS = 600_000;
 let emu: Emulator;
 let database: TestDatabase;
 let dir: string;
@@ -79,11 +81,18 @@ describe('an instance killed mid-run', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatch(/another process; if that process died, its lease lapses at/);
 
-    // Once it lapsed, the next Instant Sync runs; Klaviyo finishes the job the dead instance submitted.
-    const resumed = await waitFor(async () => {
-      const answer = await admin(urlB, 'POST', '/audiences/members/sync');
-      return answer.status === 202 && answer.body.run;
-    }, { what: `the lease to lapse (${LEASE_MS} ms)` });
+    // Once it lapsed, the next Instant Sync runs; Klaviyo finishes the job the dead instance submitted. Leases are
+    // read on the database clock: setting the lease's end to now is the same as that clock reaching it.
+    const db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    try {
+      expect((await db.query("UPDATE audience_leases SET expires_at = (extract(epoch FROM clock_timestamp()) * 1000)::bigint WHERE audience = 'members'")).rowCount).toBe(1);
+    } finally {
+      await db.end();
+    }
+    const resumedAnswer = await admin(urlB, 'POST', '/audiences/members/sync');
+    expect(resumedAnswer.status).toBe(202);
+    const resumed = resumedAnswer.body.run;
     const finished = await waitFor(async () => {
       emu.state.flushJobs();
       const { body } = await admin(urlB, 'GET', '/audiences/members/logs');
