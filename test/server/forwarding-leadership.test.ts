@@ -81,10 +81,11 @@ describe('forwarder leadership on PostgreSQL', () => {
     // Events posted to the follower are forwarded by the leader.
     const first = [wireEvent(), wireEvent(), wireEvent()];
     expect((await postEvents(b.url, batch(first), { origin: SHOP })).status).toBe(202);
-    await waitFor(() => delivered().length === 3, { what: 'the leader to forward the follower\'s events' });
+    // The leader counts a send once its answer is recorded, a moment after the sandbox stored it: wait on the count.
+    await waitFor(() => a.server.forwarder.stats().sent === 3, { what: 'the leader to forward the follower\'s events' });
+    expect(delivered()).toHaveLength(3);
     await b.server.forwarder.flush();
     expect(b.server.forwarder.stats().requests).toEqual({ bulk: 0, event: 0, profile: 0 });
-    expect(a.server.forwarder.stats().sent).toBe(3);
 
     // Hold the next sends in the sandbox, then kill the leader's lock session while it waits on them.
     emulator.faults.add({ path: '/api/events', latencyMs: 1_500 });
