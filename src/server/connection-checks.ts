@@ -24,6 +24,8 @@ export interface KlaviyoAccount {
   testAccount: boolean;
 }
 
+const KEY_SCOPES = 'read access to Accounts, Lists, Metrics and Profiles, and write access to Events, Lists, Profiles and Subscriptions';
+
 /** Console checks answer quickly rather than sit through the client's full retry schedule. */
 const QUICK = { maxAttempts: 2 };
 
@@ -48,9 +50,10 @@ export async function checkPrivateKey(klaviyo: KlaviyoClient | undefined): Promi
     return { result: { check, status: 'ok', detail: `works for the Klaviyo account “${account.name}” (${account.id})` }, account };
   } catch (err) {
     if (!(err instanceof KlaviyoError)) throw err;
+    // Klaviyo answers 401 for a missing or malformed key and 403 for a wrong one or a missing scope.
     const detail =
-      err.status === 401 ? `Klaviyo refused KLAVIYO_PRIVATE_KEY (401: ${err.detail}): set it to a Private API Key of your account`
-      : err.status === 403 ? `KLAVIYO_PRIVATE_KEY lacks a scope (403: ${err.detail}): give the key read access to Accounts, Lists, Metrics and Profiles, and write access to Events, Lists, Profiles and Subscriptions`
+      err.status === 401 || err.status === 403
+        ? `Klaviyo refused KLAVIYO_PRIVATE_KEY (${err.status}: ${err.detail}): set it to a Private API Key of your account with ${KEY_SCOPES}`
       : err.status === 0 ? unreachable(klaviyo, err)
       : `GET /api/accounts failed (${err.message})`;
     return { result: { check, status: 'fail', detail } };

@@ -1,6 +1,6 @@
 // Outbox: counts by status, the items Klaviyo refused with its reason, and Retry failed (after the cause is fixed).
 import { api } from './api.js';
-import { h, plural, replace, setStatus } from './dom.js';
+import { formatTime, h, plural, replace, setStatus } from './dom.js';
 
 const STATUSES = [['pending', 'Pending'], ['inflight', 'Sending'], ['sent', 'Sent'], ['failed', 'Failed']];
 let wired = false;
@@ -17,7 +17,15 @@ export function show(section) {
 async function load(section) {
   const status = section.querySelector('#outbox-status');
   try {
-    const { counts, items } = await api('GET', '/outbox?status=failed&limit=100');
+    const { counts, items, forwarding } = await api('GET', '/outbox?status=failed&limit=100');
+    const state = section.querySelector('#outbox-forwarding');
+    state.hidden = !forwarding;
+    if (forwarding) {
+      const words = { on: 'Forwarding is on.', off: 'Forwarding is off', paused: 'Forwarding is paused' };
+      const retry = forwarding.retryAt ? ` It tries Klaviyo again at ${formatTime(forwarding.retryAt)}.` : '';
+      state.textContent = `${words[forwarding.state] ?? forwarding.state}${forwarding.reason ? `: ${forwarding.reason.replace(/\.$/, '')}.` : ''}${retry}`;
+      state.className = forwarding.state === 'on' ? 'forwarding' : 'forwarding alert';
+    }
     replace(
       section.querySelector('#outbox-counts'),
       STATUSES.map(([key, word]) => h('div', { class: `count count-${key}` }, h('dt', { text: word }), h('dd', { text: (counts[key] ?? 0).toLocaleString() }))),

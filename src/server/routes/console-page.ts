@@ -18,10 +18,11 @@ const SECURITY_HEADERS = {
 
 export async function registerConsolePage(app: FastifyInstance): Promise<void> {
   if (!existsSync(CONSOLE_DIR)) throw new Error(`the operator console's files are missing from ${CONSOLE_DIR}: run \`npm run build\``);
+  // Relative, so a reverse proxy's path prefix is kept; the page's own asset links are relative too.
+  app.get('/admin', (_req, reply) => reply.redirect('admin/', 301));
   await app.register(fastifyStatic, {
     root: CONSOLE_DIR,
     prefix: '/admin/',
-    redirect: true,
     index: 'index.html',
     dotfiles: 'ignore',
     cacheControl: false,
