@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { formatTime, h, plural, replace, setStatus } from './dom.js';
 
 const WORDS = { ok: 'OK', fail: 'Failed', warn: 'Warning', skipped: 'Skipped' };
+const ROUTE_WORDS = { client: 'Client-side', server: 'Server-side', off: 'Off' };
 let wired = false;
 
 export function show(section) {
@@ -51,14 +52,14 @@ async function verify(section) {
   setStatus(status, 'Reading Klaviyo’s metrics…');
   try {
     const { rows, truncated } = await api('GET', '/connection/events');
-    const missing = rows.filter((r) => r.store && !r.klaviyo).length;
+    const missing = rows.filter((r) => r.store && !r.klaviyo && r.route !== 'off').length;
     replace(
       table.tBodies[0],
       rows.map((r) =>
-        h('tr', { class: r.store && !r.klaviyo ? 'missing' : undefined },
-          h('th', { scope: 'row', text: r.name }),
+        h('tr', { class: r.store && !r.klaviyo && r.route !== 'off' ? 'missing' : undefined },
+          h('th', { scope: 'row' }, r.name, r.route && h('span', { class: 'route', text: ROUTE_WORDS[r.route] })),
           h('td', { text: r.store ? `${plural(r.store.count, 'event')}, last ${formatTime(r.store.lastSeenAt)}` : 'not in the store' }),
-          h('td', { text: r.klaviyo ? `metric ${r.klaviyo.id}${r.klaviyo.integration ? ` (${r.klaviyo.integration})` : ''}` : 'no metric yet' }),
+          h('td', { text: r.klaviyo ? `metric ${r.klaviyo.id}${r.klaviyo.integration ? ` (${r.klaviyo.integration})` : ''}` : r.route === 'off' ? 'none: set to Off' : 'no metric yet' }),
         ),
       ),
     );
@@ -66,8 +67,8 @@ async function verify(section) {
     setStatus(
       status,
       rows.length === 0 ? 'No events in the store or in Klaviyo yet.'
-        : missing ? `${plural(missing, 'event')} of the store ${missing === 1 ? 'has' : 'have'} no metric in Klaviyo yet: an event set to Off never reaches Klaviyo; otherwise check the Outbox.`
-        : 'Every event of the store has a metric in Klaviyo.',
+        : missing ? `${plural(missing, 'event')} of the store ${missing === 1 ? 'has' : 'have'} no metric in Klaviyo yet: check the Outbox for server-side events, and the browser console for client-side ones.`
+        : 'Every event sent to Klaviyo has a metric there.',
     );
     if (truncated) status.textContent += ' (Klaviyo has more metrics than were read.)';
   } catch (err) {

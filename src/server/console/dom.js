@@ -11,12 +11,12 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === 'checked' || key === 'selected' || key === 'value') el[key] = value;
     else el.setAttribute(key, value === true ? '' : String(value));
   }
-  el.append(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+  el.append(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
   return el;
 }
 
 export function replace(parent, ...children) {
-  parent.replaceChildren(...children.flat().filter(Boolean));
+  parent.replaceChildren(...children.flat(Infinity).filter(Boolean));
 }
 
 let ids = 0;

@@ -6,6 +6,8 @@ import { clearFieldErrors, formatTime, h, plural, replace, setStatus, showFieldE
 
 const ROUTES = [['client', 'Client'], ['server', 'Server'], ['off', 'Off']];
 const WORD = Object.fromEntries(ROUTES);
+/** The toggle that routes identify() calls. */
+const IDENTIFY = '$identify';
 let wired = false;
 /** The rows on screen: event name → its radiogroup element. */
 let groups = new Map();
@@ -57,7 +59,8 @@ function radioGroup(labelText, checked, meta) {
 }
 
 function describe(row, defaultWord) {
-  const parts = [row.count ? `${plural(row.count, 'event')} in the store, last ${formatTime(row.lastSeenAt)}` : 'not seen yet'];
+  const parts = row.name === IDENTIFY ? ['identify() calls'] : [];
+  parts.push(row.count ? `${plural(row.count, 'event')} in the store, last ${formatTime(row.lastSeenAt)}` : 'not seen yet');
   if (row.saved && row.configured && row.saved !== row.configured) parts.push(`config file: ${WORD[row.configured]}`);
   if (!row.route) parts.push(`follows Default (${defaultWord})`);
   return parts.join(' · ');

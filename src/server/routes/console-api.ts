@@ -116,7 +116,10 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
   app.get('/connection/events', async (_req, reply) => {
     if (!ctx.klaviyo) return reply.code(503).send(noKlaviyo);
     try {
-      return await verifyEvents(ctx.klaviyo, await ctx.store.eventCounts());
+      const { workflow } = await ctx.workflow.current();
+      const { rows, truncated } = await verifyEvents(ctx.klaviyo, await ctx.store.eventCounts());
+      // The route tells why an event has no metric: Off events never reach Klaviyo.
+      return { rows: rows.map((r) => ({ ...r, route: r.store ? (workflow.events[r.name] ?? workflow.default ?? null) : null })), truncated };
     } catch (err) {
       if (!(err instanceof KlaviyoError)) throw err;
       return reply.code(502).send({ error: `Klaviyo's metrics could not be read: ${err.message}` });
