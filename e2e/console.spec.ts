@@ -113,7 +113,7 @@ test('an audience built in the form, with Add field and a custom property, syncs
   expect(members.map((p) => p.email).sort()).toEqual(['ada@example.com', 'alan@example.com', 'grace@example.com', 'katherine@example.com']);
   const ada = members.find((p) => p.email === 'ada@example.com')!;
   expect(ada.properties?.lifetime_value).toBe(1840.5);
-  expect(ada.location?.city).toBe('London');
+  expect((ada.location as { city?: string } | undefined)?.city).toBe('London');
 });
 
 test('with Status off, Instant Sync is refused as disabled', async ({ page }) => {
