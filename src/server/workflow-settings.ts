@@ -62,6 +62,15 @@ export function mergeWorkflows(fromConfig: Workflow, saved: Workflow | undefined
   return { ...(byDefault ? { default: byDefault } : {}), events: { ...fromConfig.events, ...saved.events } };
 }
 
+/**
+ * Only the toggles that differ from the config file are kept: an event the console left as the file has it keeps
+ * following the file, so a later edit of the file still reaches it.
+ */
+function differences(fromConfig: Workflow, wanted: Workflow): Workflow {
+  const events = Object.fromEntries(Object.entries(wanted.events).filter(([name, route]) => fromConfig.events[name] !== route));
+  return wanted.default && wanted.default !== fromConfig.default ? { default: wanted.default, events } : { events };
+}
+
 function serve(fromConfig: Workflow, saved: ServedWorkflow['saved']): ServedWorkflow {
   const workflow = mergeWorkflows(fromConfig, saved?.workflow);
   const body = JSON.stringify({ workflow });
@@ -107,9 +116,10 @@ export function createWorkflowSettings({ store, fromConfig, reloadAfterMs = 5_00
     async save(input: unknown): Promise<SaveResult> {
       const valid = validateWorkflow(input);
       if (!valid.ok) return valid;
-      await store.saveWorkflowOverride(valid.workflow);
+      const override = differences(fromConfig, valid.workflow);
+      await store.saveWorkflowOverride(override);
       generation++;
-      const served = serve(fromConfig, { workflow: valid.workflow, updatedAt: Date.now() });
+      const served = serve(fromConfig, { workflow: override, updatedAt: Date.now() });
       cached = { served, readAt: Date.now() };
       return { ok: true, served };
     },

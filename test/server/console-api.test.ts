@@ -40,6 +40,10 @@ describe('workflow toggles saved from the console', () => {
     expect(saved.status).toBe(200);
     const view = await saved.json();
     expect(view.events.find((e: any) => e.name === 'Placed Order')).toMatchObject({ route: 'client', configured: 'server', saved: 'client' });
+    // A toggle left as the config file has it is not an override: it keeps following the file.
+    const same = await (await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ default: 'off', events: { 'Placed Order': 'client', 'Added to Cart': 'server', 'Viewed Product': 'client' } }) })).json();
+    expect(same.events.find((e: any) => e.name === 'Viewed Product')).toMatchObject({ route: 'client', configured: 'client', saved: null });
+    expect(same.saved.workflow).toEqual({ default: 'off', events: { 'Placed Order': 'client', 'Added to Cart': 'server' } });
 
     const after = await config(url);
     const etagAfter = after.headers.get('etag')!;
