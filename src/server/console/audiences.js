@@ -41,7 +41,25 @@ const runsOf = (name) => api('GET', `/audiences/${encodeURIComponent(name)}/logs
 
 function describeSource(source) {
   if (source.type === 'file') return `File ${source.path}`;
-  return `Segment: ${JSON.stringify(source.rules)}`;
+  return `Segment: ${describeRule(source.rules)}`;
+}
+
+/** Rules in words, e.g. "Viewed Product ≥ 2× in 7d where Categories contains "Shoes", and not Placed Order in 7d". */
+function describeRule(rule) {
+  if (rule.all) return rule.all.map(describeRule).join(', and ');
+  if (rule.any) return `(${rule.any.map(describeRule).join(', or ')})`;
+  if (rule.not) return `not ${describeRule(rule.not)}`;
+  if (rule.event) {
+    const c = rule.count || {};
+    const times = c.gte != null ? ` ≥ ${c.gte}×` : c.lte != null ? ` ≤ ${c.lte}×` : c.eq != null ? ` ${c.eq}×` : '';
+    const where = Object.entries(rule.where || {}).map(([field, ops]) => `${field} ${Object.entries(ops).map(([op, v]) => `${op} ${JSON.stringify(v)}`).join(' ')}`);
+    return `${rule.event}${times}${rule.within ? ` in ${rule.within}` : ''}${where.length ? ` where ${where.join(', ')}` : ''}`;
+  }
+  if (rule.trait) {
+    const test = rule.exists != null ? (rule.exists ? 'exists' : 'is missing') : rule.eq !== undefined ? `= ${JSON.stringify(rule.eq)}` : `contains ${JSON.stringify(rule.contains)}`;
+    return `trait ${rule.trait} ${test}`;
+  }
+  return JSON.stringify(rule);
 }
 
 function renderAudience(summary, runs) {
@@ -87,7 +105,7 @@ function renderAudience(summary, runs) {
 
   const details = [
     ['Members', describeSource(def.source)],
-    ['Klaviyo list', 'id' in def.list ? `Existing list ${def.list.id}` : `New list “${def.list.create}”`],
+    ['Klaviyo list', 'id' in def.list ? `Existing list ${def.list.id}` : `“${def.list.create}”${summary.last_run?.list_id ? ` (${summary.last_run.list_id})` : ', created at the first sync'}`],
     ['Subscription', def.subscription.map((c) => (c === 'sms' ? 'SMS' : 'Email')).join(' and ')],
     ['Consent status', CONSENT[def.consent] ?? def.consent],
     ['Mapping', def.mapping.length ? def.mapping.map((m) => `${m.from} → ${m.to}`).join(', ') : 'same-named standard fields'],
