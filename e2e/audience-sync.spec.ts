@@ -32,6 +32,7 @@ test('a segment of storefront browsing, synced from the console, puts the visito
   await page.getByRole('link', { name: 'Console' }).click();
   await page.getByLabel('Admin token').fill(demo.adminToken);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('navigation', { name: 'Sections' })).toBeVisible();
   await page.getByRole('link', { name: 'Audiences' }).click();
 
   const segment = page.getByRole('region', { name: 'viewed-shoes-twice', exact: true });
