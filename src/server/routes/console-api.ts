@@ -21,6 +21,8 @@ export interface ConsoleApiContext {
   storeDescription: string;
   /** Every audience definition in force (config file and saved). */
   audiences: () => AudienceDefinition[];
+  /** Whether forwarding runs, and why not when it is off or paused (Klaviyo refused the key). */
+  forwarding?: () => { state: 'on' | 'off' | 'paused'; reason?: string; retryAt?: string };
 }
 
 export interface WorkflowEventRow {
@@ -102,6 +104,14 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
       ...(await checkAudienceLists(ctx.klaviyo, ctx.audiences(), Boolean(account))),
       store,
     ];
+    const forwarding = ctx.forwarding?.();
+    if (forwarding) {
+      checks.push({
+        check: 'forwarding',
+        status: forwarding.state === 'on' ? 'ok' : 'fail',
+        detail: forwarding.state === 'on' ? 'server-side events are sent to Klaviyo' : `${forwarding.state}: ${forwarding.reason ?? 'no reason given'}${forwarding.retryAt ? ` (next try ${forwarding.retryAt})` : ''}`,
+      });
+    }
     return {
       ok: checks.every((c) => c.status === 'ok' || c.status === 'warn'),
       checks,
