@@ -5,7 +5,6 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { definitionRegistry } from './audiences/definitions.js';
-import { createRateLimiter } from './audiences/rate-limiter.js';
 import type { AudienceDefinition } from './audiences/definition.js';
 import { ConfigError, loadConfigFile, readEnv } from './config.js';
 import { checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKey, type CheckResult } from './connection-checks.js';
@@ -91,7 +90,7 @@ export async function runDoctor(args: string[], io: DoctorIo = {}): Promise<numb
   };
 
   const klaviyo = env.privateKey
-    ? createKlaviyoClient({ privateKey: env.privateKey, baseUrl: env.klaviyoBaseUrl, maxAttempts: 2, beforeRequest: createRateLimiter() })
+    ? createKlaviyoClient({ privateKey: env.privateKey, baseUrl: env.klaviyoBaseUrl, retry: { maxAttempts: 2 } })
     : undefined;
   const { result: keyResult, account } = await checkPrivateKey(klaviyo);
   report(keyResult);

@@ -115,7 +115,7 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
       store: opened.audiences, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
     }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() }, {
-      workflow, klaviyo, publicKey: cfg.publicKey, allowedOrigins: cfg.allowedOrigins,
+      workflow, klaviyo, publicKey: cfg.publicKey, allowedOrigins: cfg.allowedOrigins, forwarding: () => forwarder.forwarding(),
       storeDescription: opened.backend.kind === 'postgres' ? `PostgreSQL at ${opened.location}`
         : dataDir === ':memory:' ? 'SQLite in memory' : `SQLite at ${resolve(join(dataDir, 'relay.sqlite3'))}`,
     });

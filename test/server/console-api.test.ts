@@ -133,9 +133,13 @@ describe('connection checks and Klaviyo reads', () => {
 
   it('says what to fix when the private key is refused', async () => {
     const { server, url } = await startServer({}, { klaviyoBaseUrl: sandbox.url, privateKey: 'pk_wrongKeyForTheSandbox0000000' });
+    // Forwarding meets the refused key too, and pauses.
+    await postEvents(url, batch([wireEvent()]), { origin: SHOP });
+    await server.forwarder.flush();
     const { checks } = await (await admin(url, '/connection')).json();
     expect(checks[0]).toMatchObject({ check: 'private key', status: 'fail', detail: expect.stringContaining('set it to a Private API Key') });
     expect(checks[1].status).toBe('skipped');
+    expect(checks.find((c: any) => c.check === 'forwarding')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^paused: /) });
     expect(JSON.stringify(checks)).not.toContain('pk_wrongKeyForTheSandbox');
     await server.close();
   });
