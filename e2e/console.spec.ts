@@ -94,7 +94,11 @@ test('an audience built in the form, with Add field and a custom property, syncs
   await expect(form.getByLabel('Consent status')).toHaveAccessibleDescription(/never_subscribed is allowed for email only/);
 
   await form.getByLabel('SMS').uncheck();
+  await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
+  await form.getByLabel('Consent status').selectOption({ label: 'Unsubscribed' });
+  await expect(form.getByLabel('Unsubscribe from')).toHaveValue('list');
   await form.getByLabel('Consent status').selectOption({ label: 'Subscribed' });
+  await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
   await form.getByRole('button', { name: 'Save schema' }).click();
   await expect(form).toBeHidden();
 

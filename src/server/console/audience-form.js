@@ -18,6 +18,7 @@ export function wireForm(element, options) {
   onSaved = options.onSaved;
   $('#a-source-type').addEventListener('change', syncVisibility);
   $('#a-list').addEventListener('change', syncVisibility);
+  $('#a-consent').addEventListener('change', syncVisibility);
   $('#a-add-field').addEventListener('click', () => addMappingRow().querySelector('input').focus());
   $('#a-cancel').addEventListener('click', close);
   form.addEventListener('submit', (event) => {
@@ -42,6 +43,7 @@ export function openForm(definition) {
   $('#a-email').checked = def.subscription.includes('email');
   $('#a-sms').checked = def.subscription.includes('sms');
   $('#a-consent').value = def.consent;
+  $('#a-unsubscribe-from').value = def.unsubscribeFrom ?? 'list';
   replace($('#a-mapping'));
   for (const m of def.mapping) addMappingRow(m);
   if (!def.mapping.length) addMappingRow();
@@ -64,6 +66,7 @@ function syncVisibility() {
   const type = $('#a-source-type').value;
   for (const el of form.querySelectorAll('[data-source]')) el.hidden = el.dataset.source !== type;
   form.querySelector('[data-list=new]').hidden = $('#a-list').value !== '';
+  form.querySelector('[data-consent=unsubscribed]').hidden = $('#a-consent').value !== 'unsubscribed';
 }
 
 /** Fill "Existing list" from Klaviyo's lists (every page), keeping `selected` even if Klaviyo no longer has it. */
@@ -131,6 +134,8 @@ function collect() {
   def.list = listId ? { id: listId } : { ...previousList, create: $('#a-list-name').value.trim() };
   def.subscription = [$('#a-email').checked && 'email', $('#a-sms').checked && 'sms'].filter(Boolean);
   def.consent = $('#a-consent').value;
+  if (def.consent === 'unsubscribed') def.unsubscribeFrom = $('#a-unsubscribe-from').value;
+  else delete def.unsubscribeFrom;
   def.mapping = [...form.querySelectorAll('.mapping-row')]
     .map((row) => ({ from: row.querySelector('.map-from').value.trim(), to: row.querySelector('.map-to').value.trim() }))
     .filter((m) => m.from || m.to);
@@ -157,6 +162,7 @@ function controlFor(field) {
     case 'list': return field.startsWith('list.create') || (field === 'list' && !$('#a-list').value) ? $('#a-list-name') : $('#a-list');
     case 'subscription': return $('#a-channels');
     case 'consent': return $('#a-consent');
+    case 'unsubscribeFrom': return $('#a-unsubscribe-from');
     case 'mapping': return $('#a-mapping-set');
     case 'allowAnonymous': return $('#a-anonymous').closest('label');
     case 'excludeExternalId': return $('#a-exclude-external-id').closest('label');

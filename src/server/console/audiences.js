@@ -107,7 +107,7 @@ function renderAudience(summary, runs) {
     ['Members', describeSource(def.source)],
     ['Klaviyo list', 'id' in def.list ? `Existing list ${def.list.id}` : `“${def.list.create}”${summary.last_run?.list_id ? ` (${summary.last_run.list_id})` : ', created at the first sync'}`],
     ['Subscription', def.subscription.map((c) => (c === 'sms' ? 'SMS' : 'Email')).join(' and ')],
-    ['Consent status', CONSENT[def.consent] ?? def.consent],
+    ['Consent status', `${CONSENT[def.consent] ?? def.consent}${def.consent === 'unsubscribed' ? (def.unsubscribeFrom === 'all' ? ', from all marketing on these channels' : ', from this list only') : ''}`],
     ['Mapping', def.mapping.length ? def.mapping.map((m) => `${m.from} → ${m.to}`).join(', ') : 'same-named standard fields'],
     ['Refresh interval', def.refreshInterval ? `every ${def.refreshInterval}` : 'none (Instant Sync only)'],
   ];
