@@ -3,7 +3,7 @@
 // private key or the admin token.
 import { accessSync, constants, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './cli-args.js';
 import { definitionRegistry } from './audiences/definitions.js';
 import type { AudienceDefinition } from './audiences/definition.js';
 import { ConfigError, loadConfigFile, readEnv } from './config.js';
@@ -11,10 +11,14 @@ import { checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKe
 import { createKlaviyoClient } from './klaviyo-client.js';
 import { openDatabase, type Db } from './store/db.js';
 
-const USAGE = `Usage: klaviyo-relay doctor [--config relay.config.json]
+const USAGE = `Usage: klaviyo-relay doctor [--config FILE]
 
 Checks the private key and its account, that publicKey is that account's, that every audience's list exists and
-that the data store is writable. Exits 0 when all pass, 1 otherwise.
+that the data store is writable. One line per check; exits 0 when all pass, 1 otherwise.
+
+Options:
+  --config FILE     the relay config (default ./relay.config.json)
+
 Env: KLAVIYO_PRIVATE_KEY, KLAVIYO_BASE_URL, RELAY_DATA_DIR.`;
 
 export interface DoctorIo {
@@ -55,18 +59,13 @@ class RollBack extends Error {}
 
 export async function runDoctor(args: string[], io: DoctorIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
-  let configPath: string;
-  try {
-    const { values } = parseArgs({ args, options: { config: { type: 'string', default: './relay.config.json' }, help: { type: 'boolean', short: 'h' } } });
-    if (values.help) {
-      out(USAGE);
-      return 0;
-    }
-    configPath = values.config!;
-  } catch (err) {
-    out(`${(err as Error).message}\n\n${USAGE}`);
-    return 1;
+  const parsed = parseCommandArgs(args, { config: { type: 'string', default: './relay.config.json' } }, USAGE);
+  if (!parsed) return 1;
+  if (parsed.values.help) {
+    out(USAGE);
+    return 0;
   }
+  const configPath = parsed.values.config as string;
 
   const env = readEnv(io.env ?? process.env);
   const secrets = [env.privateKey, env.adminToken].filter((s): s is string => Boolean(s));

@@ -83,4 +83,11 @@ describe('klaviyo-relay doctor', () => {
     expect(await runDoctor(['--config', join(dir, 'missing.json')], { env: {}, out: (l) => lines.push(l) })).toBe(1);
     expect(lines.join('\n')).toMatch(/^FAIL\s+config: Cannot read config file .*missing\.json/);
   });
+
+  it('prints its usage for --help and refuses a mistyped flag', async () => {
+    const lines: string[] = [];
+    expect(await runDoctor(['--help'], { env: {}, out: (l) => lines.push(l) })).toBe(0);
+    expect(lines.join('\n')).toContain('Usage: klaviyo-relay doctor [--config FILE]');
+    expect(await runDoctor(['--confg', 'x.json'], { env: {}, out: () => {} })).toBe(1);
+  });
 });
