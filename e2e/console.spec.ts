@@ -76,7 +76,7 @@ test('an audience built in the form, with Add field and a custom property, syncs
   const form = page.getByRole('form', { name: 'New audience' });
   await form.getByLabel('Name', { exact: true }).fill('console-vip');
   await form.getByLabel('Members come from').selectOption({ label: 'A file on the server (CSV or NDJSON)' });
-  await form.getByLabel('File', { exact: true }).fill('customers.csv');
+  await form.getByLabel('File', { exact: true }).fill('../../package.json');
   await expect(form.getByLabel('Existing list')).toHaveValue('');
   await form.getByLabel('New list name').fill('Console VIP');
   await form.getByLabel('SMS').check();
@@ -89,9 +89,12 @@ test('an audience built in the form, with Add field and a custom property, syncs
   await form.getByLabel('Klaviyo field').last().fill('location.city');
   await form.getByLabel('Refresh interval').fill('6h');
 
-  // The server refuses SMS with "Never subscribed"; the error sits next to the field it names.
+  // The server refuses a file outside the config folder and SMS with "Never subscribed"; each error sits next to
+  // the field it names.
   await form.getByRole('button', { name: 'Save schema' }).click();
   await expect(form.getByLabel('Consent status')).toHaveAccessibleDescription(/never_subscribed is allowed for email only/);
+  await expect(form.getByLabel('File', { exact: true })).toHaveAccessibleDescription(/package.json resolves to .*, outside the config file's folder/);
+  await form.getByLabel('File', { exact: true }).fill('customers.csv');
 
   await form.getByLabel('SMS').uncheck();
   await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
