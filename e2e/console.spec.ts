@@ -89,14 +89,16 @@ test('an audience built in the form, with Add field and a custom property, syncs
   await form.getByLabel('Klaviyo field').last().fill('location.city');
   await form.getByLabel('Refresh interval').fill('6h');
 
-  // The server refuses a file outside the config folder and SMS with "Never subscribed"; each error sits next to
+  // The server refuses SMS with "Never subscribed", then a file outside the config folder; each error sits next to
   // the field it names.
   await form.getByRole('button', { name: 'Save schema' }).click();
   await expect(form.getByLabel('Consent status')).toHaveAccessibleDescription(/never_subscribed is allowed for email only/);
+  await form.getByLabel('SMS').uncheck();
+  await form.getByRole('button', { name: 'Save schema' }).click();
   await expect(form.getByLabel('File', { exact: true })).toHaveAccessibleDescription(/package.json resolves to .*, outside the config file's folder/);
+  await expect(form.getByLabel('Consent status')).not.toHaveAttribute('aria-invalid');
   await form.getByLabel('File', { exact: true }).fill('customers.csv');
 
-  await form.getByLabel('SMS').uncheck();
   await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
   await form.getByLabel('Consent status').selectOption({ label: 'Unsubscribed' });
   await expect(form.getByLabel('Unsubscribe from')).toHaveValue('list');
