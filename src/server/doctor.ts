@@ -10,6 +10,7 @@ import { ConfigError, loadConfigFile, readEnv } from './config.js';
 import { checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKey, type CheckResult } from './connection-checks.js';
 import { createKlaviyoClient } from './klaviyo-client.js';
 import { openDatabase, type Db } from './store/db.js';
+import { isPostgresUrl, openStore, redactDatabaseUrl, type OpenedStore } from './store/open.js';
 
 const USAGE = `Usage: klaviyo-relay doctor [--config FILE]
 
@@ -19,7 +20,7 @@ that the data store is writable. One line per check; exits 0 when all pass, 1 ot
 Options:
   --config FILE     the relay config (default ./relay.config.json)
 
-Env: KLAVIYO_PRIVATE_KEY, KLAVIYO_BASE_URL, RELAY_DATA_DIR.`;
+Env: KLAVIYO_PRIVATE_KEY, KLAVIYO_BASE_URL, RELAY_DATA_DIR, DATABASE_URL (PostgreSQL instead of SQLite).`;
 
 export interface DoctorIo {
   env?: NodeJS.ProcessEnv;
@@ -55,7 +56,39 @@ export function checkSqliteStore(dataDir: string): { result: CheckResult; db?: D
   }
 }
 
+/** PostgreSQL (DATABASE_URL) opens, migrates and takes a write in a transaction that is rolled back. */
+export async function checkPostgresStore(databaseUrl: string): Promise<CheckResult> {
+  const check = 'store';
+  let opened: OpenedStore | undefined;
+  try {
+    opened = await openStore({ databaseUrl, dataDir: ':memory:' });
+    if (opened.backend.kind !== 'postgres') throw new Error('DATABASE_URL did not select PostgreSQL');
+    const client = await opened.backend.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("INSERT INTO settings (key, value, updated_at) VALUES ('doctor-write-probe', '{}', 0) ON CONFLICT (key) DO NOTHING");
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+    return { check, status: 'ok', detail: `PostgreSQL at ${opened.location} is writable` };
+  } catch (err) {
+    const where = isPostgresUrl(databaseUrl) ? redactDatabaseUrl(databaseUrl) : 'DATABASE_URL';
+    return { check, status: 'fail', detail: `PostgreSQL at ${where} cannot be written (${(err as Error).message}): check DATABASE_URL, that the server runs, and the role's rights` };
+  } finally {
+    await opened?.close().catch(() => {});
+  }
+}
+
 class RollBack extends Error {}
+
+function databasePassword(url: string | undefined): string | undefined {
+  try {
+    return url ? decodeURIComponent(new URL(url).password) || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function runDoctor(args: string[], io: DoctorIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
@@ -68,7 +101,7 @@ export async function runDoctor(args: string[], io: DoctorIo = {}): Promise<numb
   const configPath = parsed.values.config as string;
 
   const env = readEnv(io.env ?? process.env);
-  const secrets = [env.privateKey, env.adminToken].filter((s): s is string => Boolean(s));
+  const secrets = [env.privateKey, env.adminToken, databasePassword(env.databaseUrl)].filter((s): s is string => Boolean(s));
   // Klaviyo's answers never echo the key; blanking it here keeps that true whatever an error message says.
   const print = (r: CheckResult) => out(secrets.reduce((line, s) => line.split(s).join('[redacted]'), `${LABEL[r.status]}  ${r.check}: ${r.detail}`));
 
@@ -96,8 +129,8 @@ export async function runDoctor(args: string[], io: DoctorIo = {}): Promise<numb
   report(checkPublicKey(loaded.config.publicKey, account));
   report(checkAllowedOrigins(loaded.config.allowedOrigins));
 
-  // Audiences saved through the console live in the store, beside the config file's.
-  const store = checkSqliteStore(env.dataDir);
+  // Audiences saved through the console live in the SQLite store, beside the config file's.
+  const store = env.databaseUrl ? { result: await checkPostgresStore(env.databaseUrl), db: undefined } : checkSqliteStore(env.dataDir);
   let audiences: AudienceDefinition[] = loaded.config.audiences;
   if (store.db) {
     try {

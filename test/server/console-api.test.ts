@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import type { CreateServerOptions } from '../../src/server/index.js';
+import { createTestDatabase } from '../support/postgres.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
 
 let sandbox: Emulator;
@@ -30,7 +32,20 @@ describe('workflow toggles saved from the console', () => {
   it('override the config file at once with a new ETag, survive a restart, and refuse an event set both ways naming it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'relay-console-'));
     dirs.push(dataDir);
-    let { server, url } = await startServer({}, { dataDir, klaviyoBaseUrl: sandbox.url });
+    await savedTogglesSurviveRestart({ dataDir, klaviyoBaseUrl: sandbox.url });
+  });
+
+  it('do the same on PostgreSQL (DATABASE_URL)', async () => {
+    const database = await createTestDatabase();
+    try {
+      await savedTogglesSurviveRestart({ databaseUrl: database.url, klaviyoBaseUrl: sandbox.url });
+    } finally {
+      await database.drop();
+    }
+  });
+
+  async function savedTogglesSurviveRestart(options: CreateServerOptions) {
+    let { server, url } = await startServer({}, options);
 
     const before = await config(url);
     const etagBefore = before.headers.get('etag')!;
@@ -65,12 +80,12 @@ describe('workflow toggles saved from the console', () => {
     expect((await config(url)).headers.get('etag')).toBe(etagAfter);
 
     await server.close();
-    ({ server, url } = await startServer({}, { dataDir, klaviyoBaseUrl: sandbox.url }));
+    ({ server, url } = await startServer({}, options));
     const restarted = await config(url);
     expect(restarted.headers.get('etag')).toBe(etagAfter);
     expect((await restarted.json()).workflow.events['Placed Order']).toBe('client');
     await server.close();
-  });
+  }
 
   it('lists every event the store has seen with counts, identify calls under $identify', async () => {
     const { server, url } = await startServer({}, { klaviyoBaseUrl: sandbox.url });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { runDoctor } from '../../src/server/doctor.js';
+import { createTestDatabase } from '../support/postgres.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP } from './helpers.js';
 
 let sandbox: Emulator;
@@ -89,5 +90,24 @@ describe('klaviyo-relay doctor', () => {
     expect(await runDoctor(['--help'], { env: {}, out: (l) => lines.push(l) })).toBe(0);
     expect(lines.join('\n')).toContain('Usage: klaviyo-relay doctor [--config FILE]');
     expect(await runDoctor(['--confg', 'x.json'], { env: {}, out: () => {} })).toBe(1);
+  });
+
+  it('checks PostgreSQL instead of the SQLite folder when DATABASE_URL is set, never printing its password', async () => {
+    const database = await createTestDatabase();
+    try {
+      const url = new URL(database.url);
+      const { code, line, output } = await doctor({}, { DATABASE_URL: database.url });
+      expect(code).toBe(0);
+      expect(line('store')).toMatch(/^ok\s+store: PostgreSQL at postgres(ql)?:\/\/.* is writable/);
+      if (url.password) expect(output).not.toContain(url.password);
+
+      // Nothing listens on port 1: the store check fails naming DATABASE_URL.
+      url.port = '1';
+      const down = await doctor({}, { DATABASE_URL: url.href });
+      expect(down.code).toBe(1);
+      expect(down.line('store')).toMatch(/^FAIL\s+store: PostgreSQL at .* cannot be written .*check DATABASE_URL/);
+    } finally {
+      await database.drop();
+    }
   });
 });
