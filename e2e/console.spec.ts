@@ -140,3 +140,26 @@ test('with Status off, Instant Sync is refused as disabled', async ({ page }) =>
   await page.reload();
   await expect(page.getByRole('region', { name: 'vip-customers', exact: true }).getByRole('switch', { name: 'Status' })).not.toBeChecked();
 });
+
+test('Outbox shows what Klaviyo refused with its reason, and Retry failed sends it once the cause is gone', async ({ page, request }) => {
+  demo.sandbox.faults.add({ path: '/api/events', status: 400, count: 1 });
+  const uniqueId = crypto.randomUUID();
+  const posted = await request.post(`${demo.urls.relay}/v1/events`, {
+    headers: { origin: demo.urls.storefront },
+    data: { public_key: demo.config.publicKey, events: [{ type: 'track', name: 'Started Checkout', properties: { Items: 1 }, time: new Date().toISOString(), unique_id: uniqueId, route: 'server', profile: { email: 'ada@example.com' } }] },
+  });
+  expect(posted.status()).toBe(202);
+  await expect.poll(async () => (await demo.relay.store.counts()).outbox.failed, { timeout: 10_000 }).toBe(1);
+
+  await signIn(page, '#outbox');
+  const outbox = page.getByRole('region', { name: 'Outbox' });
+  const failed = outbox.getByRole('listitem').filter({ hasText: uniqueId });
+  await expect(failed).toContainText('Started Checkout');
+  await expect(failed).toContainText('Klaviyo’s reason: Klaviyo 400');
+  await outbox.getByRole('button', { name: 'Retry failed' }).click();
+  await expect(outbox.getByRole('status')).toContainText('1 item queued again');
+  await expect.poll(() => demo.sandbox.state.events({ metric: 'Started Checkout' }).length, { timeout: 10_000 }).toBe(1);
+  await outbox.getByRole('button', { name: 'Refresh' }).click();
+  await expect(outbox.getByText('No failed items.')).toBeVisible();
+  await expect(outbox.getByRole('button', { name: 'Retry failed' })).toBeDisabled();
+});
