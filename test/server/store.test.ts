@@ -367,28 +367,3 @@ describe('PostgreSQL store shared by several instances', () => {
     expect(await leaderA.acquire()).toBe(true);
   });
 });
-
-describe('console state', () => {
-  it('counts events per name with the newest time, identify calls under $identify', async () => {
-    await store.ingest(PUBLIC_KEY, [
-      valid({ name: 'Viewed Product', route: 'client', time: at(1) }),
-      valid({ name: 'Viewed Product', route: 'client', time: at(5) }),
-      valid({ name: 'Placed Order', time: at(3) }),
-      valid({ type: 'identify', name: undefined, route: 'client', time: at(2) }),
-    ]);
-    const counts = (await store.eventCounts()).sort((a, b) => a.name.localeCompare(b.name));
-    expect(counts).toEqual([
-      { name: '$identify', count: 1, lastSeenAt: Date.parse(at(2)) },
-      { name: 'Placed Order', count: 1, lastSeenAt: Date.parse(at(3)) },
-      { name: 'Viewed Product', count: 2, lastSeenAt: Date.parse(at(5)) },
-    ]);
-  });
-
-  it('keeps one saved workflow, the latest', async () => {
-    expect(await store.loadWorkflowOverride()).toBeUndefined();
-    await store.saveWorkflowOverride({ events: { 'Placed Order': 'client' } });
-    await store.saveWorkflowOverride({ default: 'off', events: { 'Placed Order': 'server' } });
-    const saved = await store.loadWorkflowOverride();
-    expect(saved).toEqual({ workflow: { default: 'off', events: { 'Placed Order': 'server' } }, updatedAt: expect.any(Number) });
-  });
-});

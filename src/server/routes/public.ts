@@ -5,15 +5,15 @@ import { eventsBatchEnvelopeSchema, describeIssues, parseWireEvent, MAX_EVENTS_P
 import type { EventsResponse } from '../../shared/wire.js';
 import type { RelayConfig } from '../config.js';
 import type { RelayStore } from '../store/types.js';
-import type { WorkflowSettings } from '../workflow-settings.js';
+import { createWorkflowSettings, type WorkflowSettings } from '../workflow-settings.js';
 import { BODY_LIMIT } from '../http.js';
 import type { ForwardingState } from '../forwarder.js';
 
 export interface PublicRoutesContext {
   config: RelayConfig;
   store: RelayStore;
-  /** The toggles served at /v1/config: the config file's, overridden by those saved from the console. */
-  workflow: WorkflowSettings;
+  /** The toggles served at /v1/config: the config file's, overridden by those saved from the console (read from `store` by default). */
+  workflow?: WorkflowSettings;
   /** Told when new `server` items were queued. */
   onQueued: () => void;
   /** Whether events reach Klaviyo now (off without KLAVIYO_PRIVATE_KEY; paused while Klaviyo refuses the key). */
@@ -39,6 +39,7 @@ export const STORE_FAILURE_REPORTED_MS = 30_000;
 
 export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRoutesContext): Promise<void> {
   const { config, store } = ctx;
+  const workflow = ctx.workflow ?? createWorkflowSettings({ store, fromConfig: config.workflow });
   /** Why the last write to the store failed; cleared by the next one that succeeds. */
   let storeFailure: { reason: string; at: number } | undefined;
   const now = ctx.now ?? Date.now;
@@ -49,7 +50,7 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
     if (key !== config.publicKey) return reply.code(404).send({ error: `no workflow config for public key ${key}` });
     let served;
     try {
-      served = await ctx.workflow.current();
+      served = await workflow.current();
     } catch (err) {
       // The snippet keeps its last good config meanwhile.
       req.log.error({ err }, 'reading the saved workflow toggles failed');
