@@ -20,7 +20,7 @@ export interface ConsoleApiContext {
   /** Where the store lives, in words (e.g. "SQLite at /srv/relay/relay.sqlite3"). */
   storeDescription: string;
   /** Every audience definition in force (config file and saved). */
-  audiences: () => AudienceDefinition[];
+  audiences: () => AudienceDefinition[] | Promise<AudienceDefinition[]>;
   /** Whether forwarding runs, and why not when it is off or paused (Klaviyo refused the key). */
   forwarding?: () => { state: 'on' | 'off' | 'paused'; reason?: string; retryAt?: string };
 }
@@ -101,7 +101,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
       result,
       checkPublicKey(ctx.publicKey, account),
       checkAllowedOrigins(ctx.allowedOrigins),
-      ...(await checkAudienceLists(ctx.klaviyo, ctx.audiences(), Boolean(account))),
+      ...(await checkAudienceLists(ctx.klaviyo, await ctx.audiences(), Boolean(account))),
       store,
     ];
     const forwarding = ctx.forwarding?.();
