@@ -9,8 +9,7 @@ import type { AudienceDefinition } from './audiences/definition.js';
 import { ConfigError, loadConfigFile, readEnv } from './config.js';
 import { checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKey, type CheckResult } from './connection-checks.js';
 import { createKlaviyoClient } from './klaviyo-client.js';
-import { openDatabase, type Db } from './store/db.js';
-import { isPostgresUrl, openStore, redactDatabaseUrl, type OpenedStore } from './store/open.js';
+import { isPostgresUrl, openStore, redactDatabaseUrl, type OpenedStore, type StoreBackend } from './store/open.js';
 
 const USAGE = `Usage: klaviyo-relay doctor [--config FILE]
 
@@ -29,16 +28,33 @@ export interface DoctorIo {
 
 const LABEL: Record<CheckResult['status'], string> = { ok: 'ok  ', fail: 'FAIL', warn: 'warn', skipped: 'skip' };
 
-/** The SQLite folder can be created and written: a write in a transaction that is rolled back. */
-export function checkSqliteStore(dataDir: string): { result: CheckResult; db?: Db } {
+/**
+ * The store opens (SQLite in RELAY_DATA_DIR, or PostgreSQL with DATABASE_URL, migrations included, as `serve` would)
+ * and takes a write inside a transaction that is rolled back. A running `serve` may own the folder meanwhile.
+ */
+export async function checkStore(env: { dataDir: string; databaseUrl?: string }): Promise<{ result: CheckResult; opened?: OpenedStore }> {
   const check = 'store';
-  const folder = resolve(dataDir);
-  let db: Db | undefined;
+  let opened: OpenedStore | undefined;
   try {
-    if (existsSync(folder)) accessSync(folder, constants.W_OK);
-    db = openDatabase(folder);
-    const probe = db.transaction(() => {
-      db!.prepare("INSERT INTO schema_migrations (module, version) VALUES ('doctor-write-probe', 0)").run();
+    if (!env.databaseUrl && existsSync(env.dataDir)) accessSync(env.dataDir, constants.W_OK);
+    opened = await openStore({ databaseUrl: env.databaseUrl, dataDir: env.dataDir, claimDataDir: false });
+    await probeWrite(opened.backend);
+    const where = opened.backend.kind === 'postgres' ? `PostgreSQL at ${opened.location}` : `SQLite at ${join(resolve(env.dataDir), 'relay.sqlite3')}`;
+    return { result: { check, status: 'ok', detail: `${where} is writable` }, opened };
+  } catch (err) {
+    await opened?.close().catch(() => {});
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const detail = env.databaseUrl
+      ? `PostgreSQL at ${isPostgresUrl(env.databaseUrl) ? redactDatabaseUrl(env.databaseUrl) : 'DATABASE_URL'} cannot be written (${reason}): check DATABASE_URL, that the server runs, and the role's rights`
+      : `SQLite folder ${resolve(env.dataDir)} is not writable (${reason}): set RELAY_DATA_DIR to a folder this user can write, or fix its permissions`;
+    return { result: { check, status: 'fail', detail } };
+  }
+}
+
+async function probeWrite(backend: StoreBackend): Promise<void> {
+  if (backend.kind === 'sqlite') {
+    const probe = backend.db.transaction(() => {
+      backend.db.prepare("INSERT INTO schema_migrations (module, version) VALUES ('doctor-write-probe', 0)").run();
       throw new RollBack();
     });
     try {
@@ -46,37 +62,15 @@ export function checkSqliteStore(dataDir: string): { result: CheckResult; db?: D
     } catch (err) {
       if (!(err instanceof RollBack)) throw err;
     }
-    return { result: { check, status: 'ok', detail: `SQLite at ${join(folder, 'relay.sqlite3')} is writable` }, db };
-  } catch (err) {
-    db?.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      result: { check, status: 'fail', detail: `SQLite folder ${folder} is not writable (${code ?? (err as Error).message}): set RELAY_DATA_DIR to a folder this user can write, or fix its permissions` },
-    };
+    return;
   }
-}
-
-/** PostgreSQL (DATABASE_URL) opens, migrates and takes a write in a transaction that is rolled back. */
-export async function checkPostgresStore(databaseUrl: string): Promise<CheckResult> {
-  const check = 'store';
-  let opened: OpenedStore | undefined;
+  const client = await backend.pool.connect();
   try {
-    opened = await openStore({ databaseUrl, dataDir: ':memory:' });
-    if (opened.backend.kind !== 'postgres') throw new Error('DATABASE_URL did not select PostgreSQL');
-    const client = await opened.backend.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("INSERT INTO settings (key, value, updated_at) VALUES ('doctor-write-probe', '{}', 0) ON CONFLICT (key) DO NOTHING");
-    } finally {
-      await client.query('ROLLBACK').catch(() => {});
-      client.release();
-    }
-    return { check, status: 'ok', detail: `PostgreSQL at ${opened.location} is writable` };
-  } catch (err) {
-    const where = isPostgresUrl(databaseUrl) ? redactDatabaseUrl(databaseUrl) : 'DATABASE_URL';
-    return { check, status: 'fail', detail: `PostgreSQL at ${where} cannot be written (${(err as Error).message}): check DATABASE_URL, that the server runs, and the role's rights` };
+    await client.query('BEGIN');
+    await client.query("INSERT INTO settings (key, value, updated_at) VALUES ('doctor-write-probe', '{}', 0) ON CONFLICT (key) DO NOTHING");
   } finally {
-    await opened?.close().catch(() => {});
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
   }
 }
 
@@ -129,14 +123,14 @@ export async function runDoctor(args: string[], io: DoctorIo = {}): Promise<numb
   report(checkPublicKey(loaded.config.publicKey, account));
   report(checkAllowedOrigins(loaded.config.allowedOrigins));
 
-  // Audiences saved through the console live in the SQLite store, beside the config file's.
-  const store = env.databaseUrl ? { result: await checkPostgresStore(env.databaseUrl), db: undefined } : checkSqliteStore(env.dataDir);
+  // Audiences saved through the console live in the store, beside the config file's.
+  const store = await checkStore(env);
   let audiences: AudienceDefinition[] = loaded.config.audiences;
-  if (store.db) {
+  if (store.opened) {
     try {
-      audiences = definitionRegistry(store.db, loaded.config.audiences).all().map((a) => a.definition);
+      audiences = (await definitionRegistry(store.opened.audiences, loaded.config.audiences).all()).map((a) => a.definition);
     } finally {
-      store.db.close();
+      await store.opened.close();
     }
   }
   for (const r of await checkAudienceLists(klaviyo, audiences, Boolean(account))) report(r);

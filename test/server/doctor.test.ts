@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { runDoctor } from '../../src/server/doctor.js';
+import { definitionRegistry, parseDefinition } from '../../src/server/audiences/definitions.js';
+import { openStore } from '../../src/server/store/open.js';
 import { createTestDatabase } from '../support/postgres.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP } from './helpers.js';
 
@@ -73,6 +75,16 @@ describe('klaviyo-relay doctor', () => {
     expect(code).toBe(1);
     expect(line('list of audience "vips"')).toMatch(/^ok/);
     expect(line('list of audience "lost"')).toMatch(/^FAIL\s+list of audience "lost": list id Gone42 does not exist in this Klaviyo account: pick an existing list/);
+  });
+
+  it('checks the lists of audiences saved from the console too', async () => {
+    const dataDir = join(dir, 'saved-audiences');
+    const opened = await openStore({ dataDir });
+    await definitionRegistry(opened.audiences, []).put(parseDefinition(audience('saved-here', { id: 'Missing7' })));
+    await opened.close();
+    const { code, line } = await doctor({}, { RELAY_DATA_DIR: dataDir });
+    expect(code).toBe(1);
+    expect(line('list of audience "saved-here"')).toMatch(/^FAIL\s.*list id Missing7 does not exist/);
   });
 
   it('exits 1 without a private key and for an unreadable config, saying which to set', async () => {
