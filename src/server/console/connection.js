@@ -26,7 +26,7 @@ async function loadChecks(section) {
     replace(
       list,
       data.checks.map((c) =>
-        h('li', { class: `check check-${c.status}` },
+        h('li', { class: `check-row check-${c.status}` },
           h('span', { class: 'badge', text: WORDS[c.status] || c.status }),
           h('span', { class: 'check-name', text: c.check }),
           h('span', { class: 'check-detail', text: c.detail }),
@@ -38,7 +38,7 @@ async function loadChecks(section) {
       data.allowedOrigins.length ? data.allowedOrigins.map((o) => h('li', {}, h('code', { text: o }))) : h('li', { class: 'muted', text: 'None.' }),
     );
   } catch (err) {
-    replace(list, h('li', { class: 'check check-fail' }, h('span', { class: 'badge', text: 'Failed' }), h('span', { class: 'check-detail', text: err.message })));
+    replace(list, h('li', { class: 'check-row check-fail' }, h('span', { class: 'badge', text: 'Failed' }), h('span', { class: 'check-detail', text: err.message })));
   } finally {
     button.disabled = false;
   }
