@@ -11,7 +11,8 @@ export interface DemoStack {
   storefront: { port: number; url: string; close(): Promise<void> };
   config: RelayConfig;
   adminToken: string;
-  urls: { storefront: string; relay: string; sandbox: string };
+  /** `console` is the companion server's operator console (`/admin/`). */
+  urls: { storefront: string; relay: string; sandbox: string; console: string };
   close(): Promise<void>;
 }
 

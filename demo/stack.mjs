@@ -56,7 +56,7 @@ export async function startDemoStack(options = {}) {
     started.push(relay);
     const relayUrl = await relay.listen({ port: ports.relay ?? 0, host });
     const relayPort = Number(new URL(relayUrl).port);
-    storefront.attach({ ports: { relay: relayPort, sandbox: sandbox.port }, publicKey: config.publicKey, adminToken: secrets.adminToken, relayUrl, store: relay.store });
+    storefront.attach({ ports: { relay: relayPort, sandbox: sandbox.port }, publicKey: config.publicKey, store: relay.store });
 
     return {
       sandbox,
@@ -68,6 +68,7 @@ export async function startDemoStack(options = {}) {
         storefront: `http://localhost:${storefront.port}`,
         relay: `http://localhost:${relayPort}`,
         sandbox: `http://localhost:${sandbox.port}`,
+        console: `http://localhost:${relayPort}/admin/`,
       },
       close: stopAll,
     };

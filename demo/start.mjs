@@ -90,7 +90,7 @@ console.log(`
 
   Storefront + QA panel   ${urls.storefront}/
   dataLayer (GTM) page    ${urls.storefront}/datalayer
-  Audience syncs          ${urls.storefront}/audiences
+  Operator console        ${urls.console}   (sign in with the admin token below)
   Companion server        ${urls.relay}   (GET /healthz, /v1/config?key=${stack.config.publicKey}, POST /v1/events, /v1/admin/…)
   Klaviyo sandbox QA      ${urls.sandbox}/   (admin API: /__admin/state)
 
@@ -103,8 +103,6 @@ console.log(`
 
   Ctrl-C stops everything.
 `);
-if (!['127.0.0.1', 'localhost', '::1'].includes(host))
-  console.warn(`  ⚠ DEMO_HOST=${host}: the storefront's /admin/ proxy adds the admin token for anyone who can reach it. Keep the demo on a trusted network.\n`);
 
 let stopping = false;
 async function stop(signal) {

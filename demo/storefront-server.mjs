@@ -1,7 +1,7 @@
 // The demo storefront: a small static server for demo/site (pages, QA panel, audience page) and dist/ (the built
 // snippet). Pages get the local servers' URLs substituted in, so their stub snippet reads like one a store would
-// paste. It also proxies the companion server's admin API (adding the admin token, so nobody types it) and shows
-// a read-only view of the companion server's store for the QA panel.
+// paste. `/console` leads to the companion server's operator console, and `/demo-api/store` is a read-only view
+// of the companion server's store for the QA panel.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
@@ -79,31 +79,18 @@ function sendJson(res, status, body) {
  */
 export async function startStorefront(listenOn = {}) {
   const host = listenOn.host ?? '127.0.0.1';
-  /** @type {{ports: {relay: number, sandbox: number}, publicKey: string, adminToken: string, relayUrl: string, db?: import('better-sqlite3').Database}} */
+  /** @type {{ports: {relay: number, sandbox: number}, publicKey: string, store?: import('../dist/node/server/index.js').RelayStore}} */
   let opts;
-
-  async function proxyAdmin(req, res, path) {
-    // Only the storefront's own pages may use the token the proxy adds.
-    const origin = req.headers.origin;
-    if (origin && new URL(origin).host !== req.headers.host) return sendJson(res, 403, { error: 'cross-origin admin calls are refused' });
-    const body = ['GET', 'HEAD'].includes(req.method) ? undefined : await readBody(req);
-    try {
-      const answer = await fetch(`${opts.relayUrl}/v1/admin/${path}`, {
-        method: req.method,
-        headers: { authorization: `Bearer ${opts.adminToken}`, ...(body?.length ? { 'content-type': 'application/json' } : {}) },
-        body: body?.length ? body : undefined,
-      });
-      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
-    } catch (err) {
-      sendJson(res, 502, { error: `companion server unreachable: ${err.message}` });
-    }
-  }
 
   async function handle(req, res) {
     if (!opts) return sendJson(res, 503, { error: 'starting up' });
     const url = new URL(req.url, 'http://x');
-    if (url.pathname.startsWith('/admin/')) return proxyAdmin(req, res, url.pathname.slice(7) + url.search);
+    // Audiences (and every other operator task) live in the companion server's console, which asks for the token.
+    if (url.pathname === '/console' || url.pathname === '/audiences') {
+      const hostname = (req.headers.host ?? host).replace(/:\d+$/, '');
+      res.writeHead(302, { location: `http://${hostname}:${opts.ports.relay}/admin/${url.pathname === '/audiences' ? '#audiences' : ''}` });
+      return res.end();
+    }
     const image = /^\/img\/([\w-]+)\.svg$/.exec(url.pathname);
     if (image) return sendSvg(res, image[1]);
     if (url.pathname === '/demo-api/store') return opts.store ? sendJson(res, 200, await storeView(opts.store)) : sendJson(res, 404, { error: 'no store' });

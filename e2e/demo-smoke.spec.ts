@@ -58,6 +58,7 @@ test('demo/start.mjs boots, the storefront delivers an event, Ctrl-C stops it', 
   expect(out).toContain(`http://localhost:${relay}`);
   expect(out).toContain(`http://localhost:${sandbox}/`);
   expect(out).toMatch(/Admin token\s+demo-admin-[0-9a-f]+/);
+  expect(out).toMatch(new RegExp(`Operator console\\s+http://localhost:${relay}/admin/`));
   expect(out).not.toMatch(/pk_demo_[0-9a-f]/); // the private key is never printed
 
   await page.goto(`http://localhost:${store}/product?id=TR-2`);

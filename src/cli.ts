@@ -7,6 +7,7 @@ Commands:
                                                      exit 0 success, 2 partial, 1 failed
   logs <name> [--json] [--limit N] [--config FILE]   print an audience's sync runs, newest first
   emulator [--port 4010]                             run the local Klaviyo sandbox
+  doctor [--config FILE]                             check the keys, the account, audience lists and the store
 
 --config defaults to ./relay.config.json.
 Secrets come from the environment only: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN (at least 16 characters).
@@ -23,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./server/audiences/cli.js')).runSync(args);
     case 'logs':
       return (await import('./server/audiences/cli.js')).runLogs(args);
+    case 'doctor':
+      return (await import('./server/doctor.js')).runDoctor(args);
     case 'emulator':
       return (await import('./emulator/cli.js')).runEmulator(args);
     case undefined:

@@ -12,7 +12,7 @@
 import { timeLimitError } from '../shared/ingestion-limits.js';
 import { DEFAULT_KLAVIYO_URL } from '../shared/revision.js';
 import type { RelayEvent, RelayProfile } from '../shared/wire.js';
-import { parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
+import { IDENTIFY_EVENT, parseWorkflow, routeFor, type Workflow } from '../shared/workflow.js';
 import { watchHistory } from './autopage.js';
 import { WITH_DATA_LAYER } from './build-flags.js';
 import { bridgeDataLayer } from './datalayer.js';
@@ -29,7 +29,7 @@ import { openKV, type KV } from './storage.js';
 import type { OutboxEntry, PendingItem, RelayApi, RelayOptions, TrackOptions } from './types.js';
 
 /** The route key identify() calls look up in `workflow.events`. */
-export const IDENTIFY_EVENT = '$identify';
+export { IDENTIFY_EVENT };
 export const PAGE_EVENT = 'Viewed Page';
 const PROFILE_KEY = 'p';
 

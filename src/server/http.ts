@@ -8,14 +8,23 @@ export const BODY_LIMIT = 1_048_576; // 1 MiB: a batch of 100 events fits with r
 /** Routes a browser never calls, so they skip the origin check (health probes from anywhere). */
 const OPEN_PATHS = new Set(['/healthz']);
 
+function isSameOrigin(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 export async function setupHttp(app: FastifyInstance, allowedOrigins: string[]): Promise<void> {
   const allowed = new Set(allowedOrigins);
 
   // Before CORS, so an unknown origin gets a clear 403 (preflight included) instead of a silent CORS miss.
   // Requests without an Origin header are not from a browser page; CORS does not apply to them.
+  // A page served by the relay itself (the operator console) is same-origin, not a cross-origin caller.
   app.addHook('onRequest', async (req, reply) => {
     const origin = req.headers.origin;
-    if (origin === undefined || allowed.has(origin) || OPEN_PATHS.has(req.url.split('?')[0]!)) return;
+    if (origin === undefined || allowed.has(origin) || OPEN_PATHS.has(req.url.split('?')[0]!) || isSameOrigin(origin, req.host)) return;
     return reply.code(403).send({ error: `origin ${origin} is not allowed: add it to allowedOrigins in the relay config` });
   });
 

@@ -1,5 +1,6 @@
 // `klaviyo-relay/server`: the companion server as a library. createServer wires config, store, forwarder and
 // routes; `serve` (cli.ts) is a thin shell around it.
+import { join, resolve } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { parseConfig, readEnv, type RelayConfig, type RelayConfigInput } from './config.js';
 import { createKlaviyoClient, type RetryPolicy } from './klaviyo-client.js';
@@ -12,6 +13,8 @@ import { redactingStream } from './logger.js';
 import { BODY_LIMIT, setupHttp } from './http.js';
 import { registerPublicRoutes } from './routes/public.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerConsolePage } from './routes/console-page.js';
+import { createWorkflowSettings } from './workflow-settings.js';
 import type { AudienceContext } from './audiences/index.js';
 import { checkAdminToken, listenProblem } from './startup.js';
 
@@ -100,16 +103,23 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
     : undefined;
   const forwarder = createForwarder({ claimLeaseMs, ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
 
+  const workflow = createWorkflowSettings({ store, fromConfig: cfg.workflow, log: (message, fields) => log('warn', message, fields) });
+
   let admin: { close(): Promise<void> };
   try {
     await setupHttp(app, cfg.allowedOrigins);
-    await registerPublicRoutes(app, { config: cfg, store, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
+    await registerPublicRoutes(app, { config: cfg, store, workflow, onQueued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
     admin = await registerAdminRoutes(app, adminToken, {
       ...options.audiences,
       tuning: { leaseTtlMs: env.audienceLeaseMs, ...options.audiences?.tuning },
       store: opened.audiences, klaviyo, definitions: cfg.audiences, configDir, fileRoots: cfg.audienceFileRoots,
       defaultPhoneRegion: cfg.defaultPhoneRegion, log: (message, fields) => log('info', message, fields),
-    }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() });
+    }, { store, onRequeued: () => forwarder.notify(), forwarding: () => forwarder.forwarding() }, {
+      workflow, klaviyo, publicKey: cfg.publicKey, allowedOrigins: cfg.allowedOrigins, forwarding: () => forwarder.forwarding(),
+      storeDescription: opened.backend.kind === 'postgres' ? `PostgreSQL at ${opened.location}`
+        : dataDir === ':memory:' ? 'SQLite in memory' : `SQLite at ${resolve(join(dataDir, 'relay.sqlite3'))}`,
+    });
+    await registerConsolePage(app);
     await app.ready();
   } catch (err) {
     await opened.close();

@@ -40,8 +40,9 @@ export const KLAVIYO_OPERATIONS = {
   get_errors_for_bulk_import_profiles_job: { method: 'GET', path: '/api/profile-bulk-import-jobs/{id}/import-errors', burst: 10, steady: 150 },
   bulk_subscribe_profiles: { method: 'POST', path: '/api/profile-subscription-bulk-create-jobs', burst: 75, steady: 750 },
   bulk_unsubscribe_profiles: { method: 'POST', path: '/api/profile-subscription-bulk-delete-jobs', burst: 75, steady: 750 },
-  // Connection checks.
+  // Connection checks and Verify events.
   get_accounts: { method: 'GET', path: '/api/accounts', burst: 1, steady: 15 },
+  get_metrics: { method: 'GET', path: '/api/metrics', burst: 10, steady: 150 },
 } as const satisfies Record<string, KlaviyoOperation>;
 
 export type OperationId = keyof typeof KLAVIYO_OPERATIONS;

@@ -55,7 +55,7 @@ export type { RunLog } from './runs.js';
 
 
 /** Register the admin audience routes on `app` (already behind the admin-token check) and start the scheduler. */
-export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): { close(): Promise<void>; pendingTimers(): number } {
+export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): { close(): Promise<void>; pendingTimers(): number; definitions(): Promise<AudienceDefinition[]> } {
   const clock = ctx.clock ?? realClock;
   const registry = definitionRegistry(ctx.store, ctx.definitions);
   const logs = runLogStore(ctx.store, clock.now);
@@ -158,7 +158,11 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
 
   }
 
-  return { close: () => scheduler.close(), pendingTimers: () => scheduler.pending() };
+  return {
+    close: () => scheduler.close(),
+    pendingTimers: () => scheduler.pending(),
+    definitions: async () => (await registry.all()).map((a) => a.definition),
+  };
 }
 
 const isTrue = (v?: string) => v === '' || v === '1' || v === 'true';

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { registerAudiences, type AudienceContext } from '../audiences/index.js';
 import type { OutboxStatus, RelayStore } from '../store/types.js';
 import type { ForwardingState } from '../forwarder.js';
+import { registerConsoleApi, type ConsoleApiContext } from './console-api.js';
 
 const OUTBOX_STATUSES: OutboxStatus[] = ['pending', 'inflight', 'sent', 'failed'];
 
@@ -40,8 +41,9 @@ export async function registerAdminRoutes(
   adminToken: string | undefined,
   ctx: AudienceContext,
   outbox: OutboxContext,
+  consoleApi: Omit<ConsoleApiContext, 'audiences' | 'store'>,
 ): Promise<{ close(): Promise<void> }> {
-  let audiences: { close(): Promise<void> } = { close: async () => {} };
+  let audiences: ReturnType<typeof registerAudiences> | undefined;
   const expected = adminToken ? digest(adminToken) : undefined;
 
   await app.register(
@@ -62,9 +64,10 @@ export async function registerAdminRoutes(
         handler: async (req, reply) => reply.code(404).send({ error: `no admin route ${req.method} ${req.url.split('?')[0]}` }),
       });
       registerOutboxRoutes(scope, outbox);
-      audiences = registerAudiences(scope, ctx);
+      const registered = (audiences = registerAudiences(scope, ctx));
+      registerConsoleApi(scope, { ...consoleApi, store: outbox.store, audiences: registered.definitions });
     },
     { prefix: '/v1/admin' },
   );
-  return { close: () => audiences.close() };
+  return { close: async () => audiences?.close() };
 }

@@ -1,17 +1,19 @@
 // The public routes the snippet calls: the workflow config and event intake (docs/wire-format.md). Plus /healthz.
-import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import { eventsBatchEnvelopeSchema, describeIssues, parseWireEvent, MAX_EVENTS_PER_BATCH, type ValidEvent } from '../../shared/wire-schema.js';
 import type { EventsResponse } from '../../shared/wire.js';
 import type { RelayConfig } from '../config.js';
 import type { RelayStore } from '../store/types.js';
+import { createWorkflowSettings, type WorkflowSettings } from '../workflow-settings.js';
 import { BODY_LIMIT } from '../http.js';
 import type { ForwardingState } from '../forwarder.js';
 
 export interface PublicRoutesContext {
   config: RelayConfig;
   store: RelayStore;
+  /** The toggles served at /v1/config: the config file's, overridden by those saved from the console (read from `store` by default). */
+  workflow?: WorkflowSettings;
   /** Told when new `server` items were queued. */
   onQueued: () => void;
   /** Whether events reach Klaviyo now (off without KLAVIYO_PRIVATE_KEY; paused while Klaviyo refuses the key). */
@@ -37,21 +39,26 @@ export const STORE_FAILURE_REPORTED_MS = 30_000;
 
 export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRoutesContext): Promise<void> {
   const { config, store } = ctx;
+  const workflow = ctx.workflow ?? createWorkflowSettings({ store, fromConfig: config.workflow });
   /** Why the last write to the store failed; cleared by the next one that succeeds. */
   let storeFailure: { reason: string; at: number } | undefined;
   const now = ctx.now ?? Date.now;
-
-  // The config never changes while the process runs, so its body and ETag are computed once.
-  const configBody = JSON.stringify({ workflow: config.workflow });
-  const configEtag = `"${createHash('sha256').update(configBody).digest('base64url').slice(0, 27)}"`;
 
   app.get<{ Querystring: { key?: string } }>('/v1/config', async (req, reply) => {
     const key = req.query.key;
     if (!key) return reply.code(400).send({ error: 'missing ?key= (your Klaviyo Public API Key)' });
     if (key !== config.publicKey) return reply.code(404).send({ error: `no workflow config for public key ${key}` });
-    reply.header('etag', configEtag).header('cache-control', 'no-cache');
-    if (etagMatches(req.headers['if-none-match'], configEtag)) return reply.code(304).send();
-    return reply.type('application/json; charset=utf-8').send(configBody);
+    let served;
+    try {
+      served = await workflow.current();
+    } catch (err) {
+      // The snippet keeps its last good config meanwhile.
+      req.log.error({ err }, 'reading the saved workflow toggles failed');
+      return reply.code(503).header('retry-after', '5').send({ error: 'the store is unavailable; retry later' });
+    }
+    reply.header('etag', served.etag).header('cache-control', 'no-cache');
+    if (etagMatches(req.headers['if-none-match'], served.etag)) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(served.body);
   });
 
   const { max, windowMs } = typeof config.rateLimit === 'number' ? { max: config.rateLimit, windowMs: 60_000 } : config.rateLimit;

@@ -1,0 +1,165 @@
+// The operator console on the demo stack, driven as a marketer would, by role and label only: sign in, check the
+// connection, switch an event's toggle, build an audience in the form and sync it to the sandbox, and see a
+// disabled audience refuse Instant Sync.
+import { test, expect, type Page } from '@playwright/test';
+import { startDemoStack, type DemoStack } from '../demo/stack.mjs';
+
+let demo: DemoStack;
+test.beforeAll(async () => {
+  demo = await startDemoStack({ dataDir: ':memory:' });
+});
+test.afterAll(() => demo?.close());
+
+async function signIn(page: Page, section = '') {
+  await page.goto(demo.urls.console + section);
+  await page.getByLabel('Admin token').fill(demo.adminToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('navigation', { name: 'Sections' })).toBeVisible();
+}
+
+test('a wrong token is refused with an alert; the right one opens Connection, naming the sandbox account', async ({ page }) => {
+  await page.goto(demo.urls.console);
+  await page.getByLabel('Admin token').fill('not-the-admin-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toContainText('Wrong admin token');
+  await expect(page.getByRole('navigation', { name: 'Sections' })).toBeHidden();
+  expect(page.url()).not.toContain('not-the-admin-token');
+
+  await page.getByLabel('Admin token').fill(demo.adminToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const connection = page.getByRole('region', { name: 'Connection' });
+  await expect(connection.getByRole('listitem').filter({ hasText: 'private key' })).toContainText('Sandbox Outfitters');
+  await expect(connection.getByRole('listitem').filter({ hasText: 'public key' })).toContainText('OK');
+  await expect(connection.getByText(demo.urls.storefront, { exact: true })).toBeVisible();
+  // The token lives in this tab's sessionStorage, never in the URL or the page.
+  expect(page.url()).not.toContain(demo.adminToken);
+  expect(await page.content()).not.toContain(demo.adminToken);
+
+  // Verify events: a product view goes client-side to the sandbox, and its metric shows beside the store's count.
+  const shop = await page.context().newPage();
+  await shop.goto(`${demo.urls.storefront}/product?id=TR-2`);
+  await expect.poll(() => demo.sandbox.state.events({ metric: 'Viewed Product' }).length, { timeout: 10_000 }).toBeGreaterThan(0);
+  await expect.poll(() => demo.relay.store.eventCounts().then((c) => c.find((e) => e.name === 'Viewed Product')?.count ?? 0)).toBeGreaterThan(0);
+  await shop.close();
+  await connection.getByRole('button', { name: 'Verify events' }).click();
+  const row = connection.getByRole('row', { name: /Viewed Product/ });
+  await expect(row).toContainText('1 event');
+  await expect(row).toContainText('metric');
+});
+
+test('switching a toggle and saving changes what /v1/config serves, with a new ETag', async ({ page, request }) => {
+  const configUrl = `${demo.urls.relay}/v1/config?key=${demo.config.publicKey}`;
+  const before = await request.get(configUrl);
+  expect((await before.json()).workflow.events['Placed Order']).toBe('server');
+
+  await signIn(page);
+  await page.getByRole('link', { name: 'Event workflow' }).click();
+  const placedOrder = page.getByRole('radiogroup', { name: 'Placed Order' });
+  await expect(placedOrder.getByRole('radio', { name: 'Server' })).toBeChecked();
+  await expect(page.getByRole('radiogroup', { name: 'Default' }).getByRole('radio', { name: 'Client' })).toBeChecked();
+  await placedOrder.getByRole('radio', { name: 'Client' }).check();
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Saved' })).toBeVisible();
+
+  const after = await request.get(configUrl);
+  expect(after.headers().etag).not.toBe(before.headers().etag);
+  expect((await after.json()).workflow.events['Placed Order']).toBe('client');
+
+  // Reopened, the console shows the saved toggle.
+  await page.reload();
+  await expect(page.getByRole('radiogroup', { name: 'Placed Order' }).getByRole('radio', { name: 'Client' })).toBeChecked();
+});
+
+test('an audience built in the form, with Add field and a custom property, syncs its members to a sandbox list', async ({ page }) => {
+  await signIn(page, '#audiences');
+  await page.getByRole('button', { name: 'New audience' }).click();
+  const form = page.getByRole('form', { name: 'New audience' });
+  await form.getByLabel('Name', { exact: true }).fill('console-vip');
+  await form.getByLabel('Members come from').selectOption({ label: 'A file on the server (CSV or NDJSON)' });
+  await form.getByLabel('File', { exact: true }).fill('../../package.json');
+  await expect(form.getByLabel('Existing list')).toHaveValue('');
+  await form.getByLabel('New list name').fill('Console VIP');
+  await form.getByLabel('SMS').check();
+  await form.getByLabel('Consent status').selectOption({ label: 'Never subscribed' });
+  await form.getByRole('button', { name: 'Add field' }).click();
+  await form.getByLabel('Source field').last().fill('lifetime_value');
+  await form.getByLabel('Klaviyo field').last().fill('properties.lifetime_value');
+  await form.getByRole('button', { name: 'Add field' }).click();
+  await form.getByLabel('Source field').last().fill('city');
+  await form.getByLabel('Klaviyo field').last().fill('location.city');
+  await form.getByLabel('Refresh interval').fill('6h');
+
+  // The server refuses SMS with "Never subscribed", then a file outside the config folder; each error sits next to
+  // the field it names.
+  await form.getByRole('button', { name: 'Save schema' }).click();
+  await expect(form.getByLabel('Consent status')).toHaveAccessibleDescription(/never_subscribed is allowed for email only/);
+  await form.getByLabel('SMS').uncheck();
+  await form.getByRole('button', { name: 'Save schema' }).click();
+  await expect(form.getByLabel('File', { exact: true })).toHaveAccessibleDescription(/package.json resolves to .*, outside the config file's folder/);
+  await expect(form.getByLabel('Consent status')).not.toHaveAttribute('aria-invalid');
+  await form.getByLabel('File', { exact: true }).fill('customers.csv');
+
+  await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
+  await form.getByLabel('Consent status').selectOption({ label: 'Unsubscribed' });
+  await expect(form.getByLabel('Unsubscribe from')).toHaveValue('list');
+  await form.getByLabel('Consent status').selectOption({ label: 'Subscribed' });
+  await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
+  await form.getByRole('button', { name: 'Save schema' }).click();
+  await expect(form).toBeHidden();
+
+  const audience = page.getByRole('region', { name: 'console-vip', exact: true });
+  await expect(audience).toContainText('lifetime_value → properties.lifetime_value');
+  await expect(audience.getByRole('switch', { name: 'Status' })).toBeChecked();
+  await audience.getByRole('button', { name: 'Instant Sync' }).click();
+  await expect(audience.getByRole('status')).toContainText('ended: success', { timeout: 20_000 });
+  await expect(audience.getByRole('listitem').first()).toContainText('5 read · 4 imported');
+  // The CSV row without a usable identifier is reported per member.
+  await audience.getByText('1 member error').click();
+  await expect(audience.getByRole('listitem').filter({ hasText: /^not-an-email validate: / })).toBeVisible();
+
+  const list = demo.sandbox.state.lists().find((l) => l.name === 'Console VIP')!;
+  const members = demo.sandbox.state.listMembers(list.id);
+  expect(members.map((p) => p.email).sort()).toEqual(['ada@example.com', 'alan@example.com', 'grace@example.com', 'katherine@example.com']);
+  const ada = members.find((p) => p.email === 'ada@example.com')!;
+  expect(ada.properties?.lifetime_value).toBe(1840.5);
+  expect((ada.location as { city?: string } | undefined)?.city).toBe('London');
+});
+
+test('with Status off, Instant Sync is refused as disabled', async ({ page }) => {
+  await signIn(page, '#audiences');
+  const audience = page.getByRole('region', { name: 'vip-customers', exact: true });
+  const status = audience.getByRole('switch', { name: 'Status' });
+  await expect(status).toBeChecked();
+  await status.uncheck();
+  await expect(audience.getByRole('status')).toContainText('Status off');
+  await audience.getByRole('button', { name: 'Instant Sync' }).click();
+  await expect(audience.getByRole('status')).toContainText('disabled');
+  await expect(audience.getByRole('listitem').first()).toContainText('No runs yet');
+
+  // Still off after a reload: the switch saved the definition.
+  await page.reload();
+  await expect(page.getByRole('region', { name: 'vip-customers', exact: true }).getByRole('switch', { name: 'Status' })).not.toBeChecked();
+});
+
+test('Outbox shows what Klaviyo refused with its reason, and Retry failed sends it once the cause is gone', async ({ page, request }) => {
+  demo.sandbox.faults.add({ path: '/api/events', status: 400, count: 1 });
+  const uniqueId = crypto.randomUUID();
+  const posted = await request.post(`${demo.urls.relay}/v1/events`, {
+    headers: { origin: demo.urls.storefront },
+    data: { public_key: demo.config.publicKey, events: [{ type: 'track', name: 'Started Checkout', properties: { Items: 1 }, time: new Date().toISOString(), unique_id: uniqueId, route: 'server', profile: { email: 'ada@example.com' } }] },
+  });
+  expect(posted.status()).toBe(202);
+  await expect.poll(async () => (await demo.relay.store.counts()).outbox.failed, { timeout: 10_000 }).toBe(1);
+
+  await signIn(page, '#outbox');
+  const outbox = page.getByRole('region', { name: 'Outbox' });
+  const failed = outbox.getByRole('listitem').filter({ hasText: uniqueId });
+  await expect(failed).toContainText('Started Checkout');
+  await expect(failed).toContainText('Klaviyo’s reason: Klaviyo 400');
+  await outbox.getByRole('button', { name: 'Retry failed' }).click();
+  await expect(outbox.getByRole('status')).toContainText('1 item queued again');
+  await expect.poll(() => demo.sandbox.state.events({ metric: 'Started Checkout' }).length, { timeout: 10_000 }).toBe(1);
+  await outbox.getByRole('button', { name: 'Refresh' }).click();
+  await expect(outbox.getByText('No failed items.')).toBeVisible();
+  await expect(outbox.getByRole('button', { name: 'Retry failed' })).toBeDisabled();
+});

@@ -1,0 +1,181 @@
+// The admin routes behind the operator console, over real HTTP against the Klaviyo sandbox: workflow toggles
+// saved in the store and served by /v1/config with a new ETag (also after a restart), events seen with counts,
+// Klaviyo's lists, the connection checks and Verify events, and the console's static page.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import type { CreateServerOptions } from '../../src/server/index.js';
+import { createTestDatabase } from '../support/postgres.js';
+import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
+
+let sandbox: Emulator;
+const dirs: string[] = [];
+beforeAll(async () => {
+  sandbox = await startEmulator({ privateKey: PRIVATE_KEY, publicKey: PUBLIC_KEY });
+});
+afterAll(async () => {
+  await sandbox.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const admin = (url: string, path: string, init: RequestInit = {}) =>
+  fetch(`${url}/v1/admin${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+  });
+
+const config = (url: string) => fetch(`${url}/v1/config?key=${PUBLIC_KEY}`);
+
+describe('workflow toggles saved from the console', () => {
+  it('override the config file at once with a new ETag, survive a restart, and refuse an event set both ways naming it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'relay-console-'));
+    dirs.push(dataDir);
+    await savedTogglesSurviveRestart({ dataDir, klaviyoBaseUrl: sandbox.url });
+  });
+
+  it('do the same on PostgreSQL (DATABASE_URL)', async () => {
+    const database = await createTestDatabase();
+    try {
+      await savedTogglesSurviveRestart({ databaseUrl: database.url, klaviyoBaseUrl: sandbox.url });
+    } finally {
+      await database.drop();
+    }
+  });
+
+  async function savedTogglesSurviveRestart(options: CreateServerOptions) {
+    let { server, url } = await startServer({}, options);
+
+    const before = await config(url);
+    const etagBefore = before.headers.get('etag')!;
+    expect((await before.json()).workflow.events['Placed Order']).toBe('server');
+
+    const saved = await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ default: 'off', events: { 'Placed Order': 'client', 'Added to Cart': 'server' } }) });
+    expect(saved.status).toBe(200);
+    const view = await saved.json();
+    expect(view.events.find((e: any) => e.name === 'Placed Order')).toMatchObject({ route: 'client', configured: 'server', saved: 'client' });
+    // A toggle left as the config file has it is not an override: it keeps following the file.
+    const same = await (await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ default: 'off', events: { 'Placed Order': 'client', 'Added to Cart': 'server', 'Viewed Product': 'client' } }) })).json();
+    expect(same.events.find((e: any) => e.name === 'Viewed Product')).toMatchObject({ route: 'client', configured: 'client', saved: null });
+    expect(same.saved.workflow).toEqual({ default: 'off', events: { 'Placed Order': 'client', 'Added to Cart': 'server' } });
+
+    const after = await config(url);
+    const etagAfter = after.headers.get('etag')!;
+    expect(etagAfter).not.toBe(etagBefore);
+    // Events the save did not name keep the config file's toggle.
+    expect((await after.json()).workflow).toEqual({ default: 'off', events: { 'Placed Order': 'client', 'Viewed Product': 'client', 'Added to Cart': 'server' } });
+    // A browser holding the old ETag is told to refetch; one holding the new one gets 304.
+    expect((await fetch(`${url}/v1/config?key=${PUBLIC_KEY}`, { headers: { 'if-none-match': etagBefore } })).status).toBe(200);
+    expect((await fetch(`${url}/v1/config?key=${PUBLIC_KEY}`, { headers: { 'if-none-match': etagAfter } })).status).toBe(304);
+
+    const both = await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ events: { 'Placed Order': { client: true, server: true }, 'Viewed Product': 'sideways' } }) });
+    expect(both.status).toBe(400);
+    const refused = await both.json();
+    expect(refused.issues).toEqual(expect.arrayContaining([
+      expect.objectContaining({ event: 'Placed Order', field: 'events.Placed Order', message: expect.stringMatching(/both client and server.*sent twice/) }),
+      expect.objectContaining({ event: 'Viewed Product', message: expect.stringMatching(/unknown mode/) }),
+    ]));
+    // Nothing of a refused save is served.
+    expect((await config(url)).headers.get('etag')).toBe(etagAfter);
+
+    await server.close();
+    ({ server, url } = await startServer({}, options));
+    const restarted = await config(url);
+    expect(restarted.headers.get('etag')).toBe(etagAfter);
+    expect((await restarted.json()).workflow.events['Placed Order']).toBe('client');
+    await server.close();
+  }
+
+  it('lists every event the store has seen with counts, identify calls under $identify', async () => {
+    const { server, url } = await startServer({}, { klaviyoBaseUrl: sandbox.url });
+    const res = await postEvents(url, batch([
+      wireEvent({ name: 'Viewed Product', route: 'client' }),
+      wireEvent({ name: 'Viewed Product', route: 'client' }),
+      wireEvent({ name: 'Wished for Gift', route: 'off' }),
+      { type: 'identify', time: new Date().toISOString(), unique_id: crypto.randomUUID(), route: 'client', profile: { email: 'ada@example.com' } },
+    ]), { origin: SHOP });
+    expect(res.status).toBe(202);
+    const { events } = await (await admin(url, '/events')).json();
+    expect(events.map((e: any) => [e.name, e.count]).sort()).toEqual([['$identify', 1], ['Viewed Product', 2], ['Wished for Gift', 1]]);
+    const view = await (await admin(url, '/workflow')).json();
+    expect(view.events.map((e: any) => e.name)).toEqual(['$identify', 'Placed Order', 'Viewed Product', 'Wished for Gift']);
+    expect(view.events.find((e: any) => e.name === 'Wished for Gift')).toMatchObject({ route: null, count: 1 });
+    await server.close();
+  });
+});
+
+describe('connection checks and Klaviyo reads', () => {
+  it('names the sandbox account, matches the public key, checks audience lists and reads every page of lists', async () => {
+    const lists = sandbox.internals.state.lists;
+    // More than one page (Klaviyo pages lists by 10).
+    for (let i = 0; i < 12; i++) lists.create(`Console list ${String(i).padStart(2, '0')}`, 'single_opt_in');
+    const existing = sandbox.state.lists().find((l) => l.name === 'Console list 00')!;
+    const { server, url } = await startServer({
+      audiences: [
+        { name: 'known', source: { type: 'file', path: 'x.csv' }, list: { id: existing.id } },
+        { name: 'gone', source: { type: 'file', path: 'x.csv' }, list: { id: 'NoSuchList' } },
+      ],
+    }, { klaviyoBaseUrl: sandbox.url, audiences: { scheduler: false } });
+
+    const connection = await (await admin(url, '/connection')).json();
+    const byName = Object.fromEntries(connection.checks.map((c: any) => [c.check, c]));
+    expect(byName['private key']).toMatchObject({ status: 'ok', detail: expect.stringContaining('Sandbox Outfitters') });
+    expect(byName['public key'].status).toBe('ok');
+    expect(byName['allowed origins']).toMatchObject({ status: 'ok', detail: expect.stringContaining(SHOP) });
+    expect(byName['list of audience "known"'].status).toBe('ok');
+    expect(byName['list of audience "gone"']).toMatchObject({ status: 'fail', detail: expect.stringContaining('NoSuchList does not exist') });
+    expect(byName.store.status).toBe('ok');
+    expect(connection.ok).toBe(false);
+    expect(JSON.stringify(connection)).not.toContain(PRIVATE_KEY);
+
+    const { lists: read } = await (await admin(url, '/klaviyo/lists')).json();
+    expect(read.filter((l: any) => l.name.startsWith('Console list')).length).toBe(12);
+    await server.close();
+  });
+
+  it('Verify events puts Klaviyo metrics beside the store counts', async () => {
+    const { server, url } = await startServer({}, { klaviyoBaseUrl: sandbox.url });
+    await postEvents(url, batch([wireEvent({ name: 'Placed Order' }), wireEvent({ name: 'Placed Order' }), wireEvent({ name: 'Never Sent', route: 'off' })]), { origin: SHOP });
+    await server.forwarder.flush();
+    const { rows } = await (await admin(url, '/connection/events')).json();
+    const byName = Object.fromEntries(rows.map((r: any) => [r.name, r]));
+    expect(byName['Placed Order'].store.count).toBe(2);
+    expect(byName['Placed Order'].klaviyo?.id).toEqual(expect.any(String));
+    expect(byName['Never Sent']).toMatchObject({ store: { count: 1 }, klaviyo: null });
+    await server.close();
+  });
+
+  it('says what to fix when the private key is refused', async () => {
+    const { server, url } = await startServer({}, { klaviyoBaseUrl: sandbox.url, privateKey: 'pk_wrongKeyForTheSandbox0000000' });
+    // Forwarding meets the refused key too, and pauses.
+    await postEvents(url, batch([wireEvent()]), { origin: SHOP });
+    await server.forwarder.flush();
+    const { checks } = await (await admin(url, '/connection')).json();
+    expect(checks[0]).toMatchObject({ check: 'private key', status: 'fail', detail: expect.stringContaining('set it to a Private API Key') });
+    expect(checks[1].status).toBe('skipped');
+    expect(checks.find((c: any) => c.check === 'forwarding')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^paused: /) });
+    expect(JSON.stringify(checks)).not.toContain('pk_wrongKeyForTheSandbox');
+    await server.close();
+  });
+});
+
+describe('the console page', () => {
+  it('is served at /admin/ with a strict CSP, and the admin API accepts its same-origin calls', async () => {
+    const { server, url } = await startServer();
+    const redirect = await fetch(`${url}/admin`, { redirect: 'manual' });
+    expect(redirect.status).toBe(301);
+    const page = await fetch(`${url}/admin/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await page.text()).toContain('<label for="admin-token">Admin token</label>');
+    expect((await fetch(`${url}/admin/main.js`)).headers.get('content-type')).toMatch(/javascript/);
+
+    // A browser sends Origin on a same-origin PUT: the relay's own origin is not cross-origin.
+    const own = await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ events: {} }), headers: { origin: url } });
+    expect(own.status).toBe(200);
+    const foreign = await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ events: {} }), headers: { origin: 'https://evil.example' } });
+    expect(foreign.status).toBe(403);
+    await server.close();
+  });
+});
