@@ -13,7 +13,7 @@ Commands:
 Secrets come from the environment only: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN (at least 16 characters).
 Other env: KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR (default ./.klaviyo-relay), RELAY_TRUST_PROXY,
 LOG_LEVEL (info by default; debug also logs every request), DATABASE_URL (postgres://… to run several instances
-on one database).`;
+on one database), RELAY_FORWARD_LEASE_MS, RELAY_AUDIENCE_LEASE_MS.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

@@ -15,7 +15,8 @@ Env: KLAVIYO_PRIVATE_KEY, RELAY_ADMIN_TOKEN (at least 16 characters; unset turns
 KLAVIYO_BASE_URL, PORT, HOST, RELAY_DATA_DIR (default ./.klaviyo-relay), RELAY_TRUST_PROXY,
 LOG_LEVEL (info; debug also logs every request), DATABASE_URL (postgres://…: keep everything in PostgreSQL,
 shared by any number of serve instances; nothing is written to RELAY_DATA_DIR), RELAY_FORWARD_LEASE_MS
-(default 30000: how long a killed instance's outbox claims wait before another instance takes them over).`;
+(default 30000: how long a killed instance's outbox claims wait before another instance takes them over),
+RELAY_AUDIENCE_LEASE_MS (default 60000: how long a dead process's audience run holds before the next run resumes it).`;
 
 function parsePort(value: string | undefined, source: string): number | undefined {
   if (value === undefined || value === '') return undefined;

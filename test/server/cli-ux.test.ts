@@ -1,8 +1,9 @@
 // What a newcomer meets first on the command line: typos answered with what was meant, and --help that lists
 // every option and exit code. Built CLI, real processes (`npm run build` first).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { baseConfig } from './helpers.js';
 import { spawnRelay } from './spawn.js';
@@ -71,5 +72,22 @@ describe('--help', () => {
     expect(serve.output).toContain('LOG_LEVEL');
     const logs = await run(['logs', '--help']);
     expect(logs.output).toMatch(/--limit N/);
+  });
+
+  it('serve --help names every variable of the configuration reference’s environment table', async () => {
+    const reference = readFileSync(fileURLToPath(new URL('../../docs/configuration.md', import.meta.url)), 'utf8');
+    const table = reference.slice(reference.indexOf('## Environment'), reference.indexOf('## The config file'));
+    const documented = [...table.matchAll(/^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)? \|/gm)].flatMap((m) => m.slice(1).filter(Boolean));
+    expect(documented).toContain('RELAY_AUDIENCE_LEASE_MS');
+    const { output } = await run(['serve', '--help']);
+    expect(documented.filter((name) => !output.includes(name))).toEqual([]);
+  });
+
+  it('sync --help and logs --help say they read the data where serve keeps it (DATABASE_URL, else RELAY_DATA_DIR)', async () => {
+    for (const command of ['sync', 'logs']) {
+      const { output } = await run([command, '--help']);
+      expect(output, command).toContain('DATABASE_URL');
+      expect(output, command).toContain('RELAY_DATA_DIR');
+    }
   });
 });

@@ -20,13 +20,16 @@ Runs one audience sync now and prints its log row.
 Exit codes: 0 success, 2 partial (some members were refused by Klaviyo; see the errors), 1 failed.
 Invalid source rows (no usable identifier, malformed or too long) are counted under "invalid" and listed
 in the errors; they alone do not change the exit code.
-Env: KLAVIYO_PRIVATE_KEY (required), KLAVIYO_BASE_URL, RELAY_DATA_DIR.`;
+Env: KLAVIYO_PRIVATE_KEY (required), KLAVIYO_BASE_URL, RELAY_AUDIENCE_LEASE_MS, and where the data lives:
+DATABASE_URL (the PostgreSQL database the serve instances share), else RELAY_DATA_DIR (default ./.klaviyo-relay).`;
 const LOGS_USAGE = `Usage: klaviyo-relay logs <name> [--json] [--limit N] [--config FILE]
 
 Prints an audience's sync runs, newest first: status, duration and every count.
   --json          one JSON object per line
   --limit N       at most N runs (default 100)
-  --config FILE   the relay config (default ./relay.config.json)`;
+  --config FILE   the relay config (default ./relay.config.json)
+
+Env: DATABASE_URL (the PostgreSQL database the serve instances share), else RELAY_DATA_DIR (default ./.klaviyo-relay).`;
 
 /** Exit codes: 0 success, 2 partial, 1 failed. */
 export const exitCodeFor = (status: string) => (status === 'success' ? 0 : status === 'partial' ? 2 : 1);
