@@ -40,6 +40,14 @@ describe('typos', () => {
     expect(output).not.toMatch(/positional argument|ERR_PARSE_ARGS/);
   });
 
+  it('logs --limit that is not a whole number ≥ 1 is refused, naming the flag, instead of read as "no limit"', async () => {
+    for (const limit of ['abc', '0', '-5', '2.5']) {
+      const { code, output } = await run(['logs', 'x', `--limit=${limit}`]);
+      expect(code, limit).toBe(1);
+      expect(output.split('\n')[0], limit).toBe(`--limit must be a whole number of runs, at least 1; got "${limit}"`);
+    }
+  });
+
   it('serve --prot suggests --port', async () => {
     const { code, output } = await run(['serve', '--prot', '8080']);
     expect(code).toBe(1);

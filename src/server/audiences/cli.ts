@@ -179,11 +179,16 @@ export async function runLogs(args: string[]): Promise<number> {
     console.log(LOGS_USAGE);
     return 0;
   }
+  const limitFlag = parsed.values.limit as string | undefined;
+  const limit = limitFlag === undefined ? 100 : Number(limitFlag);
+  if (!Number.isInteger(limit) || limit < 1) {
+    console.error(`--limit must be a whole number of runs, at least 1; got "${limitFlag}"\n\n${LOGS_USAGE}`);
+    return 1;
+  }
   const opened = await open(parsed.name, parsed.values.config as string | undefined);
   if (!opened) return 1;
   const { close, store, definition } = opened;
   try {
-    const limit = Number(parsed.values.limit) || 100;
     const rows = await runLogStore(store).list(definition.name, limit);
     if (!rows.length && !parsed.values.json) console.log(`No runs of "${definition.name}" yet.`);
     for (const row of rows) console.log(parsed.values.json ? JSON.stringify(row) : formatLogRow(row));
