@@ -90,6 +90,42 @@ test('push() with something that is not an array warns and never throws, before 
   expect(warnings.filter((w) => w.includes('not an array'))).toHaveLength(4);
 });
 
+// Klaviyo's ingestion limits (https://developers.klaviyo.com/en/docs/rate-limits-and-error-handling, "Ingestion
+// limits"): an event past one would be refused or dropped at Klaviyo, so the snippet refuses it before queueing,
+// with one warning naming the limit, and the page's other events are unaffected.
+test('an event past Klaviyo\'s ingestion limits is never queued: one warning naming the limit, the good events still go', async ({ page }) => {
+  const { errors, warnings } = await openShop(page, `<script async src="/klaviyo-relay.min.js" data-public-key="${PUBLIC_KEY}" data-endpoint="${SHOP}/relay" data-auto-page="false"></script>`);
+  await ready(page);
+  const outcome = await page.evaluate(() => {
+    const relay = (window as any).klaviyoRelay;
+    const many: Record<string, number> = {};
+    for (let i = 0; i < 301; i++) many['p' + i] = i;
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 11; i++) deep = { child: deep };
+    try {
+      relay.track('Too many properties', many);
+      relay.track('Too deep', deep);
+      relay.track('Too long an array', { Items: new Array(4001).fill(1) });
+      relay.track('Too old', {}, { time: '1999-12-31T00:00:00Z' });
+      relay.track('Within the limits', { Items: new Array(4000).fill(1) });
+      return 'no exception';
+    } catch (e) {
+      return 'threw: ' + e;
+    }
+  });
+  expect(outcome).toBe('no exception');
+  await expect.poll(metricsInSandbox, { timeout: 15_000 }).toEqual(['Within the limits']);
+  const mine = ['Too many properties', 'Too deep', 'Too long an array', 'Too old', 'Within the limits'];
+  await expect.poll(() => storedEvents(stack.relay!).map((e) => e.name).filter((name) => mine.includes(name!))).toEqual(['Within the limits']);
+  expect(warnings.filter((w) => w.includes('Too many properties'))).toEqual([expect.stringContaining('more than 300 properties')]);
+  expect(warnings.filter((w) => w.includes('Too deep'))).toEqual([expect.stringContaining('nested more than 10 levels')]);
+  expect(warnings.filter((w) => w.includes('Too long an array'))).toEqual([expect.stringContaining('more than 4000 items')]);
+  expect(warnings.filter((w) => w.includes('Too old'))).toEqual([expect.stringContaining('before 2000')]);
+  // Nothing refused waits in the outbox, and the good event leaves it once both destinations answered.
+  await expect.poll(() => page.evaluate(() => (window as any).klaviyoRelay.pending().then((p: any[]) => p.map((e) => e.name)))).toEqual([]);
+  expect(errors).toEqual([]);
+});
+
 test.describe('build variants with data-data-layer', () => {
   const html = `<script>
   window.dataLayer = window.dataLayer || [];
