@@ -1,6 +1,7 @@
 // The HTTP pipeline: CORS → faults → route → auth → revision → rate limit → query → content type → body → handler,
 // each rejection answered in Klaviyo's error shape and logged with why.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, errorItem } from './errors.js';
 import type { FaultRule, FaultRules } from './faults.js';
 import type { Handler } from './handlers/context.js';
@@ -54,7 +55,6 @@ export function readBody(req: IncomingMessage, max = MAX_PAYLOAD_BYTES): Promise
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function faultError(rule: FaultRule): ApiError {
   const status = rule.status!;
