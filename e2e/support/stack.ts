@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { expect, type Page } from '@playwright/test';
+import { expect, type BrowserContext, type Page } from '@playwright/test';
 import { startEmulator, type Emulator } from '../../dist/node/emulator/index.js';
 import { createServer, type RelayServer } from '../../dist/node/server/index.js';
 
@@ -134,11 +134,21 @@ export function storedEvents(relay: RelayServer) {
     .all() as { unique_id: string; type: string; name: string | null; route: string; forward_status: string | null }[];
 }
 
+/**
+ * A real outage, or its end: the browser goes offline and the sandbox drops every connection without an answer.
+ * Offline mode alone still lets through the `keepalive` requests a page sends at pagehide, e.g. on a reload.
+ */
+export async function outage(context: BrowserContext, emulator: Emulator, down: boolean) {
+  if (down) emulator.faults.add({ drop: true });
+  else emulator.faults.clear();
+  await context.setOffline(down);
+}
+
 /** unique_ids in accepted (2xx) requests to the sandbox at paths starting with `prefix`, one entry per event sent. */
 export function acceptedUniqueIds(emulator: Emulator, prefix: string): string[] {
   const ids: string[] = [];
   for (const r of emulator.requests) {
-    if (!r.path.startsWith(prefix) || r.status >= 300) continue;
+    if (!r.path.startsWith(prefix) || r.status < 200 || r.status >= 300) continue;
     collectUniqueIds(r.body, ids);
   }
   return ids;
