@@ -68,7 +68,6 @@ export async function runServe(args: string[]): Promise<number> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   console.log(`klaviyo-relay serving on ${url} (config ${configPath}, data ${running.storeLocation})`);
-  if (!env.privateKey) console.warn('KLAVIYO_PRIVATE_KEY is unset: server-routed events are stored but not forwarded.');
 
   return -1;
 }
