@@ -87,6 +87,28 @@ describe.each(BACKENDS)('segment rules on $name', ({ open }) => {
       expect(await members({ event: 'Placed Order', where: { Total: { gt: 30, lt: 50 } } })).toEqual(['bob@x.co']);
     });
 
+    it('gt and lt compare numbers and numeric texts; any other value matches neither, the same on both backends', async () => {
+      await ingest(backend.relay, [
+        viewed(dee, 'Rated', 1, { Score: ' 12.5 ' }),
+        viewed(dee, 'Rated', 1, { Score: '1e1' }),
+        viewed(bob, 'Rated', 1, { Score: 'abc' }),
+        viewed(bob, 'Rated', 1, { Score: '12abc' }),
+        viewed(bob, 'Rated', 1, { Score: true }),
+        viewed(bob, 'Rated', 1, { Score: [5] }),
+        viewed(bob, 'Rated', 1, { Score: '\u00a05' }),
+        viewed(bob, 'Rated', 1, { Score: '1e999' }),
+        viewed(bob, 'Rated', 1, { Score: '0.' + '0'.repeat(400) + '1' }),
+        viewed(cy, 'Rated', 1, { Score: -3 }),
+      ]);
+      const scores = async (filter: { gt?: number; lt?: number }) =>
+        (await collect({ event: 'Rated', count: { gte: 1 }, where: { Score: filter } })).map((m) => m.email ?? m.anonymous_id);
+      // "abc", "12abc", true, [5], a no-break space and out-of-range texts are no numbers: not above, not below.
+      expect(await scores({ gt: -1e9 })).toEqual(['cy@x.co', 'anon-dee']);
+      expect(await scores({ lt: 1e9 })).toEqual(['cy@x.co', 'anon-dee']);
+      expect(await scores({ gt: 11 })).toEqual(['anon-dee']);
+      expect(await scores({ lt: 0 })).toEqual(['cy@x.co']);
+    });
+
     it('matches traits with eq, contains and exists, on columns, location and custom properties', async () => {
       expect(await members({ trait: 'plan', eq: 'gold' })).toEqual(['ada@x.co']);
       expect(await members({ trait: 'properties.plan', contains: 'gold' })).toEqual(['ada@x.co', 'cy@x.co']);

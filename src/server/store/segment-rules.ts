@@ -1,5 +1,5 @@
-// What both segment compilers (SQLite, PostgreSQL) share: which traits are profile columns, and how an event
-// condition's count turns into comparisons.
+// What both segment compilers (SQLite, PostgreSQL) share: which traits are profile columns, how an event
+// condition's count turns into comparisons, and which property values `gt`/`lt` compare as numbers.
 import type { RuleNode } from '../audiences/definition.js';
 
 /** Profile columns a segment member carries and a trait rule can name directly. */
@@ -18,3 +18,12 @@ export function countComparisons(rule: Extract<RuleNode, { event: string }>): [s
   if (!comparisons.length) comparisons.push(['>=', 1]);
   return comparisons;
 }
+
+/**
+ * A text that `gt`/`lt` reads as a number (" 12.5 ", "1e3", "-4"); any other text, a boolean or an object matches
+ * neither comparison, on both backends. At most 40 characters, a two-digit exponent and only ASCII blanks around
+ * it keep every such text castable to a double, so PostgreSQL's cast never fails on hostile input. The pattern is
+ * valid in JavaScript and PostgreSQL regular expressions alike.
+ */
+export const NUMERIC_TEXT = '^[ \\t\\n\\r]*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]{1,2})?[ \\t\\n\\r]*$';
+export const NUMERIC_TEXT_MAX_LENGTH = 40;

@@ -5,7 +5,7 @@ import type { Db } from './db.js';
 import { parseDuration } from '../../shared/duration.js';
 import type { RuleNode } from '../audiences/definition.js';
 import type { CompiledSql, SegmentProfile } from './audience-types.js';
-import { countComparisons, isProfileColumn } from './segment-rules.js';
+import { countComparisons, isProfileColumn, NUMERIC_TEXT, NUMERIC_TEXT_MAX_LENGTH } from './segment-rules.js';
 
 
 /** A JSON path for one key, quoted so names with spaces or dots work. */
@@ -24,6 +24,26 @@ function traitExpr(trait: string, params: unknown[]): string {
   }
   params.push(jsonKey(trait), jsonKey(trait));
   return `coalesce(json_extract(p.properties, ?), json_extract(p.location, ?))`;
+}
+
+const numericText = new RegExp(NUMERIC_TEXT);
+
+/**
+ * `relay_number(json_type, value)`: a JSON number, or a numeric text, as a number; anything else NULL, so it
+ * matches neither `gt` nor `lt`. SQLite's own CAST would read "abc" as 0, "12abc" as 12 and true as 1.
+ */
+function registerFunctions(db: Db): void {
+  db.function('relay_number', { deterministic: true }, (type: unknown, value: unknown) => {
+    if (type === 'integer' || type === 'real') return value as number;
+    if (type === 'text' && (value as string).length <= NUMERIC_TEXT_MAX_LENGTH && numericText.test(value as string)) return Number(value);
+    return null;
+  });
+}
+
+/** A property's value as a number for `gt`/`lt` (see relay_number). */
+function numberExpr(path: string, params: unknown[]): string {
+  params.push(path, path);
+  return 'relay_number(json_type(e.properties, ?), json_extract(e.properties, ?))';
 }
 
 /** SQLite compares JSON scalars as SQL values: booleans are 1/0 there. */
@@ -50,12 +70,12 @@ function eventCondition(rule: Extract<RuleNode, { event: string }>, params: unkn
     }
     if (filter.contains !== undefined) where.push(containsExpr('e.properties', path, filter.contains, local));
     if (filter.gt !== undefined) {
-      where.push('CAST(json_extract(e.properties, ?) AS REAL) > ?');
-      local.push(path, filter.gt);
+      where.push(`${numberExpr(path, local)} > ?`);
+      local.push(filter.gt);
     }
     if (filter.lt !== undefined) {
-      where.push('CAST(json_extract(e.properties, ?) AS REAL) < ?');
-      local.push(path, filter.lt);
+      where.push(`${numberExpr(path, local)} < ?`);
+      local.push(filter.lt);
     }
   }
   const countSql = `(SELECT count(*) FROM events e WHERE ${where.join(' AND ')})`;
@@ -128,6 +148,7 @@ const toProfile = (row: ProfileRow): SegmentProfile => ({
  * cursor is open. Memory stays at one page whatever the segment's size.
  */
 export async function* streamSegment(db: Db, rule: RuleNode, now = Date.now(), pageSize = 1000): AsyncGenerator<SegmentProfile> {
+  registerFunctions(db);
   const q = segmentQuery(rule, now, pageSize);
   const page = db.prepare(q.sql);
   let afterId = 0;

@@ -4,7 +4,7 @@
 import { parseDuration } from '../../../shared/duration.js';
 import type { RuleNode } from '../../audiences/definition.js';
 import type { CompiledSql } from '../audience-types.js';
-import { countComparisons, isProfileColumn } from '../segment-rules.js';
+import { countComparisons, isProfileColumn, NUMERIC_TEXT, NUMERIC_TEXT_MAX_LENGTH } from '../segment-rules.js';
 
 
 /** Adds a value to the parameter list and returns its placeholder. */
@@ -16,7 +16,7 @@ const member = (column: string, key: string, bind: Bind) => `nullif((${column}):
 /** A JSON value as a number: numbers and numeric strings; anything else is NULL (never an error). */
 const numeric = (json: string) =>
   `(CASE jsonb_typeof(${json}) WHEN 'number' THEN (${json} #>> '{}')::float8 WHEN 'string' THEN ` +
-  `(CASE WHEN (${json} #>> '{}') ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$' THEN (${json} #>> '{}')::float8 END) END)`;
+  `(CASE WHEN length(${json} #>> '{}') <= ${NUMERIC_TEXT_MAX_LENGTH} AND (${json} #>> '{}') ~ '${NUMERIC_TEXT}' THEN (${json} #>> '{}')::float8 END) END)`;
 
 /** `contains` on a text (substring, case-insensitive) or an array (element equality). */
 function contains(json: string, needle: unknown, bind: Bind): string {
