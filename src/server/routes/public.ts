@@ -1,5 +1,6 @@
 // The public routes the snippet calls: the workflow config and event intake (docs/wire-format.md). Plus /healthz.
 import rateLimit from '@fastify/rate-limit';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { eventsBatchEnvelopeSchema, describeIssues, parseWireEvent, MAX_EVENTS_PER_BATCH, type ValidEvent } from '../../shared/wire-schema.js';
 import type { EventsResponse } from '../../shared/wire.js';
@@ -36,6 +37,25 @@ const STORE_RETRY_AFTER_S = 5;
  * routing to an unhealthy instance sends no intake that could prove recovery: health must not stay 503 forever.
  */
 export const STORE_FAILURE_REPORTED_MS = 30_000;
+
+/** How long /healthz waits for the store to answer before reporting it failing; a balancer's own timeout is longer. */
+export const STORE_PROBE_TIMEOUT_MS = 2_000;
+
+/** Why the store does not answer a trivial read within STORE_PROBE_TIMEOUT_MS, or undefined when it does. */
+async function probeStore(store: RelayStore): Promise<string | undefined> {
+  const timer = new AbortController();
+  const timeout = sleep(STORE_PROBE_TIMEOUT_MS, undefined, { signal: timer.signal }).then(() => {
+    throw new Error(`no answer within ${STORE_PROBE_TIMEOUT_MS} ms`);
+  });
+  try {
+    await Promise.race([store.ping(), timeout]);
+    return undefined;
+  } catch (err) {
+    return (err as Error)?.message ?? String(err);
+  } finally {
+    timer.abort();
+  }
+}
 
 export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRoutesContext): Promise<void> {
   const { config, store } = ctx;
@@ -104,13 +124,15 @@ export async function registerPublicRoutes(app: FastifyInstance, ctx: PublicRout
 
   // Tells an operator at a glance whether events are stored and reach Klaviyo. A paused forwarder still answers 200: intake
   // works and nothing is lost, and a restart would not fix a key, so a load balancer must not cycle the process.
-  // While the last write to the store failed (disk full, database gone), every intake answers 503, so health does
-  // too, with the reason, for STORE_FAILURE_REPORTED_MS after the last failure.
+  // The store must answer a trivial read now (an idle instance learns that its database is gone), and its last
+  // write must not have failed within STORE_FAILURE_REPORTED_MS (a full disk fails writes but not reads);
+  // otherwise health answers 503 with the reason, as intake does.
   app.get('/healthz', async (_req, reply) => {
     const f = ctx.forwarding();
     const forwarding = f.reason ? `${f.state}: ${f.reason}` : f.state;
-    if (storeFailure && now() - storeFailure.at < STORE_FAILURE_REPORTED_MS) {
-      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ status: 'error', store: `failing: ${storeFailure.reason}`, forwarding });
+    const failure = (await probeStore(store)) ?? (storeFailure && now() - storeFailure.at < STORE_FAILURE_REPORTED_MS ? storeFailure.reason : undefined);
+    if (failure) {
+      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_S)).send({ status: 'error', store: `failing: ${failure}`, forwarding });
     }
     const body = { status: f.state === 'paused' ? 'degraded' : 'ok', store: 'ok', forwarding, ...(f.retryAt && { retry_at: f.retryAt }) };
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));

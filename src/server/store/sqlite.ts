@@ -156,6 +156,9 @@ export function createSqliteStore(db: Db): RelayStore {
   const leadership = soleLeadership();
 
   return {
+    async ping() {
+      db.prepare('SELECT 1').get();
+    },
     ingest(publicKey, events, receivedAt = Date.now()) {
       return new Promise<IngestResult>((resolve, reject) => {
         if (!pending.length) setImmediate(flushGroup);

@@ -138,6 +138,9 @@ export interface RelayStore {
    */
   eventCounts(): Promise<{ name: string; count: number; lastSeenAt: number }[]>;
 
+  /** A trivial read: resolves once the store answers, rejects with the reason it cannot (what /healthz asks). */
+  ping(): Promise<void>;
+
   /** Release connections (and a held forwarder leadership). */
   close(): Promise<void>;
 }

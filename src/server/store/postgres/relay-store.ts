@@ -331,6 +331,9 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
   };
 
   return {
+    async ping() {
+      await pool.query('SELECT 1');
+    },
     ingest(publicKey, events, receivedAt = Date.now()) {
       return new Promise<IngestResult>((resolve, reject) => {
         waiting.push({ publicKey, events: withoutNul(events), receivedAt, resolve, reject });
