@@ -9,7 +9,7 @@ import * as outbox from './outbox.js';
 
 const SECTIONS = { connection, workflow, audiences, outbox };
 const signInForm = document.getElementById('sign-in');
-const tokenInput = document.getElementById('admin-token');
+const tokenInput = /** @type {HTMLInputElement} */ (document.getElementById('admin-token'));
 const nav = document.getElementById('sections-nav');
 const signOutButton = document.getElementById('sign-out');
 
@@ -40,7 +40,7 @@ signInForm.addEventListener('submit', async (event) => {
   const alertHost = document.getElementById('sign-in-alert');
   const token = tokenInput.value.trim();
   if (!token) return showAlert(alertHost, 'Type the admin token.');
-  const button = signInForm.querySelector('button[type=submit]');
+  const button = /** @type {HTMLButtonElement} */ (signInForm.querySelector('button[type=submit]'));
   button.disabled = true;
   try {
     // Any admin route proves the token; this one is cheap.
@@ -65,7 +65,7 @@ signOutButton.addEventListener('click', () => {
 
 addEventListener(SIGNED_OUT, (event) => {
   render();
-  showAlert(document.getElementById('sign-in-alert'), `Signed out: ${event.detail}`);
+  showAlert(document.getElementById('sign-in-alert'), `Signed out: ${/** @type {CustomEvent} */ (event).detail}`);
 });
 
 addEventListener('hashchange', render);
