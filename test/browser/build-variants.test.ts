@@ -5,6 +5,7 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { freshBrowser, isReady, recordHooks } from './helpers.js';
 import { createRelay } from '../../src/browser/relay.js';
+import { eventually } from '../support/wait-for.js';
 
 vi.mock('../../src/browser/build-flags.js', () => ({ WITH_DATA_LAYER: false }));
 afterEach(() => {
@@ -28,6 +29,6 @@ describe('the core build asked for the dataLayer bridge', () => {
     ]);
     expect(layer.push).toBe(push);
     api.track('Still works');
-    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Still works']));
+    await eventually(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Still works']));
   });
 });

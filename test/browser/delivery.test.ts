@@ -4,6 +4,7 @@ import { describe, it, expect, vi } from 'vitest';
 import { advanceUntil, freshBrowser, injectClock, isReady, json, recordHooks } from './helpers.js';
 import { createRelay } from '../../src/browser/index.js';
 import type { RelayOptions } from '../../src/browser/types.js';
+import { eventually } from '../support/wait-for.js';
 
 const base: RelayOptions = { publicKey: 'ABC123', klaviyoUrl: 'https://k.test/', autoPage: false };
 const withEndpoint: RelayOptions = { ...base, endpoint: 'https://shop.test/relay' };
@@ -124,7 +125,7 @@ describe('per-destination delivery', () => {
   it('store copies leave as one batch of ≤ 100 events, within 2 s of track without an explicit flush', async () => {
     const { api, sent } = await started({ ...withEndpoint, workflow: { default: 'server' } });
     for (let i = 0; i < 150; i++) api.track('Bulk');
-    await vi.waitFor(() => expect(sent.filter((r) => isRelay(r.url)).map((r) => r.body.events.length)).toEqual([100, 50]), { timeout: 2000 });
+    await eventually(() => expect(sent.filter((r) => isRelay(r.url)).map((r) => r.body.events.length)).toEqual([100, 50]));
   });
 
   it('pagehide sends owed events with keepalive, within the 64 KB budget', async () => {
@@ -132,7 +133,7 @@ describe('per-destination delivery', () => {
     await api.flush();
     api.track('Small', { note: 'x' });
     api.track('Big', { blob: 'y'.repeat(70_000) });
-    await vi.waitFor(async () => expect(await api.pending()).toHaveLength(2));
+    await eventually(async () => expect(await api.pending()).toHaveLength(2));
     state.respond = () => new Response(null, { status: 202 });
     Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
     window.dispatchEvent(new Event('online'));
@@ -155,10 +156,10 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
     await api.flush();
     const before = sent.length;
     for (let i = 0; i < 100; i++) api.track('Backlog', { i });
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(100));
+    await eventually(() => expect(hooks.queued).toHaveLength(100));
     state.respond = () => new Response(null, { status: 202 });
     window.dispatchEvent(new Event('online'));
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await eventually(async () => expect(await api.pending()).toEqual([]));
     // Relays of earlier tests hear `online` too and share the fetch double: count only requests carrying our events.
     const ours = new Set(hooks.queued.map((q) => q.event.unique_id));
     const afterOnline = sent.slice(before).filter((r) => isKlaviyo(r.url) && klaviyoIds(r).some((id: string) => ours.has(id)));
@@ -175,7 +176,7 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
     const { api, sent, hooks, state } = await started(base, () => 'network-error');
     await api.flush();
     for (let i = 0; i < 30; i++) api.track('Split', { i });
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(30));
+    await eventually(() => expect(hooks.queued).toHaveLength(30));
     bad = hooks.queued[17].event.unique_id;
     const from = sent.length;
     // https://developers.klaviyo.com/en/docs/rate-limits-and-error-handling: a 4xx names what is wrong in `detail`.
@@ -184,7 +185,7 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
         ? json({ errors: [{ status: 400, code: 'invalid', title: 'Invalid input.', detail: 'event 17 is invalid', source: { pointer: '/data' } }] }, 400)
         : new Response(null, { status: 202 });
     window.dispatchEvent(new Event('online'));
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await eventually(async () => expect(await api.pending()).toEqual([]));
     expect(hooks.dropped).toMatchObject([{ event: { unique_id: bad }, status: 400, reason: 'event 17 is invalid' }]);
     expect(hooks.sent.map((s) => s.event.unique_id).sort()).toEqual(hooks.queued.map((q) => q.event.unique_id).filter((id) => id != bad).sort());
     // 30 → 15 + 15 → … : a handful of requests, not 30 singles.
@@ -198,11 +199,11 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
     const { api, sent, hooks, state } = await started(base, () => 'network-error');
     await api.flush();
     for (let i = 0; i < 40; i++) api.track('Limited');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(40));
+    await eventually(() => expect(hooks.queued).toHaveLength(40));
     state.respond = () => json({ errors: [{ detail: 'throttled' }] }, 429, { 'retry-after': '1' });
     const from = sent.length;
     window.dispatchEvent(new Event('online'));
-    await vi.waitFor(() => expect(hooks.retry.filter((r) => r.status == 429)).toHaveLength(1));
+    await eventually(() => expect(hooks.retry.filter((r) => r.status == 429)).toHaveLength(1));
     expect(hooks.retry.at(-1)).toMatchObject({ destination: 'klaviyo', status: 429, waitMs: 1000 });
     await api.flush();
     expect(sent.slice(from).filter((r) => isKlaviyo(r.url))).toHaveLength(1); // still inside the wait
@@ -220,7 +221,7 @@ describe('batching a backlog (Klaviyo: /client/events 350/s, 3,500/min; /client/
         : json({ accepted: r.body.events?.length, rejected: [] }, 202),
     );
     for (const name of ['A', 'B', 'Poison', 'C', 'D']) api.track(name);
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]), { timeout: 5000 });
+    await eventually(async () => expect(await api.pending()).toEqual([]));
     expect(hooks.dropped).toMatchObject([{ event: { name: 'Poison' }, destination: 'relay', status: 400, reason: 'events[0] is not valid' }]);
     expect(hooks.sent.map((s) => s.event.name).sort()).toEqual(['A', 'B', 'C', 'D']);
     expect(sent.filter((r) => isRelay(r.url) && r.body.events.some((e: any) => e.name == 'Poison')).length).toBeGreaterThan(1);
@@ -235,7 +236,7 @@ describe('online', () => {
     vi.spyOn(Date, 'now').mockReturnValue(now);
     try {
       api.track('Back online');
-      await vi.waitFor(() => expect(hooks.retry).toHaveLength(1));
+      await eventually(() => expect(hooks.retry).toHaveLength(1));
       const attempts = sent.filter((r) => isKlaviyo(r.url)).length;
       state.respond = () => new Response(null, { status: 202 });
       await api.flush();

@@ -3,7 +3,7 @@
 import { describe, it, expect, vi, beforeEach, onTestFinished } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { freshBrowser, isReady, recordHooks } from './helpers.js';
-import { waitFor } from '../support/wait-for.js';
+import { waitFor, eventually } from '../support/wait-for.js';
 import { optionsFromDataset } from '../../src/browser/iife.js';
 import type { RelayApi } from '../../src/browser/types.js';
 
@@ -73,7 +73,7 @@ describe('the stub', () => {
     const hooks = recordHooks(api);
     api.push(['track', 'After load']);
     await isReady(api);
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(5));
+    await eventually(() => expect(hooks.queued).toHaveLength(5));
     const events = hooks.queued.map((q) => q.event);
     expect(events.map((e) => e.name || e.type)).toEqual(['First', 'identify', 'Second', 'Third', 'After load']);
     expect(stamped).toEqual([t0, t0, t0]);
@@ -88,7 +88,7 @@ describe('the stub', () => {
     await isReady(api);
     history.pushState(null, '', '/products/hat');
     history.replaceState(null, '', '/products/hat#reviews');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(2));
+    await eventually(() => expect(hooks.queued).toHaveLength(2));
     expect(hooks.queued.map((q) => q.event.name)).toEqual(['Viewed Page', 'Viewed Page']);
     expect(hooks.queued[1].event.properties.Path).toBe('/products/hat');
     history.replaceState(null, '', '/');

@@ -4,6 +4,7 @@ import { describe, it, expect, vi } from 'vitest';
 import { freshBrowser } from './helpers.js';
 import { openKV } from '../../src/browser/storage.js';
 import { withFlushLock, withLease, LEASE_MS } from '../../src/browser/lock.js';
+import { eventually } from '../support/wait-for.js';
 
 describe('flush lease (no Web Locks)', () => {
   it('only one tab holds it at a time; the other is turned away at once, and gets it after release', async () => {
@@ -18,7 +19,7 @@ describe('flush lease (no Web Locks)', () => {
       await held;
       order.push('A out');
     });
-    await vi.waitFor(() => expect(order).toEqual(['A in']));
+    await eventually(() => expect(order).toEqual(['A in']));
     expect(await withFlushLock(tabB, 'B', async () => void order.push('B in'))).toBe(false);
     release();
     expect(await a).toBe(true);
@@ -56,10 +57,10 @@ describe('lease renewal', () => {
       const [tabA, tabB] = [openKV('klaviyo-relay', () => {}), openKV('klaviyo-relay', () => {})];
       let release!: () => void;
       const a = withLease(tabA, 'A', () => new Promise<void>((ok) => (release = ok)));
-      await vi.waitFor(() => expect(release).toBeTypeOf('function'));
+      await eventually(() => expect(release).toBeTypeOf('function'));
       for (let i = 0; i < 6; i++) {
         vi.advanceTimersByTime(LEASE_MS / 3); // 2 × LEASE_MS in all
-        await vi.waitFor(async () => expect((await tabB.get<{ until: number }>('klaviyo-relay-flush'))!.until).toBeGreaterThan(Date.now()));
+        await eventually(async () => expect((await tabB.get<{ until: number }>('klaviyo-relay-flush'))!.until).toBeGreaterThan(Date.now()));
       }
       expect(await withLease(tabB, 'B', async () => {})).toBe(false);
       release();
@@ -78,7 +79,7 @@ describe('lease renewal', () => {
       const lease = () => kv.get<{ owner: string; until: number }>('klaviyo-relay-flush');
       let release!: () => void;
       const a = withLease(kv, 'A', () => new Promise<void>((ok) => (release = ok)));
-      await vi.waitFor(() => expect(release).toBeTypeOf('function'));
+      await eventually(() => expect(release).toBeTypeOf('function'));
       // A stalled past its lease and B took it over.
       const taken = { owner: 'B', until: Date.now() + 10 * LEASE_MS };
       await kv.update('klaviyo-relay-flush', () => taken);

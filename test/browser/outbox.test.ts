@@ -5,6 +5,7 @@ import { openKV } from '../../src/browser/storage.js';
 import { createOutbox } from '../../src/browser/outbox.js';
 import { createRelay } from '../../src/browser/index.js';
 import type { OutboxEntry } from '../../src/browser/types.js';
+import { eventually } from '../support/wait-for.js';
 
 const t0 = Date.now();
 /** `at` is an offset from the start of the run in ms (TTL compares it with the clock). */
@@ -93,14 +94,14 @@ describe('IndexedDB unavailable', () => {
     api.track('Two');
     api.track('Three');
     await isReady(api);
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(3));
+    await eventually(() => expect(hooks.queued).toHaveLength(3));
     expect(warn.mock.calls.filter((c) => /IndexedDB is unavailable/.test(c[0]))).toHaveLength(1);
     expect(hooks.dropped).toMatchObject([{ reason: 'cap', event: { name: 'One' } }]);
     expect((await api.pending()).map((p) => p.name)).toEqual(['Two', 'Three']);
-    await vi.waitFor(() => expect(sent).toHaveLength(2)); // the load-time flush tried both, offline
+    await eventually(() => expect(sent).toHaveLength(2)); // the load-time flush tried both, offline
     state.respond = () => new Response(null, { status: 202 });
     window.dispatchEvent(new Event('online'));
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]));
+    await eventually(async () => expect(await api.pending()).toEqual([]));
     expect(sent.filter((r) => r.keepalive !== undefined).map((r) => r.body.data.attributes.metric.data.attributes.name).sort()).toEqual(['Three', 'Three', 'Two', 'Two']);
     expect(hooks.sent).toHaveLength(2);
     warn.mockRestore();

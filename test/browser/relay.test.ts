@@ -3,7 +3,7 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import Cookies from 'js-cookie';
 import { freshBrowser, isReady, json, recordHooks } from './helpers.js';
-import { waitFor } from '../support/wait-for.js';
+import { waitFor, eventually } from '../support/wait-for.js';
 import { createRelay } from '../../src/browser/index.js';
 import { uuid } from '../../src/browser/identity.js';
 import type { RelayOptions } from '../../src/browser/types.js';
@@ -41,7 +41,7 @@ describe('consent gating', () => {
     expect(hooks.queued).toEqual([]);
 
     api.consent({ granted: true });
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(3));
+    await eventually(() => expect(hooks.queued).toHaveLength(3));
     await api.flush();
     expect(sent.map((r) => r.url.split('?')[0].split('/').pop())).toEqual(['events', 'profiles', 'events']);
     expect(sent[2].body.data.attributes.profile.data.attributes.email).toBe('ada@example.com');
@@ -55,16 +55,16 @@ describe('consent gating', () => {
     const hooks = recordHooks(api);
     await isReady(api);
     api.track('Queued then denied');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    await eventually(() => expect(hooks.queued).toHaveLength(1));
     expect(Cookies.get('klaviyo_relay_id')).toBeTruthy();
     const before = sent.length;
     api.consent({ granted: false });
     await api.flush();
     expect(sent.length).toBe(before);
-    await vi.waitFor(async () => expect(await api.pending()).toEqual([]));
+    await eventually(async () => expect(await api.pending()).toEqual([]));
     expect(Cookies.get('klaviyo_relay_id')).toBeUndefined();
     expect(Cookies.get('klaviyo_relay_consent')).toBe('0');
-    await vi.waitFor(async () => expect(await idbKeys()).toEqual([]));
+    await eventually(async () => expect(await idbKeys()).toEqual([]));
     expect(hooks.dropped).toMatchObject([{ reason: 'consent' }]);
     api.track('After denial');
     await api.flush();
@@ -84,7 +84,7 @@ describe('identity', () => {
     const hooks = recordHooks(second);
     await isReady(second);
     second.track('Back again');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    await eventually(() => expect(hooks.queued).toHaveLength(1));
     expect(hooks.queued[0].event.profile.anonymous_id).toBe(id);
     expect(Cookies.get('klaviyo_relay_id')).toBe(id);
   });
@@ -99,7 +99,7 @@ describe('identity', () => {
     api.identify({ phone_number: '+1 (500) 555-0006', external_id: 'cust-7', plan: 'gold' });
     api.identify({ phone_number: '555-0006', email: 'not-an-email' });
     api.track('Checkout');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(4));
+    await eventually(() => expect(hooks.queued).toHaveLength(4));
     expect(hooks.queued[3].event.profile).toEqual({
       email: 'ada@example.com', phone_number: '+15005550006', external_id: 'cust-7', anonymous_id: expect.any(String), _kx: 'KX-TOKEN',
     });
@@ -131,7 +131,7 @@ describe('identity', () => {
     api.track('Placed Order');
     api.identify({ email: 'b@example.com' });
     api.track('Subscribed to Newsletter');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(4));
+    await eventually(() => expect(hooks.queued).toHaveLength(4));
     const [identifyA, orderA, identifyB, newsletterB] = hooks.queued.map((q) => q.event.profile);
     // What was queued for a keeps a's identifiers.
     expect(orderA).toEqual({ email: 'a@example.com', anonymous_id: identifyA.anonymous_id });
@@ -151,7 +151,7 @@ describe('identity', () => {
     const hooks = recordHooks(api);
     api.identify({ ...first, first_name: 'Ann' });
     api.identify(second);
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(2));
+    await eventually(() => expect(hooks.queued).toHaveLength(2));
     const [one, two] = hooks.queued.map((q) => q.event.profile);
     expect(two.anonymous_id).not.toBe(one.anonymous_id);
     expect(two.first_name).toBeUndefined();
@@ -166,7 +166,7 @@ describe('identity', () => {
     api.identify({ email: 'ada@example.com', phone_number: '+15005550006', last_name: 'Lovelace' });
     api.identify({ external_id: 'cust-7' });
     api.identify({ email: 'not-an-email' }); // malformed: left out with a warning, so it names nobody
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(4));
+    await eventually(() => expect(hooks.queued).toHaveLength(4));
     const profiles = hooks.queued.map((q) => q.event.profile);
     expect(new Set(profiles.map((p) => p.anonymous_id)).size).toBe(1);
     expect(profiles[3]).toMatchObject({ first_name: 'Ada', last_name: 'Lovelace', external_id: 'cust-7', phone_number: '+15005550006' });
@@ -181,7 +181,7 @@ describe('identity', () => {
     api.track('Before');
     api.reset();
     api.track('After');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(3));
+    await eventually(() => expect(hooks.queued).toHaveLength(3));
     const [before, after] = [hooks.queued[1].event.profile, hooks.queued[2].event.profile];
     expect(after.email).toBeUndefined();
     expect(after.anonymous_id).not.toBe(before.anonymous_id);
@@ -223,7 +223,7 @@ describe('bad input: ignored with one console warning, never thrown', () => {
     if (message) expect(warn.mock.calls[0][0]).toMatch(message);
     expect(error).not.toHaveBeenCalled();
     api.track('Still works');
-    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Still works']));
+    await eventually(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Still works']));
   });
 
   it('push() after a bad call still runs the good calls of the same push, in order', async () => {
@@ -232,7 +232,7 @@ describe('bad input: ignored with one console warning, never thrown', () => {
     const api = createRelay(base);
     const hooks = recordHooks(api);
     expect(api.push(['track', 'One'], { 0: 'track', 1: 'x' } as any, ['track', 'Two'])).toBe(3);
-    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['One', 'Two']));
+    await eventually(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['One', 'Two']));
   });
 
   // Klaviyo's ingestion limits, the same cases as the shared table's own test:
@@ -272,7 +272,7 @@ describe('bad input: ignored with one console warning, never thrown', () => {
       expect(warn.mock.calls[0][0]).toMatch(/^klaviyo-relay: .*ignored: /);
       expect(warn.mock.calls[0][0]).toMatch(limit);
       api.track('Still works');
-      await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name ?? q.event.type)).toEqual(['Still works']));
+      await eventually(() => expect(hooks.queued.map((q) => q.event.name ?? q.event.type)).toEqual(['Still works']));
     });
 
     it('everything at the limits is queued', async () => {
@@ -285,7 +285,7 @@ describe('bad input: ignored with one console warning, never thrown', () => {
       api.track('10 levels', nested(10));
       api.track('From 2000', {}, { time: '2000-01-01T00:00:00Z' });
       api.track('Up to a year ahead', {}, { time: Date.now() + YEAR - 60_000 });
-      await vi.waitFor(() => expect(hooks.queued).toHaveLength(5));
+      await eventually(() => expect(hooks.queued).toHaveLength(5));
       expect(hooks.queued[3].event.time).toBe('2000-01-01T00:00:00.000Z');
       expect(warn).not.toHaveBeenCalled();
     });
@@ -296,7 +296,7 @@ describe('bad input: ignored with one console warning, never thrown', () => {
     const api = createRelay(base);
     const hooks = recordHooks(api);
     api.track('x'.repeat(128), { s: 'y'.repeat(100_000) });
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    await eventually(() => expect(hooks.queued).toHaveLength(1));
   });
 
   it('a throwing hook callback or a failing method reaches console.error, not the page', async () => {
@@ -308,7 +308,7 @@ describe('bad input: ignored with one console warning, never thrown', () => {
     });
     api.track('Fine');
     await isReady(api);
-    await vi.waitFor(() => expect(error.mock.calls.some((c) => /on\(queued\) callback threw/.test(c[0]))).toBe(true));
+    await eventually(() => expect(error.mock.calls.some((c) => /on\(queued\) callback threw/.test(c[0]))).toBe(true));
     expect(() => api.on(undefined as any, undefined as any)).not.toThrow();
     expect(() => api.ready(() => { throw new Error('ready bug'); })).not.toThrow();
     expect(error.mock.calls.some((c) => /ready\(\) failed/.test(c[0]))).toBe(true);
@@ -332,9 +332,9 @@ describe('workflow config', () => {
     await Promise.resolve();
     await Promise.resolve();
     expect(sent.map((r) => r.url)).toEqual(['https://shop.test/relay/v1/config?key=ABC123']);
-    await vi.waitFor(() => expect(h1.queued).toHaveLength(1));
+    await eventually(() => expect(h1.queued).toHaveLength(1));
     expect(h1.queued[0].event.route).toBe('client');
-    await vi.waitFor(async () => expect((await idbKeys()).filter((k) => String(k).startsWith('w:'))).toHaveLength(1));
+    await eventually(async () => expect((await idbKeys()).filter((k) => String(k).startsWith('w:'))).toHaveLength(1));
 
     // Revalidation is the browser HTTP cache's job (ETag + Cache-Control: no-cache); meanwhile the cached copy routes.
     configUp = false;
@@ -342,7 +342,7 @@ describe('workflow config', () => {
     const h2 = recordHooks(second);
     second.track('Viewed Product');
     await isReady(second);
-    await vi.waitFor(() => expect(h2.queued).toHaveLength(1));
+    await eventually(() => expect(h2.queued).toHaveLength(1));
     expect(h2.queued[0].event.route).toBe('client');
   });
 
@@ -355,7 +355,7 @@ describe('workflow config', () => {
     api.init({ workflow: { events: { Search: 'sideways' } } as any });
     api.track('Signup');
     api.track('Search');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(2));
+    await eventually(() => expect(hooks.queued).toHaveLength(2));
     expect(hooks.queued.map((q) => q.event.route)).toEqual(['server', 'off']);
     expect(error.mock.calls.map((c) => c[0])).toEqual([
       expect.stringMatching(/workflow config rejected: event "Placed Order" is enabled both/),
@@ -414,7 +414,7 @@ describe('workflow config', () => {
     first.identify({ email: 'ada@example.com' });
     first.track('Signed Up');
     // Committed long before the first visit's 3 s wait for the config ends; nothing sent yet.
-    await vi.waitFor(async () => expect((await idbKeys()).filter((k) => String(k).startsWith('e:'))).toHaveLength(3));
+    await eventually(async () => expect((await idbKeys()).filter((k) => String(k).startsWith('e:'))).toHaveLength(3));
     expect(sent.filter((r) => !r.url.includes('/v1/config')).map((r) => r.url)).toEqual([]);
 
     // The tab is closed here (its memory is gone); the next page load gets the config and delivers.
@@ -422,7 +422,7 @@ describe('workflow config', () => {
     const second = createRelay({ ...base, endpoint });
     await isReady(second);
     await second.flush();
-    await vi.waitFor(async () => expect(await second.pending()).toEqual([]));
+    await eventually(async () => expect(await second.pending()).toEqual([]));
     const delivered = () => ({
       klaviyo: sent.filter((r) => r.url.startsWith('https://k.test/')).map((r) => r.body.data.attributes.metric.data.attributes.name),
       relay: sent.filter((r) => r.url.endsWith('/v1/events')).flatMap((r) => r.body.events.map((e: any) => `${e.name ?? e.type}:${e.route}`)),
@@ -447,12 +447,12 @@ describe('workflow config', () => {
     const earlier = createRelay({ ...base, klaviyoUrl: 'https://unreachable.test', endpoint, workflow: { default: 'client' } });
     const h1 = recordHooks(earlier);
     earlier.track('Left Behind');
-    await vi.waitFor(() => expect(h1.queued).toHaveLength(1));
+    await eventually(() => expect(h1.queued).toHaveLength(1));
     // This page has no inline workflow: it waits (a minute here) for a /v1/config that never answers.
     const page = createRelay({ ...base, endpoint, configWaitMs: 60_000 });
     let ready = false;
     page.ready(() => (ready = true));
-    await vi.waitFor(() => expect(sent.some((r) => r.url.startsWith('https://k.test/') && r.body.data.attributes.metric.data.attributes.name == 'Left Behind')).toBe(true));
+    await eventually(() => expect(sent.some((r) => r.url.startsWith('https://k.test/') && r.body.data.attributes.metric.data.attributes.name == 'Left Behind')).toBe(true));
     await page.flush();
     expect(ready).toBe(false);
   });
@@ -463,7 +463,7 @@ describe('workflow config', () => {
     const api = createRelay({ ...base, endpoint });
     const hooks = recordHooks(api);
     api.track('X');
-    await vi.waitFor(() => expect(hooks.queued).toHaveLength(1));
+    await eventually(() => expect(hooks.queued).toHaveLength(1));
     expect(hooks.queued[0].event.route).toBe('server');
     expect(error.mock.calls[0][0]).toMatch(/event "X"/);
     expect((await idbKeys()).filter((k) => String(k).startsWith('c:'))).toEqual([]);
@@ -479,7 +479,7 @@ describe('consent across tabs (the shared marker cookie)', () => {
     await isReady(api);
     Cookies.set('klaviyo_relay_consent', '1'); // the other tab's consent({granted: true})
     await api.flush();
-    await vi.waitFor(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Held']));
+    await eventually(() => expect(hooks.queued.map((q) => q.event.name)).toEqual(['Held']));
     const attempts = sent.length;
     expect(attempts).toBeGreaterThan(0);
 
@@ -487,7 +487,7 @@ describe('consent across tabs (the shared marker cookie)', () => {
     api.track('After denial');
     await api.flush();
     expect(sent.length).toBe(attempts);
-    await vi.waitFor(async () => expect(await idbKeys()).toEqual([]));
+    await eventually(async () => expect(await idbKeys()).toEqual([]));
     expect(Cookies.get('klaviyo_relay_id')).toBeUndefined();
   });
 });
