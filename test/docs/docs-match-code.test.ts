@@ -1,6 +1,6 @@
 // The user documentation (README.md, docs/*.md, demo/README.md) against the code it describes: links that lead
-// somewhere, environment variables the code reads, the tag-manager stub as the file ships it, and no pointers to
-// the project's private contract.
+// somewhere (ARCHITECTURE.md's too), environment variables the code reads, the tag-manager stub as the file ships
+// it, and no pointers to the project's private contract.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ function codeFiles(dir: string): string[] {
 
 describe('user documentation', () => {
   it('every relative link points at a file or folder of the repository', () => {
-    const broken = userDocs.flatMap((doc) =>
+    const broken = [...userDocs, 'ARCHITECTURE.md'].flatMap((doc) =>
       [...read(doc).matchAll(/\]\(([^)\s]+)\)/g)]
         .map((m) => m[1]!.split('#')[0]!)
         .filter((target) => target && !/^[a-z]+:/.test(target))

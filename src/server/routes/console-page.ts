@@ -1,5 +1,6 @@
-// The operator console's static files at /admin/ (HTML, CSS and small JS modules; no build step). The page holds
-// nothing secret: everything it shows comes from the /v1/admin API, called with the token the operator types.
+// The operator console's static files at /admin/ (HTML, CSS and small JS modules). No framework and no build step:
+// a few forms need neither, and plain modules keep the strict CSP below. The page holds nothing secret: everything
+// it shows comes from the /v1/admin API, called with the token the operator types.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
