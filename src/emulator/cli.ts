@@ -1,5 +1,5 @@
 // `klaviyo-relay emulator [--port 4010] [--host 127.0.0.1] [--private-key pk_…] [--public-key ABC123]
-//  [--no-rate-limits] [--snapshot FILE] [--job-delay MS] [--fault JSON]…`
+//  [--scopes LIST] [--no-rate-limits] [--snapshot FILE] [--job-delay MS] [--fault JSON]…`
 import { parseArgs } from 'node:util';
 import { startEmulator, type FaultRule } from './index.js';
 
@@ -12,6 +12,8 @@ Options:
   --host HOST         interface to bind (default 127.0.0.1)
   --private-key KEY   the only private key accepted (default KLAVIYO_PRIVATE_KEY; unset = any pk_ key)
   --public-key KEY    the only public key accepted (default KLAVIYO_PUBLIC_KEY; unset = any 6-char key)
+  --scopes LIST       the private key's scopes, comma-separated (e.g. accounts:read,events:write); operations
+                      needing another answer 403 permission_denied (default: a Full Access key)
   --no-rate-limits    do not enforce Klaviyo's per-endpoint rate limits
   --snapshot FILE     load state from FILE at start and keep saving it there
   --job-delay MS      time a bulk job takes to complete (default 1000)
@@ -29,6 +31,7 @@ export async function runEmulator(args: string[]): Promise<number> {
         host: { type: 'string' },
         'private-key': { type: 'string' },
         'public-key': { type: 'string' },
+        scopes: { type: 'string' },
         'no-rate-limits': { type: 'boolean' },
         snapshot: { type: 'string' },
         'job-delay': { type: 'string' },
@@ -68,6 +71,7 @@ export async function runEmulator(args: string[]): Promise<number> {
       host: values.host as string | undefined,
       privateKey: values['private-key'] as string | undefined,
       publicKey: values['public-key'] as string | undefined,
+      privateKeyScopes: values.scopes === undefined ? undefined : String(values.scopes).split(',').map((s) => s.trim()).filter(Boolean),
       rateLimits: !values['no-rate-limits'],
       snapshotFile: values.snapshot as string | undefined,
       jobDelayMs,

@@ -5,6 +5,7 @@ import { createAdminRoutes } from './admin.js';
 import { errorItem } from './errors.js';
 import { FaultRules, type FaultRule } from './faults.js';
 import type { Handler } from './handlers/context.js';
+import type { KeyConfig } from './keys.js';
 import { accountHandlers } from './handlers/accounts.js';
 import { eventHandlers } from './handlers/events.js';
 import { listHandlers } from './handlers/lists.js';
@@ -38,6 +39,11 @@ export interface EmulatorOptions {
   privateKey?: string;
   /** The only public key accepted; default KLAVIYO_PUBLIC_KEY, else any 6-character key. */
   publicKey?: string;
+  /**
+   * The private key's scopes (e.g. `['accounts:read', 'events:write']`): operations needing another scope answer
+   * 403 `permission_denied`, as Klaviyo does for a key created with a scope. Default: a Full Access key.
+   */
+  privateKeyScopes?: string[];
   /** Enforce each endpoint's published burst/steady limits. Default true. */
   rateLimits?: boolean;
   /** JSON file the state is loaded from at start and saved to (every few seconds and on close). */
@@ -58,6 +64,8 @@ export interface Emulator {
   close(): Promise<void>;
   /** Forgets all state, requests, faults and rate-limit counters. */
   reset(): void;
+  /** Gives the private key these scopes from now on (undefined: Full Access), as a new key would. */
+  setPrivateKeyScopes(scopes: string[] | undefined): void;
   faults: { add(rule: FaultRule): void; clear(): void; list(): FaultRule[] };
   /** Recent requests, oldest first, bounded (rejected ones carry `error`). */
   requests: LoggedRequest[];
@@ -87,7 +95,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const log = new RequestLog();
   const clock = opts.clock ?? Date.now;
   const limiter = opts.rateLimits === false ? undefined : new RateLimiter(clock);
-  const keys = { privateKey: opts.privateKey ?? (process.env.KLAVIYO_PRIVATE_KEY || undefined), publicKey: opts.publicKey ?? (process.env.KLAVIYO_PUBLIC_KEY || undefined) };
+  const keys: KeyConfig = {
+    privateKey: opts.privateKey ?? (process.env.KLAVIYO_PRIVATE_KEY || undefined),
+    publicKey: opts.publicKey ?? (process.env.KLAVIYO_PUBLIC_KEY || undefined),
+    privateKeyScopes: opts.privateKeyScopes,
+  };
   if (opts.snapshotFile) loadSnapshot(opts.snapshotFile, state);
 
   const ctx = { state, spec, keys, clock };
@@ -149,6 +161,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     reset,
+    setPrivateKeyScopes: (scopes) => (keys.privateKeyScopes = scopes && [...scopes]),
     faults: { add: (r) => faults.add(r), clear: () => faults.clear(), list: () => faults.list() },
     requests: log.entries,
     state: {

@@ -6,6 +6,8 @@ export interface KeyConfig {
   privateKey?: string;
   /** The only public key accepted; unset → any well-formed one. */
   publicKey?: string;
+  /** The private key's scopes, e.g. `['events:write']`; unset → a Full Access key. */
+  privateKeyScopes?: readonly string[];
 }
 
 const PRIVATE_KEY = /^pk_\S{20,}$/;
@@ -41,4 +43,19 @@ export function checkPrivateKey(authorization: string | undefined, keys: KeyConf
   // Never echo the key back: error bodies end up in logs.
   if (!ok) throw new ApiError(403, 'permission_denied', 'Incorrect authentication credentials: the private API key is not valid for this account.');
   return key;
+}
+
+/**
+ * A private key created with a scope answers 403 `permission_denied` on an operation it lacks a scope for
+ * (https://developers.klaviyo.com/en/docs/authenticate_ ; the body as Klaviyo sends it:
+ * https://community.klaviyo.com/developer-group-64/api-patch-action-status-403-code-permission-denied-9225).
+ * A key's access is set per resource as read or full, and full includes read
+ * (https://help.klaviyo.com/hc/en-us/articles/7423954176283), so `profiles:write` grants `profiles:read`.
+ */
+export function checkScopes(required: readonly string[], keys: KeyConfig): void {
+  const granted = keys.privateKeyScopes;
+  if (!granted) return;
+  const has = (scope: string) => granted.includes(scope) || (scope.endsWith(':read') && granted.includes(scope.replace(/:read$/, ':write')));
+  if (required.every(has)) return;
+  throw new ApiError(403, 'permission_denied', 'You do not have permission to perform this action.');
 }

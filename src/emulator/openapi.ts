@@ -18,6 +18,8 @@ export interface Operation {
   contentType?: string;
   /** Published rate limits, e.g. `{burst: '10/s', steady: '150/m', daily?: '150/d'}`. */
   rateLimit?: Record<string, string>;
+  /** The key scopes the operation needs (`x-klaviyo-scopes`), e.g. `['profiles:write']`. */
+  scopes: string[];
   parameters: Json[];
   bodyRequired: boolean;
 }
@@ -151,6 +153,7 @@ export class OpenApiSpec {
           path,
           contentType: Object.keys(content)[0],
           rateLimit: op['x-klaviyo-ratelimit'],
+          scopes: op['x-klaviyo-scopes'] ?? [],
           parameters: op.parameters ?? [],
           bodyRequired: !!op.requestBody?.required,
         };

@@ -1,13 +1,16 @@
 // The wire checks Klaviyo makes before an endpoint runs: auth, revision, content type, and the body schema.
 import { ApiError, errorItem } from './errors.js';
-import { checkPrivateKey, checkPublicKey, type KeyConfig } from './keys.js';
+import { checkPrivateKey, checkPublicKey, checkScopes, type KeyConfig } from './keys.js';
 import type { OpenApiSpec, Operation } from './openapi.js';
 
 const REVISION = /^(\d{4}-\d{2}-\d{2})(\.[A-Za-z0-9_-]+)?$/;
 
-/** Refuses a caller without this account's key (public on /client/*, private on /api/*). */
+/** Refuses a caller without this account's key (public on /client/*, private on /api/*, with the operation's scopes). */
 export function authenticate(op: Operation, query: URLSearchParams, authorization: string | undefined, keys: KeyConfig): string {
-  return op.path.startsWith('/client/') ? checkPublicKey(query.get('company_id'), keys) : checkPrivateKey(authorization, keys);
+  if (op.path.startsWith('/client/')) return checkPublicKey(query.get('company_id'), keys);
+  const key = checkPrivateKey(authorization, keys);
+  checkScopes(op.scopes, keys);
+  return key;
 }
 
 /** `revision: YYYY-MM-DD[.suffix]` is required; a date past the spec's own revision does not exist yet. */

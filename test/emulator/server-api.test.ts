@@ -28,6 +28,31 @@ describe('auth on /api/*', () => {
     expect(JSON.stringify(wrong.json)).not.toContain('pk_wrong');
   });
 
+  // A key created with a scope is refused, 403 permission_denied, on operations needing another scope:
+  // https://developers.klaviyo.com/en/docs/authenticate_ ; full (write) access includes read:
+  // https://help.klaviyo.com/hc/en-us/articles/7423954176283
+  it('403 permission_denied on an operation whose scope the key lacks, and only there; new scopes apply at once', async () => {
+    const scoped = await start({ rateLimits: false, privateKeyScopes: ['accounts:read', 'events:write'] });
+    try {
+      expect((await call(scoped, 'POST', '/api/events', { body: eventBody(relayEvent('Placed Order', 'a@b.co', 'o1')) })).status).toBe(202);
+      expect((await call(scoped, 'GET', '/api/accounts')).status).toBe(200);
+      const refused = await call(scoped, 'POST', '/api/profile-import', { body: profileImportBody({ email: 'a@b.co' }) });
+      expect(refused.status).toBe(403);
+      expect(refused.json.errors[0]).toMatchObject({ status: 403, code: 'permission_denied', detail: 'You do not have permission to perform this action.', source: { pointer: '/data/' } });
+      expect((await call(scoped, 'GET', '/api/profiles')).status).toBe(403);
+      expect(scoped.state.profiles()).toHaveLength(1); // the event's profile only: the import changed nothing
+
+      scoped.setPrivateKeyScopes(['accounts:read', 'events:write', 'profiles:write']);
+      expect((await call(scoped, 'POST', '/api/profile-import', { body: profileImportBody({ email: 'a@b.co', first_name: 'Ada' }) })).status).toBe(200);
+      expect((await call(scoped, 'GET', '/api/profiles')).status).toBe(200); // profiles:write includes profiles:read
+      expect((await call(scoped, 'GET', '/api/metrics')).status).toBe(403);
+      scoped.setPrivateKeyScopes(undefined);
+      expect((await call(scoped, 'GET', '/api/metrics')).status).toBe(200);
+    } finally {
+      await scoped.close();
+    }
+  });
+
   it('with no key configured accepts any well-formed private key only', async () => {
     const open = await start({ privateKey: undefined, publicKey: undefined, rateLimits: false });
     try {
