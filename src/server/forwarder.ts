@@ -14,13 +14,40 @@ import {
 import { profileUpdateBody } from '../shared/klaviyo-payloads.js';
 import type { OutboxItem, RelayStore } from './store/types.js';
 
+/** The requests forwarding plans (counted in stats().requests). */
 type Operation = 'bulk' | 'event' | 'profile';
+/** Every Klaviyo call forwarding makes: the planned ones, and the lookup and update that resolve a 409 duplicate_profile. */
+type Call = Operation | 'profileLookup' | 'profileUpdate';
 
-const ENDPOINTS: Record<Operation, { path: string; operationId: string }> = {
-  bulk: { path: '/api/event-bulk-create-jobs', operationId: 'bulk_create_events' },
-  event: { path: '/api/events', operationId: 'create_event' },
-  profile: { path: '/api/profile-import', operationId: 'create_or_update_profile' },
+/** Each call's Klaviyo operation (the operationId the transport's limits are keyed by), and its name for operators. */
+const ENDPOINTS: Record<Call, { path: string; operationId: string; label: string }> = {
+  bulk: { path: '/api/event-bulk-create-jobs', operationId: 'bulk_create_events', label: 'bulk event jobs' },
+  event: { path: '/api/events', operationId: 'create_event', label: 'single events' },
+  profile: { path: '/api/profile-import', operationId: 'create_or_update_profile', label: 'profile imports' },
+  profileLookup: { path: '/api/profiles', operationId: 'get_profiles', label: 'profile lookups' },
+  profileUpdate: { path: '/api/profiles/{id}', operationId: 'update_profile', label: 'profile updates' },
 };
+
+/** The key of a pause that holds every operation (a 401). */
+const ALL_OPERATIONS = '*';
+
+/** One operation (or all of them) waiting for Klaviyo to accept the key, with times in epoch ms. */
+interface KeyPause {
+  label: string;
+  status: number;
+  /** What Klaviyo answered, e.g. `Klaviyo 403: You do not have permission to perform this action`. */
+  refusal: string;
+  since: number;
+  until: number;
+}
+
+/** Names the paused operations and what Klaviyo answered, grouping those refused alike. */
+function pauseReason(pauses: KeyPause[]): string {
+  const byRefusal = new Map<string, string[]>();
+  for (const p of pauses) byRefusal.set(p.refusal, [...(byRefusal.get(p.refusal) ?? []), p.label]);
+  const what = [...byRefusal].map(([refusal, labels]) => `${labels.join(', ')}: ${refusal}`).join('; ');
+  return `${what}. Check KLAVIYO_PRIVATE_KEY and its scopes; their items are kept and retried`;
+}
 
 /** Handles a final refusal some other way than failing the items; resolves false to fail them after all. */
 type Refusal = (err: KlaviyoError) => Promise<boolean>;
@@ -41,7 +68,7 @@ export interface ForwarderOptions {
   claimLimit?: number;
   /** Requests in flight at once. */
   concurrency?: number;
-  /** How long forwarding pauses after Klaviyo refuses the key (401/403) before it tries again. */
+  /** How long an operation Klaviyo refused the key for (401/403) pauses before it tries again. */
   keyPauseMs?: number;
   maxEventsPerJob?: number;
   maxJobBytes?: number;
@@ -56,13 +83,33 @@ export interface ForwarderOptions {
   leaderRetryMs?: number;
 }
 
-/** Why forwarding is paused: Klaviyo refused the key. Cleared by the first request Klaviyo accepts again. */
-export interface ForwardingPause {
+/** One Klaviyo operation paused because Klaviyo refused the key for it. */
+export interface PausedOperation {
+  /** Klaviyo's operationId, e.g. `create_or_update_profile`; `*` when a 401 paused every operation. */
+  operationId: string;
+  /** Its name for operators, e.g. `profile imports`. */
+  label: string;
   status: number;
   reason: string;
   since: string;
-  /** The next time forwarding tries Klaviyo again. */
+  /** The next time this operation tries Klaviyo again. */
   retryAt: string;
+}
+
+/**
+ * Why forwarding is (partly) paused: Klaviyo refused the key for some operations (401/403). Each is cleared by the
+ * first request of that operation Klaviyo accepts again; the others keep flowing meanwhile.
+ */
+export interface ForwardingPause {
+  /** The status Klaviyo answered for the first operation paused. */
+  status: number;
+  /** Names each paused operation and why, e.g. `profile imports: Klaviyo 403: …. Check KLAVIYO_PRIVATE_KEY and its scopes; …`. */
+  reason: string;
+  /** When the first of them paused. */
+  since: string;
+  /** The next time forwarding tries Klaviyo again: the earliest retry of a paused operation. */
+  retryAt: string;
+  operations: PausedOperation[];
 }
 
 export interface ForwarderStats {
@@ -72,7 +119,7 @@ export interface ForwarderStats {
   /** Identifies whose identifiers sat on two Klaviyo profiles, delivered by updating the one Klaviyo named. */
   conflicts: number;
   requests: Record<Operation, number>;
-  /** Set while forwarding waits for a working key; what /healthz and the console show. */
+  /** Set while any operation waits for Klaviyo to accept the key; what /healthz and the console show. */
   paused: ForwardingPause | null;
   /** This instance holds the forwarder leadership (always, on the embedded store). */
   leader: boolean;
@@ -130,8 +177,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const leaderRetryMs = options.leaderRetryMs ?? Math.min(5_000, claimLeaseMs / 3);
   const leadership = store.forwarderLeadership();
   const stats: Omit<ForwarderStats, 'paused' | 'leader'> = { sent: 0, failed: 0, retried: 0, conflicts: 0, requests: { bulk: 0, event: 0, profile: 0 } };
-  /** Set when Klaviyo refused the key: no round claims anything before `until`. */
-  let keyPause: { status: number; reason: string; since: number; until: number } | undefined;
+  /**
+   * Operations Klaviyo refused the key for, by operationId: a key lacking one scope (say profiles:write) pauses only
+   * the operations that need it, and the rest keep flowing. A 401 says the key itself is missing or malformed, so
+   * every operation would be refused alike: it pauses all of them at once (ALL_OPERATIONS; no round claims anything
+   * until it ends), one log line and no request per operation to learn it. A 403 is per operation: a scope the key
+   * lacks, or a key of another account, which each operation then learns on its first try.
+   */
+  const keyPauses = new Map<string, KeyPause>();
 
   let abort = new AbortController();
   let stopped = true;
@@ -148,11 +201,48 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     await store.reschedule(ids(items), at, reason);
   }
 
-  async function settleSent(items: OutboxItem[], note?: string) {
-    if (keyPause) {
-      log('info', 'Klaviyo accepts the key again: forwarding resumes');
-      keyPause = undefined;
+  /** The key pause holding `call` now (its operation's, or the one of all operations), if any. */
+  function keyHold(call: Call): KeyPause | undefined {
+    const now = clock.now();
+    return [keyPauses.get(ALL_OPERATIONS), keyPauses.get(ENDPOINTS[call].operationId)]
+      .filter((p): p is KeyPause => !!p && p.until > now)
+      .sort((a, b) => b.until - a.until)[0];
+  }
+
+  /** Klaviyo refused the key for `call`'s operation: pause it (every operation on a 401) and keep the items. */
+  function pauseOperation(call: Call, err: KlaviyoError, items: OutboxItem[]) {
+    const now = clock.now();
+    const all = err.status === 401;
+    const id = all ? ALL_OPERATIONS : ENDPOINTS[call].operationId;
+    const held = keyPauses.get(id);
+    const pause: KeyPause = {
+      label: all ? 'all operations' : ENDPOINTS[call].label,
+      status: err.status,
+      refusal: `Klaviyo ${err.status}: ${err.detail.replace(/\.$/, '')}`,
+      since: held?.since ?? now,
+      until: now + keyPauseMs,
+    };
+    keyPauses.set(id, pause);
+    if (!held) {
+      log('error', `${pause.label} paused: ${pause.refusal}. Check KLAVIYO_PRIVATE_KEY and its scopes; their items are kept and retried every ${keyPauseMs / 1000} s${all ? '' : ', other operations keep flowing'}`, { operationId: id });
     }
+    return reschedule(items, pause.until, pauseReason([pause]));
+  }
+
+  /**
+   * Klaviyo accepted the key for `call`'s operation (it answered 2xx, or judged the request itself, which it does
+   * only after the key and its scopes pass): that operation's pause ends, and a pause of all operations too.
+   */
+  function keyAccepted(call: Call) {
+    for (const id of [ALL_OPERATIONS, ENDPOINTS[call].operationId]) {
+      const pause = keyPauses.get(id);
+      if (!pause || !keyPauses.delete(id)) continue;
+      log('info', `${pause.label} resume: Klaviyo accepts the key again`, { operationId: id });
+    }
+  }
+
+  async function settleSent(call: Call, items: OutboxItem[], note?: string) {
+    keyAccepted(call);
     await store.markSent(ids(items), note);
     stats.sent += items.length;
   }
@@ -161,21 +251,22 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   async function deliver(op: Operation, request: PlannedRequest, onRefused?: Refusal): Promise<void> {
     const { items } = request;
     const { path, operationId } = ENDPOINTS[op];
-    const paused = Math.max(klaviyo!.limiter.pausedUntil(operationId), keyPause?.until ?? 0);
-    if (paused > clock.now()) return reschedule(items, paused, keyPause?.reason ?? `waiting for Klaviyo's rate limit on ${path}`);
+    const held = keyHold(op);
+    const paused = Math.max(klaviyo!.limiter.pausedUntil(operationId), held?.until ?? 0);
+    if (paused > clock.now()) return reschedule(items, paused, held ? pauseReason([held]) : `waiting for Klaviyo's rate limit on ${path}`);
     stats.requests[op]++;
     try {
       await klaviyo!.post(path, request.body, { maxAttempts: 1, signal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) throw err;
-      return settleFailure(path, items, err, onRefused);
+      return settleFailure(op, path, items, err, onRefused);
     }
-    await settleSent(items);
+    await settleSent(op, items);
     log('debug', `forwarded ${items.length} item(s) to ${path}`);
   }
 
-  /** A failed attempt: final 4xx → failed (or `onRefused`); key problem → pause; anything else → reschedule. */
-  async function settleFailure(path: string, items: OutboxItem[], err: unknown, onRefused?: Refusal) {
+  /** A failed attempt: final 4xx → failed (or `onRefused`); key problem → pause its operation; anything else → reschedule. */
+  async function settleFailure(call: Call, path: string, items: OutboxItem[], err: unknown, onRefused?: Refusal) {
     const now = clock.now();
     const attempts = Math.max(...items.map((i) => i.attempts));
     if (!(err instanceof KlaviyoError)) {
@@ -190,12 +281,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       log('warn', `${what}; retrying in ${waitMs} ms`, { items: items.length, attempts });
       return reschedule(items, now + waitMs, reason);
     }
-    if (err.keyProblem) {
-      const why = `${reason}. Check KLAVIYO_PRIVATE_KEY and its scopes; forwarding is paused and items are kept`;
-      if (!keyPause) log('error', why);
-      keyPause = { status: err.status, reason: why, since: keyPause?.since ?? now, until: now + keyPauseMs };
-      return reschedule(items, keyPause.until, why);
-    }
+    if (err.keyProblem) return pauseOperation(call, err, items);
+    keyAccepted(call);
     if (await onRefused?.(err)) return;
     log('warn', `Klaviyo refused ${items.length} item(s) on ${path}: ${err.detail}`, { unique_ids: items.map((i) => i.event.unique_id) });
     stats.failed += items.length;
@@ -211,13 +298,19 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const profile = request.profile!;
     const signal = abort.signal;
     const ours = PERSON_IDS.filter((k) => profile[k]);
+    // Both operations must be allowed: a lookup whose update would be refused only costs a request.
+    const held = [keyHold('profileLookup'), keyHold('profileUpdate')].filter((p): p is KeyPause => !!p);
+    if (held.length) return reschedule(request.items, Math.max(...held.map((p) => p.until)), pauseReason(held));
+    let call: Call = 'profileLookup';
     try {
       const found = await klaviyo!.get('/api/profiles', { filter: `equals(id,${JSON.stringify(profileId)})`, 'fields[profile]': PERSON_IDS.join(',') }, { maxAttempts: 1, signal });
-      const held: Record<string, unknown> = found?.data?.[0]?.attributes ?? {};
+      keyAccepted(call);
+      call = 'profileUpdate';
+      const holds: Record<string, unknown> = found?.data?.[0]?.attributes ?? {};
       // Klaviyo matches emails case-insensitively, other identifiers exactly.
-      const same = (k: (typeof PERSON_IDS)[number]) => (k === 'email' ? String(held.email ?? '').toLowerCase() === profile.email!.toLowerCase() : held[k] === profile[k]);
+      const same = (k: (typeof PERSON_IDS)[number]) => (k === 'email' ? String(holds.email ?? '').toLowerCase() === profile.email!.toLowerCase() : holds[k] === profile[k]);
       const kept = ours.filter(same);
-      const missing = ours.filter((k) => held[k] == null || held[k] === '');
+      const missing = ours.filter((k) => holds[k] == null || holds[k] === '');
       // Klaviyo does not say which identifier conflicts: try the largest sets of missing ones first (at most three
       // identifiers, so a handful of requests), ending with none.
       const additions = subsets(missing).sort((a, b) => b.length - a.length);
@@ -235,18 +328,27 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           `updated profile ${profileId} with the traits${identifiers.length ? ` and ${identifiers.join(', ')}` : ''}`;
         log('warn', note, { unique_ids: request.items.map((i) => i.event.unique_id) });
         stats.conflicts += request.items.length;
-        return settleSent(request.items, note);
+        return settleSent(call, request.items, note);
       }
     } catch (err) {
       if (signal.aborted) throw err;
-      return settleFailure(`/api/profiles/${profileId}`, request.items, err);
+      return settleFailure(call, call === 'profileLookup' ? ENDPOINTS.profileLookup.path : `/api/profiles/${profileId}`, request.items, err);
     }
   }
 
-  const pauseInfo = (): ForwardingPause | null =>
-    keyPause
-      ? { status: keyPause.status, reason: keyPause.reason, since: new Date(keyPause.since).toISOString(), retryAt: new Date(keyPause.until).toISOString() }
-      : null;
+  function pauseInfo(): ForwardingPause | null {
+    const paused = [...keyPauses].sort(([, a], [, b]) => a.since - b.since);
+    if (!paused.length) return null;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const first = paused[0]![1];
+    return {
+      status: first.status,
+      reason: pauseReason(paused.map(([, p]) => p)),
+      since: iso(first.since),
+      retryAt: iso(Math.min(...paused.map(([, p]) => p.until))),
+      operations: paused.map(([operationId, p]) => ({ operationId, label: p.label, status: p.status, reason: pauseReason([p]), since: iso(p.since), retryAt: iso(p.until) })),
+    };
+  }
 
   const sendSingly = (items: OutboxItem[]) => runPool(items.map((item) => () => deliver('event', singleEventRequest(item))), concurrency);
 
@@ -313,7 +415,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     // A previous round was aborted (leadership lost) and has finished: this one starts clean.
     if (abort.signal.aborted && !stopped) abort = new AbortController();
     while (!stopped && leadership.held) {
-      if (keyPause && clock.now() < keyPause.until) return;
+      if ((keyPauses.get(ALL_OPERATIONS)?.until ?? 0) > clock.now()) return;
       const items = await store.claimDue(claimLimit, clock.now());
       if (!items.length) return;
       const stopRenewing = renewWhileSending();

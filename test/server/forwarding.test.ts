@@ -28,6 +28,13 @@ const sandboxIds = () => {
   return emulator.state.events({ metric: 'Placed Order' }).map((e) => e.unique_id);
 };
 
+/** The forwarder's log lines from now on, as the server's logger receives them. */
+function recordLogs(relay: RelayServer): { level: string; message: string }[] {
+  const lines: { level: string; message: string }[] = [];
+  for (const level of ['info', 'warn', 'error'] as const) relay.app.log[level] = ((_fields: unknown, message: string) => void lines.push({ level, message })) as never;
+  return lines;
+}
+
 /** Each expected id exactly once in the sandbox. */
 function expectDeliveredOnce(ids: string[]) {
   const got = sandboxIds();
@@ -223,7 +230,7 @@ describe('forwarding to Klaviyo', () => {
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       expect(row.next_attempt_at).toBe(clock.now() + 60_000);
-      expect(row.last_error).toMatch(/^Klaviyo 403: .*check KLAVIYO_PRIVATE_KEY/i);
+      expect(row.last_error).toMatch(/^(single events|profile imports): Klaviyo 403: .*Check KLAVIYO_PRIVATE_KEY/);
       expect(row.last_error).not.toContain(PRIVATE_KEY);
     }
     await postEvents(url, batch([wireEvent()]));
@@ -231,24 +238,104 @@ describe('forwarding to Klaviyo', () => {
     expect(emulator.requests).toHaveLength(2); // paused: the new item waits too
 
     const health = await (await fetch(`${url}/healthz`)).json();
-    expect(health).toMatchObject({ status: 'degraded', forwarding: expect.stringMatching(/^paused: Klaviyo 403: .*KLAVIYO_PRIVATE_KEY/) });
+    // Another account's key is refused alike everywhere: both operations are named with the one refusal.
+    expect(health).toMatchObject({ status: 'degraded', forwarding: expect.stringMatching(/^paused: (single events, profile imports|profile imports, single events): Klaviyo 403: [^;]*\. Check KLAVIYO_PRIVATE_KEY/) });
     expect(server.forwarder.stats().paused).toMatchObject({ status: 403, retryAt: new Date(clock.now() + 60_000).toISOString() });
     const view = await (await fetch(`${url}/v1/admin/outbox?status=pending`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
     expect(view.forwarding).toMatchObject({ state: 'paused', reason: expect.stringContaining('403') });
     expect(view.counts.failed).toBe(0);
   });
 
-  it('resumes after the pause once Klaviyo accepts the key again, and /healthz says ok', async () => {
+  // A key created without profiles:write: Klaviyo answers 403 permission_denied on profile imports and accepts
+  // events (https://developers.klaviyo.com/en/docs/authenticate_). Only the refused operation may wait.
+  it('a key lacking one scope pauses only that operation: events keep flowing while identifies wait, and fixing the key resumes them', async () => {
+    await emulator.close();
+    emulator = await startEmulator({ port: 0, privateKey: PRIVATE_KEY, jobDelayMs: 20, privateKeyScopes: ['accounts:read', 'events:write'] });
+    const clock = fakeClock();
+    await start(0, { clock });
+    const logged = recordLogs(server);
+    const t0 = clock.now();
+    const identify = (email: string) => wireEvent({ type: 'identify', name: undefined, profile: { email } });
+    const delivered: string[] = [];
+    const sendEvents = async (n: number, ...identifies: ReturnType<typeof wireEvent>[]) => {
+      const events = Array.from({ length: n }, () => wireEvent());
+      delivered.push(...events.map((e) => e.unique_id));
+      await postEvents(url, batch([...events, ...identifies]));
+      await server.forwarder.flush();
+    };
+    const health = async () => (await fetch(`${url}/healthz`)).json();
+
+    const grace = identify('grace@example.com');
+    await sendEvents(2, grace);
+    expect(apiRequests('/api/events').map((r) => r.status)).toEqual([202, 202]);
+    expect(apiRequests('/api/profile-import').map((r) => r.status)).toEqual([403]);
+    const [waiting] = await server.store.listOutbox({ status: 'pending' });
+    expect(waiting).toMatchObject({ unique_id: grace.unique_id, next_attempt_at: t0 + 60_000 });
+    expect(waiting!.last_error).toMatch(/^profile imports: Klaviyo 403: You do not have permission to perform this action\. Check KLAVIYO_PRIVATE_KEY and its scopes/);
+    const pausedNow = {
+      status: 403,
+      since: new Date(t0).toISOString(),
+      retryAt: new Date(t0 + 60_000).toISOString(),
+      reason: expect.stringMatching(/^profile imports: Klaviyo 403: /),
+      operations: [{ operationId: 'create_or_update_profile', label: 'profile imports', status: 403, retryAt: new Date(t0 + 60_000).toISOString() }],
+    };
+    expect(server.forwarder.stats().paused).toEqual({ ...pausedNow, operations: [expect.objectContaining(pausedNow.operations[0])] });
+    expect(await health()).toEqual({ status: 'degraded', store: 'ok', forwarding: expect.stringMatching(/^paused: profile imports: Klaviyo 403: .*KLAVIYO_PRIVATE_KEY/), retry_at: new Date(t0 + 60_000).toISOString() });
+
+    // Within the pause: events are sent at once and do not end it; a new identify waits for the same retry, unsent.
+    clock.advance(10_000);
+    const lin = identify('lin@example.com');
+    await sendEvents(3, lin);
+    expect(apiRequests('/api/events')).toHaveLength(5);
+    expect(apiRequests('/api/profile-import')).toHaveLength(1);
+    expect((await server.store.listOutbox({ status: 'pending' })).map((r) => [r.unique_id, r.next_attempt_at])).toEqual(
+      expect.arrayContaining([[grace.unique_id, t0 + 60_000], [lin.unique_id, t0 + 60_000]]),
+    );
+    expect(server.forwarder.stats().paused).toMatchObject({ since: new Date(t0).toISOString(), retryAt: new Date(t0 + 60_000).toISOString() });
+    expect((await health()).status).toBe('degraded');
+    const view = await (await fetch(`${url}/v1/admin/outbox?status=pending`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    expect(view.forwarding).toEqual({ state: 'paused', reason: expect.stringMatching(/^profile imports: Klaviyo 403: /), retryAt: new Date(t0 + 60_000).toISOString() });
+
+    // The retry (both identifies at once) is refused again: still paused, since unchanged, logged once; the
+    // round's events still go.
+    clock.set(t0 + 60_000);
+    await sendEvents(1);
+    expect(apiRequests('/api/profile-import').map((r) => r.status)).toEqual([403, 403, 403]);
+    expect(server.forwarder.stats().paused).toMatchObject({ since: new Date(t0).toISOString(), retryAt: new Date(t0 + 120_000).toISOString() });
+
+    // The key gets profiles:write: the next retry imports both identifies and forwarding is all on again.
+    emulator.setPrivateKeyScopes(['accounts:read', 'events:write', 'profiles:write']);
+    clock.set(t0 + 120_000);
+    await sendEvents(1);
+    expect(apiRequests('/api/profile-import').map((r) => r.status)).toEqual([403, 403, 403, 201, 201]);
+    expect(server.forwarder.stats().paused).toBeNull();
+    expect(await health()).toEqual({ status: 'ok', store: 'ok', forwarding: 'on' });
+    expect((await server.store.counts()).outbox).toMatchObject({ sent: 9, pending: 0, failed: 0 });
+    expectDeliveredOnce(delivered);
+    // Every event went on its first try: the profile pause never held one back.
+    expect(apiRequests('/api/events').map((r) => r.status)).toEqual(Array(7).fill(202));
+    expect(logged.filter((l) => /paused:/.test(l.message))).toEqual([{ level: 'error', message: expect.stringMatching(/^profile imports paused: Klaviyo 403: .*other operations keep flowing/) }]);
+    expect(logged.filter((l) => /resume/.test(l.message))).toEqual([{ level: 'info', message: 'profile imports resume: Klaviyo accepts the key again' }]);
+  });
+
+  it('a 401 (the key itself is wrong) pauses every operation; it resumes once Klaviyo accepts the key again, and /healthz says ok', async () => {
     const clock = fakeClock();
     await start(0, { clock });
     emulator.faults.add({ path: '/api/events', status: 401, count: 1 });
     const ev = wireEvent();
     await postEvents(url, batch([ev]));
     await server.forwarder.flush();
-    expect(server.forwarder.forwarding().state).toBe('paused');
+    expect(server.forwarder.forwarding()).toMatchObject({ state: 'paused', reason: expect.stringMatching(/^all operations: Klaviyo 401: /) });
+    expect(server.forwarder.stats().paused!.operations).toMatchObject([{ operationId: '*', label: 'all operations', status: 401 }]);
+    // An identify waits too, without a request: a 401 speaks for every operation.
+    const identify = wireEvent({ type: 'identify', name: undefined, profile: { email: 'lin@example.com' } });
+    await postEvents(url, batch([identify]));
+    await server.forwarder.flush();
+    expect(apiRequests('/api/profile-import')).toHaveLength(0);
     clock.advance(60_000);
     await server.forwarder.flush();
     expect(apiRequests('/api/events').map((r) => r.status)).toEqual([401, 202]);
+    expect(apiRequests('/api/profile-import').map((r) => r.status)).toEqual([201]);
     expect(server.forwarder.stats().paused).toBeNull();
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', store: 'ok', forwarding: 'on' });
     expectDeliveredOnce([ev.unique_id]);

@@ -7,6 +7,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import type { RelayServer } from '../../src/server/index.js';
 import { KLAVIYO_REVISION } from '../../src/shared/revision.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, batch, postEvents, startServer, wireEvent } from './helpers.js';
+import { fakeClock } from '../support/fake-clock.js';
 
 let emulator: Emulator;
 let server: RelayServer;
@@ -84,5 +85,40 @@ describe('identify meets 409 duplicate_profile', () => {
     // The free phone number joined the named profile; the identifier held by the other profile did not move.
     expect(updated.phone_number).toBe('+15005550009');
     expect(row!.note).toMatch(patched.id === byEmail ? /external_id belongs to another Klaviyo profile/ : /email belongs to another Klaviyo profile/);
+  });
+
+  // The lookup is its own Klaviyo operation (get_profiles, scope profiles:read): a 403 on it pauses only lookups
+  // (https://developers.klaviyo.com/en/docs/authenticate_), and plain profile imports keep flowing.
+  it('a refused lookup pauses profile lookups only; the conflicted identify waits for them, others are imported', async () => {
+    await server.close();
+    const clock = fakeClock();
+    ({ server, url } = await startServer({}, { klaviyoBaseUrl: emulator.url, clock }));
+    await existingProfile({ email: 'grace@example.com' });
+    await existingProfile({ phone_number: '+15005550006' });
+    emulator.faults.add({ method: 'GET', path: '/api/profiles', status: 403, count: 1 });
+    const conflicted = identify({ email: 'grace@example.com', phone_number: '+15005550006', first_name: 'Grace' });
+    await postEvents(url, batch([conflicted]));
+    await server.forwarder.flush();
+    // An injected fault answers before routing, so the log names no operationId: match the request instead.
+    const lookups = () => emulator.requests.filter((r) => r.method === 'GET' && r.path === '/api/profiles').map((r) => r.status);
+    expect(lookups()).toEqual([403]);
+    expect(server.forwarder.stats().paused!.operations).toMatchObject([{ operationId: 'get_profiles', label: 'profile lookups', status: 403 }]);
+    const [waiting] = await server.store.listOutbox({ status: 'pending' });
+    expect(waiting).toMatchObject({ unique_id: conflicted.unique_id, next_attempt_at: clock.now() + 60_000, last_error: expect.stringMatching(/^profile lookups: Klaviyo 403: /) });
+
+    // A plain identify is imported meanwhile (and does not end the lookups' pause).
+    clock.advance(1_000);
+    const plain = wireEvent({ type: 'identify', name: undefined, profile: { email: 'lin@example.com' } });
+    await postEvents(url, batch([plain]));
+    await server.forwarder.flush();
+    expect(calls('create_or_update_profile').at(-1)!.status).toBe(201);
+    expect(server.forwarder.forwarding()).toMatchObject({ state: 'paused', reason: expect.stringMatching(/^profile lookups: /) });
+
+    clock.advance(59_000);
+    await server.forwarder.flush();
+    expect(lookups()).toEqual([403, 200]);
+    expect(calls('update_profile').at(-1)!.status).toBe(200);
+    expect(server.forwarder.stats().paused).toBeNull();
+    expect((await server.store.counts()).outbox).toMatchObject({ sent: 2, pending: 0, failed: 0 });
   });
 });
