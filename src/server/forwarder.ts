@@ -127,6 +127,7 @@ export interface ForwarderStats {
 
 /** Whether events reach Klaviyo now, and why not: what /healthz and the admin outbox view report. */
 export interface ForwardingState {
+  /** paused: Klaviyo refuses the key for at least one operation; the others keep flowing. */
   state: 'on' | 'off' | 'paused';
   reason?: string;
   /** While paused: the next time forwarding tries Klaviyo again. */
@@ -236,7 +237,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   function keyAccepted(call: Call) {
     for (const id of [ALL_OPERATIONS, ENDPOINTS[call].operationId]) {
       const pause = keyPauses.get(id);
-      if (!pause || !keyPauses.delete(id)) continue;
+      if (!pause) continue;
+      keyPauses.delete(id);
       log('info', `${pause.label} resume: Klaviyo accepts the key again`, { operationId: id });
     }
   }
@@ -299,18 +301,18 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const signal = abort.signal;
     const ours = PERSON_IDS.filter((k) => profile[k]);
     // Both operations must be allowed: a lookup whose update would be refused only costs a request.
-    const held = [keyHold('profileLookup'), keyHold('profileUpdate')].filter((p): p is KeyPause => !!p);
-    if (held.length) return reschedule(request.items, Math.max(...held.map((p) => p.until)), pauseReason(held));
+    const waiting = [keyHold('profileLookup'), keyHold('profileUpdate')].filter((p): p is KeyPause => !!p);
+    if (waiting.length) return reschedule(request.items, Math.max(...waiting.map((p) => p.until)), pauseReason(waiting));
     let call: Call = 'profileLookup';
     try {
       const found = await klaviyo!.get('/api/profiles', { filter: `equals(id,${JSON.stringify(profileId)})`, 'fields[profile]': PERSON_IDS.join(',') }, { maxAttempts: 1, signal });
       keyAccepted(call);
       call = 'profileUpdate';
-      const holds: Record<string, unknown> = found?.data?.[0]?.attributes ?? {};
+      const held: Record<string, unknown> = found?.data?.[0]?.attributes ?? {};
       // Klaviyo matches emails case-insensitively, other identifiers exactly.
-      const same = (k: (typeof PERSON_IDS)[number]) => (k === 'email' ? String(holds.email ?? '').toLowerCase() === profile.email!.toLowerCase() : holds[k] === profile[k]);
+      const same = (k: (typeof PERSON_IDS)[number]) => (k === 'email' ? String(held.email ?? '').toLowerCase() === profile.email!.toLowerCase() : held[k] === profile[k]);
       const kept = ours.filter(same);
-      const missing = ours.filter((k) => holds[k] == null || holds[k] === '');
+      const missing = ours.filter((k) => held[k] == null || held[k] === '');
       // Klaviyo does not say which identifier conflicts: try the largest sets of missing ones first (at most three
       // identifiers, so a handful of requests), ending with none.
       const additions = subsets(missing).sort((a, b) => b.length - a.length);

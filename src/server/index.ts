@@ -164,4 +164,4 @@ export { StartupError } from './startup.js';
 export { createSqliteStore } from './store/sqlite.js';
 export { openStore, type OpenedStore } from './store/open.js';
 export type { RelayStore, StoredProfile, OutboxRow, StoreCounts, RecentEvent } from './store/types.js';
-export type { ForwarderStats, ForwardingPause, ForwardingState } from './forwarder.js';
+export type { ForwarderStats, ForwardingPause, ForwardingState, PausedOperation } from './forwarder.js';

@@ -21,7 +21,7 @@ export interface ConsoleApiContext {
   storeDescription: string;
   /** Every audience definition in force (config file and saved). */
   audiences: () => AudienceDefinition[] | Promise<AudienceDefinition[]>;
-  /** Whether forwarding runs, and why not when it is off or paused (Klaviyo refused the key). */
+  /** Whether forwarding runs, and why not when it is off or paused (Klaviyo refused the key for some operations). */
   forwarding?: () => { state: 'on' | 'off' | 'paused'; reason?: string; retryAt?: string };
 }
 

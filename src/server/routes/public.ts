@@ -17,7 +17,7 @@ export interface PublicRoutesContext {
   workflow?: WorkflowSettings;
   /** Told when new `server` items were queued. */
   onQueued: () => void;
-  /** Whether events reach Klaviyo now (off without KLAVIYO_PRIVATE_KEY; paused while Klaviyo refuses the key). */
+  /** Whether events reach Klaviyo now (off without KLAVIYO_PRIVATE_KEY; paused while Klaviyo refuses the key for some operations). */
   forwarding: () => ForwardingState;
   /** Clock for how long a store failure is reported (tests). */
   now?: () => number;
