@@ -26,14 +26,11 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
       if (idb) onFallback(String(e?.message || e));
       idb = undefined;
     });
-  /** One set per list() under way: the keys put since it began to read, which memory holds newer than its read. */
-  const readers = new Set<Set<string>>();
 
   return {
     get: (key) => tx('readonly', (s) => promisifyRequest(s.get(key))).then((v) => (idb ? v : mem.get(key))),
     put(key, value) {
       memPut(key, value);
-      readers.forEach((written) => written.add(key));
       if (!batch) {
         const writes = (batch = new Map());
         commit = tx('readwrite', (s) => {
@@ -46,23 +43,25 @@ export function openKV(dbName: string, onFallback: (reason: string) => void): KV
       return commit as Promise<boolean>;
     },
     list(prefix) {
-      const written = new Set<string>();
-      readers.add(written);
       const ours = (k: string) => !k.indexOf(prefix);
-      return tx('readonly', (s) => {
-        const range = IDBKeyRange.bound(prefix, prefix + '\uffff');
-        const keys = s.getAllKeys(range);
-        return promisifyRequest(s.getAll(range)).then((values) => [keys.result as string[], values] as const);
-      }).then((found) => {
-        readers.delete(written);
-        // IndexedDB wins (other tabs write there too), except for keys put since the read began: a write queued
-        // behind it, or committed after it, that the read could not see.
-        if (found) {
-          for (const k of [...mem.keys()]) if (ours(k) && !written.has(k)) mem.delete(k);
-          found[0].forEach((k, i) => written.has(k) || mem.set(k, found[1][i]));
-        }
-        return [...mem.keys()].filter(ours).map((k) => mem.get(k));
-      });
+      const read = (): Promise<any[]> => {
+        const before = commit;
+        return tx('readonly', (s) => {
+          const range = IDBKeyRange.bound(prefix, prefix + '\uffff');
+          const keys = s.getAllKeys(range);
+          return promisifyRequest(s.getAll(range)).then((values) => [keys.result as string[], values] as const);
+        }).then((found) => {
+          // Writes batched after the read began commit after it, so it cannot see them: read again behind them.
+          // A read that nothing overtook is the whole truth (other tabs write there too), and memory follows it.
+          if (found && commit != before) return read();
+          if (found) {
+            for (const k of [...mem.keys()]) if (ours(k)) mem.delete(k);
+            found[0].forEach((k, i) => mem.set(k, found[1][i]));
+          }
+          return [...mem.keys()].filter(ours).map((k) => mem.get(k));
+        });
+      };
+      return read();
     },
     update(key, fn) {
       let next: any;
