@@ -7,8 +7,8 @@ import { isEmail, toE164 } from './sanitize.js';
 
 export const ID_COOKIE = 'klaviyo_relay_id';
 export const CONSENT_COOKIE = 'klaviyo_relay_consent';
-/** Profile attributes of Klaviyo's own; any other trait goes to `properties`. */
-const STANDARD = ['email', 'phone_number', 'external_id', '_kx', 'first_name', 'last_name', 'organization', 'title', 'locale', 'image', 'location'];
+/** Profile attributes of Klaviyo's own (the identifiers, then the rest); any other trait goes to `properties`. */
+const STANDARD: readonly string[] = [...PROFILE_IDENTIFIERS, 'first_name', 'last_name', 'organization', 'title', 'locale', 'image', 'location'];
 
 export const cookieAttributes = (domain?: string): Cookies.CookieAttributes => ({
   expires: 365,
