@@ -72,9 +72,12 @@ export function createRelay(initial?: RelayOptions): RelayApi {
 
   function applyWorkflow(input: unknown): boolean {
     const parsed = parseWorkflow(input);
-    if (parsed.ok) workflow = parsed.workflow;
-    else console.error(`klaviyo-relay: workflow config rejected: ${parsed.error}; the last good one stays in force`);
-    return parsed.ok;
+    if (typeof parsed == 'string') {
+      console.error(`klaviyo-relay: workflow config rejected: ${parsed}; the last good one stays in force`);
+      return false;
+    }
+    workflow = parsed;
+    return true;
   }
 
   function persistIdentity() {

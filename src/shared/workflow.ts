@@ -18,8 +18,6 @@ export interface Workflow {
   events: Record<string, Route>;
 }
 
-export type WorkflowResult = { ok: true; workflow: Workflow } | { ok: false; error: string };
-
 const isRoute = (v: unknown): v is Route => v === 'client' || v === 'server' || v === 'off';
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
@@ -34,20 +32,22 @@ export function toggleToRoute(name: string, toggle: unknown): Route | string {
   return `event "${name}" has an unknown mode ${JSON.stringify(toggle)}; use "client", "server", "off" or {client, server}`;
 }
 
-/** Validate a whole workflow config. Any invalid entry rejects it whole. */
-export function parseWorkflow(input: unknown): WorkflowResult {
+/**
+ * Validate a whole workflow config: the validated workflow, or (a string) the reason it is rejected. Any invalid
+ * entry rejects it whole.
+ */
+export function parseWorkflow(input: unknown): Workflow | string {
   const { default: def, events = {}, ...rest } = isObject(input) ? input : { events: 0 }; // not an object: fails as events do
-  const problem = (error: string): WorkflowResult => ({ ok: false, error });
-  if (!isObject(events)) return problem('workflow and workflow.events must be objects');
-  for (const extra in rest) return problem(`workflow has an unknown field "${extra}"`);
-  if (def !== undefined && !isRoute(def)) return problem(`workflow default ${JSON.stringify(def)} is not "client", "server" or "off"`);
+  if (!isObject(events)) return 'workflow and workflow.events must be objects';
+  for (const extra in rest) return `workflow has an unknown field "${extra}"`;
+  if (def !== undefined && !isRoute(def)) return `workflow default ${JSON.stringify(def)} is not "client", "server" or "off"`;
   const out: Record<string, Route> = {};
   for (const name in events) {
     const r = toggleToRoute(name, events[name]);
-    if (!isRoute(r)) return problem(r);
+    if (!isRoute(r)) return r;
     out[name] = r;
   }
-  return { ok: true, workflow: { default: def, events: out } };
+  return { default: def, events: out };
 }
 
 /** The route of one event: its own toggle, else the default, else `client` without an endpoint and `server` with one. */
