@@ -1,5 +1,6 @@
 // The durable outbox: one IndexedDB key per event (`e:<unique_id>`), written before any network attempt.
 // An entry lists each destination it still owes; it is deleted only when every one has answered 2xx (or dropped it).
+// The outbox also keeps every entry in memory (`live`): without IndexedDB, that is where events wait for this page.
 import type { KV } from './storage.js';
 import type { RelayEvent, Route } from '../shared/wire.js';
 import type { Destination, HookInfo, HookName, OutboxEntry } from './types.js';
@@ -53,8 +54,12 @@ export function createOutbox(
   async function load() {
     const stored = await kv.list<OutboxEntry>(PREFIX);
     const oldest = Date.now() - limits().ttl;
-    live.clear();
-    for (const e of stored) e.at < oldest ? drop(e, 'expired') : live.set(e.event.unique_id, e);
+    // Without IndexedDB, this tab's own entries (in memory) are all there are.
+    if (stored) {
+      live.clear();
+      for (const e of stored) live.set(e.event.unique_id, e);
+    }
+    for (const e of live.values()) if (e.at < oldest) drop(e, 'expired');
     evictOverCap();
     return [...live.values()].sort(byAge);
   }
@@ -76,7 +81,7 @@ export function createOutbox(
                 .update<OutboxEntry>(key(e), (old) => {
                   if (old && !old.event.route && (old.event.route = routeOf(old.event)!) == 'client') old.to.klaviyo = false;
                   return old;
-                })
+                }, e)
                 .then((stored) => {
                   if (stored) live.set(e.event.unique_id, stored), emit('queued', { event: stored.event });
                   else live.delete(e.event.unique_id);

@@ -109,19 +109,52 @@ describe('IndexedDB unavailable', () => {
 
   it('a failing write (quota) keeps the event in memory and warns once', async () => {
     const warnings: string[] = [];
-    const kv = openKV('q', (r) => warnings.push(r));
+    const box = createOutbox(openKV('q', (r) => warnings.push(r)), () => {}, () => ({ cap: 10, ttl: 1e9 }));
     const real = IDBObjectStore.prototype.put;
     IDBObjectStore.prototype.put = function () {
       throw new DOMException('quota', 'QuotaExceededError');
     };
     try {
-      expect(await kv.put('e:a', { event: { unique_id: 'a' } })).toBe(false);
-      expect(await kv.put('e:b', { event: { unique_id: 'b' } })).toBe(false);
+      expect(await box.add(entry('a', 1))).toBe(false);
+      expect(await box.add(entry('b', 2))).toBe(false);
     } finally {
       IDBObjectStore.prototype.put = real;
     }
     expect(warnings).toEqual(['quota']);
-    expect(await kv.put('e:c', { event: { unique_id: 'c' } })).toBe(false); // IndexedDB is not tried again
-    expect((await kv.list<any>('e:')).map((v) => v.event.unique_id)).toEqual(['a', 'b', 'c']);
+    expect(await box.add(entry('c', 3))).toBe(false); // IndexedDB is not tried again
+    expect((await box.load()).map((e) => e.event.unique_id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('an entry added while a load is under way stays if IndexedDB then fails', async () => {
+    const warnings: string[] = [];
+    const box = createOutbox(openKV('q', (r) => warnings.push(r)), () => {}, () => ({ cap: 10, ttl: 1e9 }));
+    await box.add(entry('a', 1));
+    const loading = box.load();
+    const real = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function () {
+      throw new DOMException('quota', 'QuotaExceededError');
+    };
+    try {
+      const written = box.add(entry('b', 2));
+      expect((await loading).map((e) => e.event.unique_id)).toEqual(['a', 'b']);
+      expect(await written).toBe(false);
+    } finally {
+      IDBObjectStore.prototype.put = real;
+    }
+    expect(warnings).toEqual(['quota']);
+    expect((await box.load()).map((e) => e.event.unique_id)).toEqual(['a', 'b']);
+  });
+
+  it('an entry stored before the config is routed in memory too', async () => {
+    delete (globalThis as any).indexedDB;
+    const queued: string[] = [];
+    const box = createOutbox(openKV('q', () => {}), (hook, i) => hook == 'queued' && queued.push(i.event!.unique_id), () => ({ cap: 10, ttl: 1e9 }));
+    const unrouted = entry('u', 1, { relay: false });
+    delete (unrouted.event as any).route;
+    await box.add(unrouted);
+    const [routed] = await box.route(await box.load(), () => 'client');
+    expect(routed).toMatchObject({ event: { unique_id: 'u', route: 'client' }, to: { klaviyo: false, relay: false } });
+    expect(queued).toEqual(['u']);
+    expect((await box.load()).map((e) => e.event.route)).toEqual(['client']);
   });
 });
