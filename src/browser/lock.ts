@@ -10,19 +10,19 @@ interface Lease {
   until: number;
 }
 
-/** Runs `fn` if this tab gets the flush lock now; resolves false (without waiting) when another tab holds it. */
-export function withFlushLock(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
+/** Runs `fn` if this tab gets the flush lock now; resolves at once, without running it, when another tab holds it. */
+export function withFlushLock(kv: KV, tab: string, fn: () => Promise<void>): Promise<unknown> {
   const locks = navigator.locks;
-  if (locks) return locks.request(NAME, { ifAvailable: true }, (lock) => lock && fn().then(() => true)).then(Boolean);
+  if (locks) return locks.request(NAME, { ifAvailable: true }, (lock) => lock && fn());
   return withLease(kv, tab, fn);
 }
 
-export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): Promise<boolean> {
+export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): Promise<void> {
   // Taking, renewing and releasing are one rule: a lease that is free, expired or already ours becomes ours until
   // `until` (released without one); another tab's live lease is left alone.
   const claim = (until?: number) =>
     kv.update<Lease>(NAME, (l) => (!l || l.until < Date.now() || l.owner == tab ? until ? { owner: tab, until } : undefined : l));
-  if ((await claim(Date.now() + LEASE_MS))?.owner != tab) return false;
+  if ((await claim(Date.now() + LEASE_MS))?.owner != tab) return;
   // A long flush (a big outbox on a slow network) renews its lease so no other tab starts sending the same events.
   const renew = setInterval(() => claim(Date.now() + LEASE_MS), LEASE_MS / 3);
   try {
@@ -31,5 +31,4 @@ export async function withLease(kv: KV, tab: string, fn: () => Promise<void>): P
     clearInterval(renew);
     await claim();
   }
-  return true;
 }

@@ -6,6 +6,13 @@ import { openKV } from '../../src/browser/storage.js';
 import { withFlushLock, withLease, LEASE_MS } from '../../src/browser/lock.js';
 import { eventually } from '../support/wait-for.js';
 
+/** Whether `take` ran its flush (it resolves either way). */
+const ranFlush = async (take: (fn: () => Promise<void>) => Promise<unknown>) => {
+  let ran = false;
+  await take(async () => void (ran = true));
+  return ran;
+};
+
 describe('flush lease (no Web Locks)', () => {
   it('only one tab holds it at a time; the other is turned away at once, and gets it after release', async () => {
     freshBrowser();
@@ -20,10 +27,11 @@ describe('flush lease (no Web Locks)', () => {
       order.push('A out');
     });
     await eventually(() => expect(order).toEqual(['A in']));
-    expect(await withFlushLock(tabB, 'B', async () => void order.push('B in'))).toBe(false);
+    await withFlushLock(tabB, 'B', async () => void order.push('B in'));
+    expect(order).toEqual(['A in']);
     release();
-    expect(await a).toBe(true);
-    expect(await withFlushLock(tabB, 'B', async () => void order.push('B in'))).toBe(true);
+    await a;
+    await withFlushLock(tabB, 'B', async () => void order.push('B in'));
     expect(order).toEqual(['A in', 'A out', 'B in']);
   });
 
@@ -31,9 +39,9 @@ describe('flush lease (no Web Locks)', () => {
     freshBrowser();
     const kv = openKV('klaviyo-relay', () => {});
     await kv.update('klaviyo-relay-flush', () => ({ owner: 'dead tab', until: Date.now() + LEASE_MS }));
-    expect(await withLease(kv, 'B', async () => {})).toBe(false);
+    expect(await ranFlush((fn) => withLease(kv, 'B', fn))).toBe(false);
     await kv.update('klaviyo-relay-flush', () => ({ owner: 'dead tab', until: Date.now() - 1 }));
-    expect(await withLease(kv, 'B', async () => {})).toBe(true);
+    expect(await ranFlush((fn) => withLease(kv, 'B', fn))).toBe(true);
     expect(await kv.get('klaviyo-relay-flush')).toBeUndefined();
   });
 
@@ -42,7 +50,7 @@ describe('flush lease (no Web Locks)', () => {
     const request = vi.fn((_name: string, _opts: unknown, cb: (lock: unknown) => unknown) => Promise.resolve(cb({ name: 'x' })));
     vi.stubGlobal('navigator', { ...navigator, locks: { request } });
     const ran = vi.fn(async () => {});
-    expect(await withFlushLock(openKV('klaviyo-relay', () => {}), 'A', ran)).toBe(true);
+    await withFlushLock(openKV('klaviyo-relay', () => {}), 'A', ran);
     expect(request).toHaveBeenCalledWith('klaviyo-relay-flush', { ifAvailable: true }, expect.any(Function));
     expect(ran).toHaveBeenCalledOnce();
     vi.unstubAllGlobals();
@@ -62,10 +70,10 @@ describe('lease renewal', () => {
         vi.advanceTimersByTime(LEASE_MS / 3); // 2 × LEASE_MS in all
         await eventually(async () => expect((await tabB.get<{ until: number }>('klaviyo-relay-flush'))!.until).toBeGreaterThan(Date.now()));
       }
-      expect(await withLease(tabB, 'B', async () => {})).toBe(false);
+      expect(await ranFlush((fn) => withLease(tabB, 'B', fn))).toBe(false);
       release();
-      expect(await a).toBe(true);
-      expect(await withLease(tabB, 'B', async () => {})).toBe(true);
+      await a;
+      expect(await ranFlush((fn) => withLease(tabB, 'B', fn))).toBe(true);
     } finally {
       vi.useRealTimers();
     }
@@ -87,7 +95,7 @@ describe('lease renewal', () => {
       await kv.update('klaviyo-relay-flush', (l) => l); // after A's renewal has committed
       expect(await lease()).toEqual(taken);
       release();
-      expect(await a).toBe(true);
+      await a;
       expect(await lease()).toEqual(taken);
     } finally {
       vi.useRealTimers();
