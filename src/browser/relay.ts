@@ -205,7 +205,7 @@ export function createRelay(initial?: RelayOptions): RelayApi {
       const problem = checkName(name) || (typeof props == 'string' && props) || timeLimitError(time.getTime(), Date.now());
       if (problem) return warn(`track(${JSON.stringify(String(name).slice(0, 40))}) ignored: ${problem}`);
       const event: Omit<RelayEvent, 'route' | 'profile'> = { type: 'track', name, properties: props as {}, time: time.toISOString(), unique_id: o?.uniqueId || uuid() };
-      if (typeof o?.value == 'number' && isFinite(o.value)) event.value = o.value;
+      if (Number.isFinite(o?.value)) event.value = o!.value;
       if (o?.valueCurrency) event.value_currency = o.valueCurrency;
       capture(event);
     },
