@@ -1,5 +1,7 @@
 // Only one tab flushes at a time. Web Locks where available; otherwise a lease in IndexedDB, taken with an atomic
-// read-modify-write and expiring on its own if its tab dies mid-flush.
+// read-modify-write and expiring on its own if its tab dies mid-flush. The lease is not dead weight: `navigator.locks`
+// exists only in secure contexts (a shop on plain http has none) and from Safari 15.4 and Firefox 96, while the
+// snippet runs from Safari 14 and Firefox 79.
 import type { KV } from './storage.js';
 
 const NAME = 'klaviyo-relay-flush';
