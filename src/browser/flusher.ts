@@ -140,8 +140,8 @@ export function createFlusher(
       for (const part of [entries.slice(0, half), entries.slice(half)]) if (open(dest)) await post(dest, part, build, false);
       return;
     }
-    // A 2xx batch answer may still reject single events by index.
-    const rejected: { index: number; error: string }[] = (outcome == 'ok' && body?.rejected) || [];
+    // A 2xx batch answer may still reject single events by index (read only when the batch is not dropped whole).
+    const rejected: { index: number; error: string }[] = body?.rejected || [];
     await Promise.all(
       entries.map((e, i) => {
         e.attempts++;
