@@ -164,15 +164,12 @@ export function createFlusher(
   function send(entries: OutboxEntry[], hidden: boolean) {
     // An entry not routed yet (stored before the workflow config arrived) waits: its route decides where it goes.
     const owed = (dest: Destination) => entries.filter((e) => e.event.route && owes(e, dest) && !busy.has(dest + e.event.unique_id));
+    // Hidden, each job gets a lane of its own: every lane starts its first request synchronously.
     const drain = (dest: Destination, jobs: Job[], lanes: number) => {
-      if (hidden) {
-        for (const [batch, build] of jobs) if (open(dest)) post(dest, batch, build, true);
-        return;
-      }
       const lane = async () => {
-        for (let job; open(dest) && (job = jobs.shift()); ) await post(dest, job[0], job[1], false);
+        for (let job; open(dest) && (job = jobs.shift()); ) await post(dest, job[0], job[1], hidden);
       };
-      return Promise.all(Array.from({ length: lanes }, lane));
+      return Promise.all(Array.from({ length: hidden ? jobs.length : lanes }, lane));
     };
     return Promise.all([
       drain('klaviyo', klaviyoJobs(owed('klaviyo'), target), KLAVIYO_LANES),

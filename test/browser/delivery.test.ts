@@ -143,6 +143,22 @@ describe('per-destination delivery', () => {
     expect(keepalive.map((r) => r.body.data.attributes.metric.data.attributes.name)).not.toContain('Big');
     Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
   });
+
+  it('pagehide starts every owed request at once, more than the lanes a visible page uses', async () => {
+    const { api, sent, state } = await started(base, () => 'network-error');
+    await api.flush();
+    const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G'];
+    for (const name of names) api.track(name);
+    await vi.waitFor(async () => expect(await api.pending()).toHaveLength(names.length));
+    state.respond = () => new Response(null, { status: 202 });
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    window.dispatchEvent(new Event('online'));
+    window.dispatchEvent(new Event('pagehide'));
+    // No await since the event: an unloading page would never resume one.
+    const keepalive = sent.filter((r) => r.keepalive).map((r) => r.body.data.attributes.metric.data.attributes.name);
+    expect(keepalive.sort()).toEqual(names);
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+  });
 });
 
 /** unique_ids a request carried to Klaviyo: one for a single event, many for a bulk request. */
