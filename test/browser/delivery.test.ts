@@ -149,7 +149,7 @@ describe('per-destination delivery', () => {
     await api.flush();
     const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G'];
     for (const name of names) api.track(name);
-    await vi.waitFor(async () => expect(await api.pending()).toHaveLength(names.length));
+    await eventually(async () => expect(await api.pending()).toHaveLength(names.length));
     state.respond = () => new Response(null, { status: 202 });
     Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
     window.dispatchEvent(new Event('online'));
