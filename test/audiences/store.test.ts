@@ -76,8 +76,9 @@ describe.each(BACKENDS)('audience store on $name', ({ open }) => {
 
   describe('run lease and log rows', () => {
     it('one holder at a time; an expired lease can be taken over; abandoned rows end as failed', async () => {
-      const one = createLease(store, 'a', 50);
-      const two = createLease(store, 'a', 50);
+      // A lease far longer than the test: expiry is made explicit below, never left to the real clock.
+      const one = createLease(store, 'a', 60_000);
+      const two = createLease(store, 'a', 60_000);
       expect(await one.acquire()).toBe(true);
       expect(await two.acquire()).toBe(false);
       await one.release();
