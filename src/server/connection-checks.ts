@@ -128,9 +128,11 @@ export interface MetricRow {
   klaviyo: { id: string; created: string | null; integration: string | null } | null;
   /** The route browsers get for it (null for a metric only Klaviyo has): Off events never reach Klaviyo. */
   route: Route | null;
-  /** How many events the store and Klaviyo have in the window, when this row was counted. */
-  counts: { store: number; klaviyo: number } | null;
-  /** Why the row was not counted, in words (null when it was, or when only Klaviyo has the metric). */
+  /** The store's events of this name in the window (null for a metric only Klaviyo has). */
+  storeInWindow: number | null;
+  /** Klaviyo's events of this metric in the window, when it was counted. */
+  klaviyoInWindow: number | null;
+  /** Why Klaviyo's events were not counted, in words (null when they were, or when only Klaviyo has the metric). */
   notCounted: string | null;
 }
 
@@ -145,10 +147,11 @@ export const DEFAULT_COUNT_DAYS = 7;
 
 /**
  * The last `days` days up to `now`, on whole seconds: Klaviyo keeps event times to the second, so a bound with
- * milliseconds would count an event on one side and not the other.
+ * milliseconds would count an event on one side and not the other. The end is rounded up, so an event sent just
+ * before a Verify is in it.
  */
 export function countWindow(days: number, now: number): CountWindow {
-  const to = Math.floor(now / 1000) * 1000;
+  const to = Math.ceil(now / 1000) * 1000;
   return { from: to - days * 86_400_000, to, days };
 }
 
@@ -206,12 +209,13 @@ export async function verifyEvents(klaviyo: KlaviyoClient, input: VerifyInput): 
       store: { count: e.count, lastSeenAt: e.lastSeenAt },
       klaviyo: metrics.get(e.name) ?? null,
       route: input.routeOf(e.name),
-      counts: null,
+      storeInWindow: null,
+      klaviyoInWindow: null,
       notCounted: null,
     }));
   const inStore = new Set(rows.map((r) => r.name));
   for (const [name, metric] of [...metrics].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!inStore.has(name)) rows.push({ name, store: null, klaviyo: metric, route: null, counts: null, notCounted: null });
+    if (!inStore.has(name)) rows.push({ name, store: null, klaviyo: metric, route: null, storeInWindow: null, klaviyoInWindow: null, notCounted: null });
   }
 
   const sent = rows.filter((r) => r.store && (r.route === 'client' || r.route === 'server'));
@@ -224,16 +228,17 @@ export async function verifyEvents(klaviyo: KlaviyoClient, input: VerifyInput): 
   const counted = recent.slice(0, maxCounted);
   for (const r of recent.slice(maxCounted)) r.notCounted = `not counted: a Verify counts the ${maxCounted} most recently seen events (Klaviyo allows 60 counts a minute)`;
 
-  const storeCounts = new Map((await input.countStore([...noMetric, ...counted].map((r) => r.name), window.from, window.to)).map((c) => [c.name, c.count]));
-  for (const r of noMetric) r.counts = { store: storeCounts.get(r.name) ?? 0, klaviyo: 0 };
+  const inStoreRows = rows.filter((r) => r.store);
+  const storeCounts = new Map((await input.countStore(inStoreRows.map((r) => r.name), window.from, window.to)).map((c) => [c.name, c.count]));
+  for (const r of inStoreRows) r.storeInWindow = storeCounts.get(r.name) ?? 0;
+  for (const r of noMetric) r.klaviyoInWindow = 0;
 
   // One refusal of the key (a missing scope) stops the rest: each would be refused alike.
   const refused = new AbortController();
   let countError: string | null = null;
   await Promise.all(counted.map(async (r) => {
     try {
-      const klaviyoCount = await countMetric(klaviyo, r.klaviyo!.id, window, refused.signal);
-      r.counts = { store: storeCounts.get(r.name) ?? 0, klaviyo: klaviyoCount };
+      r.klaviyoInWindow = await countMetric(klaviyo, r.klaviyo!.id, window, refused.signal);
     } catch (err) {
       if (refused.signal.aborted) {
         r.notCounted = 'not counted: Klaviyo refused to count events';

@@ -165,18 +165,23 @@ describe('connection checks and Klaviyo reads', () => {
       expect(body.window.to - body.window.from).toBe(7 * DAY);
       expect(body.countError).toBeNull();
       const byName = Object.fromEntries(body.rows.map((r: any) => [r.name, r]));
-      expect(byName['Placed Order']).toMatchObject({ route: 'server', store: { count: 4 }, klaviyo: { id: expect.any(String) }, counts: { store: 3, klaviyo: 3 }, notCounted: null });
-      expect(byName['Viewed Product']).toMatchObject({ route: 'client', counts: { store: 2, klaviyo: 1 } });
+      expect(byName['Placed Order']).toMatchObject({ route: 'server', store: { count: 4 }, klaviyo: { id: expect.any(String) }, storeInWindow: 3, klaviyoInWindow: 3, notCounted: null });
+      expect(byName['Viewed Product']).toMatchObject({ route: 'client', storeInWindow: 2, klaviyoInWindow: 1 });
       // No metric in Klaviyo: none of its events arrived, known without asking.
-      expect(byName['Started Checkout']).toMatchObject({ route: 'client', klaviyo: null, counts: { store: 1, klaviyo: 0 } });
-      expect(byName['Wished for Gift']).toMatchObject({ route: 'off', klaviyo: null, counts: null, notCounted: expect.stringContaining('set to Off') });
+      expect(byName['Started Checkout']).toMatchObject({ route: 'client', klaviyo: null, storeInWindow: 1, klaviyoInWindow: 0 });
+      expect(byName['Wished for Gift']).toMatchObject({ route: 'off', klaviyo: null, storeInWindow: 1, klaviyoInWindow: null, notCounted: expect.stringContaining('set to Off') });
       // Two metrics counted, two requests, each valid against the spec (the sandbox validates every body).
       expect(aggregateRequests().slice(before).map((r) => r.status)).toEqual([200, 200]);
 
       expect((await admin(url, '/connection/events?days=0')).status).toBe(400);
       const oneDay = await (await admin(url, '/connection/events?days=1')).json();
-      expect(oneDay.rows.find((r: any) => r.name === 'Placed Order').counts).toEqual({ store: 1, klaviyo: 1 });
+      expect(oneDay.rows.find((r: any) => r.name === 'Placed Order')).toMatchObject({ storeInWindow: 1, klaviyoInWindow: 1 });
       await server.close();
+    });
+
+    it('counts over whole seconds, the end rounded up so an event sent just before a Verify is in the window', () => {
+      expect(countWindow(7, 1_800_000_000_500)).toEqual({ from: 1_800_000_001_000 - 7 * DAY, to: 1_800_000_001_000, days: 7 });
+      expect(countWindow(1, 1_800_000_000_000)).toEqual({ from: 1_800_000_000_000 - DAY, to: 1_800_000_000_000, days: 1 });
     });
 
     it('counts only the most recently seen events up to the cap, and says why the others were not counted', async () => {
@@ -192,9 +197,9 @@ describe('connection checks and Klaviyo reads', () => {
         maxCounted: 2,
       });
       const byName = Object.fromEntries(result.rows.map((r) => [r.name, r]));
-      expect(byName.Gamma!.counts).toEqual({ store: 1, klaviyo: 1 });
-      expect(byName.Beta!.counts).toEqual({ store: 1, klaviyo: 1 });
-      expect(byName.Alpha).toMatchObject({ counts: null, notCounted: expect.stringContaining('the 2 most recently seen events') });
+      expect(byName.Gamma).toMatchObject({ storeInWindow: 1, klaviyoInWindow: 1 });
+      expect(byName.Beta).toMatchObject({ storeInWindow: 1, klaviyoInWindow: 1 });
+      expect(byName.Alpha).toMatchObject({ storeInWindow: 1, klaviyoInWindow: null, notCounted: expect.stringContaining('the 2 most recently seen events') });
       expect(aggregateRequests().length - before).toBe(2);
     });
 
@@ -215,7 +220,7 @@ describe('connection checks and Klaviyo reads', () => {
       sandbox.faults.add({ path: '/api/metric-aggregates', status: 403 });
       const body = await (await admin(url, '/connection/events')).json();
       expect(body.countError).toMatch(/Klaviyo refused to count events \(403: .*metrics:read/);
-      expect(body.rows.find((r: any) => r.name === 'Placed Order')).toMatchObject({ klaviyo: { id: expect.any(String) }, counts: null, notCounted: expect.stringMatching(/^not counted: /) });
+      expect(body.rows.find((r: any) => r.name === 'Placed Order')).toMatchObject({ klaviyo: { id: expect.any(String) }, storeInWindow: 2, klaviyoInWindow: null, notCounted: expect.stringMatching(/^not counted: /) });
       await server.close();
     });
   });
