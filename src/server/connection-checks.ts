@@ -162,6 +162,12 @@ export function countWindow(days: number, now: number): CountWindow {
  */
 export const MAX_COUNTED_EVENTS = 20;
 
+/**
+ * A count not answered by then is given up: Klaviyo's minute may be spent (a fourth Verify within a minute would
+ * wait up to a minute for it), and the operator is better told so than left waiting.
+ */
+export const COUNT_DEADLINE_MS = 20_000;
+
 export interface VerifyInput {
   storeCounts: { name: string; count: number; lastSeenAt: number }[];
   routeOf(name: string): Route | null;
@@ -169,6 +175,7 @@ export interface VerifyInput {
   countStore(names: string[], from: number, to: number): Promise<{ name: string; count: number }[]>;
   window: CountWindow;
   maxCounted?: number;
+  countDeadlineMs?: number;
 }
 
 export interface VerifyResult {
@@ -235,13 +242,20 @@ export async function verifyEvents(klaviyo: KlaviyoClient, input: VerifyInput): 
 
   // One refusal of the key (a missing scope) stops the rest: each would be refused alike.
   const refused = new AbortController();
+  const deadlineMs = input.countDeadlineMs ?? COUNT_DEADLINE_MS;
+  const deadline = AbortSignal.timeout(deadlineMs);
+  const signal = AbortSignal.any([refused.signal, deadline]);
   let countError: string | null = null;
   await Promise.all(counted.map(async (r) => {
     try {
-      r.klaviyoInWindow = await countMetric(klaviyo, r.klaviyo!.id, window, refused.signal);
+      r.klaviyoInWindow = await countMetric(klaviyo, r.klaviyo!.id, window, signal);
     } catch (err) {
       if (refused.signal.aborted) {
         r.notCounted = 'not counted: Klaviyo refused to count events';
+        return;
+      }
+      if (deadline.aborted) {
+        r.notCounted = `not counted: no answer within ${Math.round(deadlineMs / 1000)} s (Klaviyo allows 60 counts a minute, which earlier Verifies may have spent): Verify again in a minute`;
         return;
       }
       if (!(err instanceof KlaviyoError)) throw err;

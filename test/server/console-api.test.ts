@@ -203,6 +203,25 @@ describe('connection checks and Klaviyo reads', () => {
       expect(aggregateRequests().length - before).toBe(2);
     });
 
+    it('gives up a count Klaviyo does not answer in time, saying to Verify again, and keeps the others', async () => {
+      const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: sandbox.url });
+      const now = Date.now();
+      for (const name of ['Slow', 'Quick']) await call(sandbox, 'POST', '/client/events', { body: clientEvent(name, { email: 'ada@example.com' }, { time: new Date(now - 60_000).toISOString() }), query: { company_id: PUBLIC_KEY } });
+      // One count stalls (as behind a spent minute); its deadline ends it, the other is answered.
+      sandbox.faults.add({ path: '/api/metric-aggregates', latencyMs: 5_000, count: 1 });
+      const result = await verifyEvents(klaviyo, {
+        storeCounts: [{ name: 'Slow', count: 1, lastSeenAt: now - 1000 }, { name: 'Quick', count: 1, lastSeenAt: now - 2000 }],
+        routeOf: () => 'server',
+        countStore: async (names) => names.map((name) => ({ name, count: 1 })),
+        window: countWindow(7, now),
+        countDeadlineMs: 1_000,
+      });
+      const [stalled, answered] = result.rows.sort((a, b) => (a.notCounted ? 0 : 1) - (b.notCounted ? 0 : 1));
+      expect(stalled).toMatchObject({ klaviyoInWindow: null, notCounted: expect.stringMatching(/no answer within 1 s .*Verify again in a minute/) });
+      expect(answered).toMatchObject({ klaviyoInWindow: 1, notCounted: null });
+      expect(result.countError).toBeNull();
+    });
+
     it('says which scope to give the key when Klaviyo refuses to read or count metrics', async () => {
       const { server, url } = await startServer({ workflow }, { klaviyoBaseUrl: sandbox.url });
       await postEvents(url, batch([wireEvent({ time: daysAgo(0.01) }), wireEvent({ time: daysAgo(0.02) })]), { origin: SHOP });
