@@ -50,8 +50,8 @@ const isShort = (r) => r.route !== 'off' && r.klaviyoInWindow !== null && r.stor
 
 function klaviyoCountCell(r) {
   if (r.klaviyoInWindow === null) return h('td', { class: 'muted', text: r.store ? r.notCounted || 'not counted' : '—' });
-  if (!isShort(r)) return h('td', { text: r.klaviyoInWindow.toLocaleString() });
-  return h('td', { text: `${r.klaviyoInWindow.toLocaleString()}: ${(r.storeInWindow - r.klaviyoInWindow).toLocaleString()} fewer than the store` });
+  if (!isShort(r)) return h('td', { class: 'count', text: r.klaviyoInWindow.toLocaleString() });
+  return h('td', { class: 'count', text: `${r.klaviyoInWindow.toLocaleString()}: ${(r.storeInWindow - r.klaviyoInWindow).toLocaleString()} fewer than the store` });
 }
 
 async function verify(section) {
@@ -75,7 +75,7 @@ async function verify(section) {
           h('th', { scope: 'row' }, r.name, r.route && h('span', { class: 'route', text: ROUTE_WORDS[r.route] })),
           h('td', { text: r.store ? `${plural(r.store.count, 'event')}, last ${formatTime(r.store.lastSeenAt)}` : 'not in the store' }),
           h('td', { text: r.klaviyo ? `metric ${r.klaviyo.id}${r.klaviyo.integration ? ` (${r.klaviyo.integration})` : ''}` : r.route === 'off' ? 'none: set to Off' : 'no metric yet' }),
-          h('td', { text: r.storeInWindow === null ? '—' : r.storeInWindow.toLocaleString() }),
+          h('td', { class: 'count', text: r.storeInWindow === null ? '—' : r.storeInWindow.toLocaleString() }),
           klaviyoCountCell(r),
         ),
       ),
