@@ -192,7 +192,7 @@ const TRACKED_INTEGRATION = 'API';
 
 /**
  * Verify events: every event name in the store beside Klaviyo's metric of that name, then Klaviyo's other
- * metrics; and for the most recently seen Client or Server events, how many events each side has in the window
+ * metrics; and for the most recently seen events not set to Off, how many events each side has in the window
  * (Klaviyo's `POST /api/metric-aggregates`, summed over its days). Identify calls create profiles, not metrics,
  * so `$identify` is left out.
  */
@@ -220,25 +220,31 @@ export async function verifyEvents(klaviyo: KlaviyoClient, input: VerifyInput): 
       klaviyoInWindow: null,
       notCounted: null,
     }));
-  const inStore = new Set(rows.map((r) => r.name));
+  const storeNames = new Set(rows.map((r) => r.name));
   for (const [name, metric] of [...metrics].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!inStore.has(name)) rows.push({ name, store: null, klaviyo: metric, route: null, storeInWindow: null, klaviyoInWindow: null, notCounted: null });
+    if (!storeNames.has(name)) rows.push({ name, store: null, klaviyo: metric, route: null, storeInWindow: null, klaviyoInWindow: null, notCounted: null });
   }
 
-  const sent = rows.filter((r) => r.store && (r.route === 'client' || r.route === 'server'));
-  for (const r of rows) if (r.store && !sent.includes(r)) r.notCounted = 'not counted: set to Off, never sent to Klaviyo';
-  // A name without a metric has no events in Klaviyo (known only when every metric was read).
-  const noMetric = truncated ? [] : sent.filter((r) => !r.klaviyo);
-  if (truncated) for (const r of sent) if (!r.klaviyo) r.notCounted = 'not counted: Klaviyo has more metrics than were read';
-  const recent = sent.filter((r) => r.klaviyo && r.store!.lastSeenAt >= window.from).sort((a, b) => b.store!.lastSeenAt - a.store!.lastSeenAt);
-  for (const r of sent) if (r.klaviyo && r.store!.lastSeenAt < window.from) r.notCounted = `not counted: no events in the store in the last ${plural(window.days, 'day')}`;
-  const counted = recent.slice(0, maxCounted);
-  for (const r of recent.slice(maxCounted)) r.notCounted = `not counted: a Verify counts the ${maxCounted} most recently seen events (Klaviyo allows 60 counts a minute)`;
+  // Which rows Klaviyo is asked to count, and why the others are not.
+  const candidates: MetricRow[] = [];
+  for (const r of rows) {
+    if (!r.store) continue;
+    if (r.route === 'off') r.notCounted = 'not counted: set to Off, never sent to Klaviyo';
+    else if (r.klaviyo) {
+      if (r.store.lastSeenAt >= window.from) candidates.push(r);
+      else r.notCounted = `not counted: no events in the store in the last ${plural(window.days, 'day')}`;
+    }
+    // No metric of that name: Klaviyo has none of its events (known only when every metric was read).
+    else if (truncated) r.notCounted = 'not counted: Klaviyo has more metrics than were read';
+    else r.klaviyoInWindow = 0;
+  }
+  candidates.sort((a, b) => b.store!.lastSeenAt - a.store!.lastSeenAt);
+  const counted = candidates.slice(0, maxCounted);
+  for (const r of candidates.slice(maxCounted)) r.notCounted = `not counted: a Verify counts the ${maxCounted} most recently seen events (Klaviyo allows 60 counts a minute)`;
 
-  const inStoreRows = rows.filter((r) => r.store);
-  const storeCounts = new Map((await input.countStore(inStoreRows.map((r) => r.name), window.from, window.to)).map((c) => [c.name, c.count]));
-  for (const r of inStoreRows) r.storeInWindow = storeCounts.get(r.name) ?? 0;
-  for (const r of noMetric) r.klaviyoInWindow = 0;
+  const inStore = rows.filter((r) => r.store);
+  const storeCounts = new Map((await input.countStore(inStore.map((r) => r.name), window.from, window.to)).map((c) => [c.name, c.count]));
+  for (const r of inStore) r.storeInWindow = storeCounts.get(r.name) ?? 0;
 
   // One refusal of the key (a missing scope) stops the rest: each would be refused alike.
   const refused = new AbortController();
