@@ -45,6 +45,23 @@ test('a wrong token is refused with an alert; the right one opens Connection, na
   const row = connection.getByRole('row', { name: /Viewed Product/ });
   await expect(row).toContainText('1 event');
   await expect(row).toContainText('metric');
+  // The last 7 days on both sides: the store's count, then Klaviyo's (cells after the event's row header).
+  await expect(connection.getByRole('columnheader', { name: 'Klaviyo (7 days)' })).toBeVisible();
+  const cells = row.getByRole('cell');
+  await expect(cells.nth(2)).toHaveText('1');
+  await expect(cells.nth(3)).toHaveText('1');
+
+  // A product view the relay stored but Klaviyo never got (say an ad blocker stopped the browser's call to
+  // Klaviyo): the row is flagged, Klaviyo having fewer than the store.
+  const stored = await page.request.post(`${demo.urls.relay}/v1/events`, {
+    headers: { origin: demo.urls.storefront },
+    data: { public_key: demo.config.publicKey, events: [{ type: 'track', name: 'Viewed Product', properties: { ProductID: 'TR-2' }, time: new Date(Date.now() - 60_000).toISOString(), unique_id: crypto.randomUUID(), route: 'client', profile: { anonymous_id: 'blocked-visitor' } }] },
+  });
+  expect(stored.status()).toBe(202);
+  await connection.getByRole('button', { name: 'Verify events' }).click();
+  await expect(cells.nth(2)).toHaveText('2');
+  await expect(cells.nth(3)).toHaveText('1: 1 fewer than the store');
+  await expect(connection.getByRole('status').filter({ hasText: 'Klaviyo has fewer events than the store for 1 event' })).toBeVisible();
 });
 
 test('switching a toggle and saving changes what /v1/config serves, with a new ETag', async ({ page, request }) => {

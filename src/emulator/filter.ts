@@ -67,7 +67,8 @@ class Parser {
     if (raw === 'true' || raw === 'false') return raw === 'true';
     if (raw === 'null') return null;
     if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
-    const date = /^\d{4}-\d{2}-\d{2}/.test(raw) ? new Date(raw) : undefined;
+    // A naive date-time is UTC for Klaviyo; JavaScript would read it as local time.
+    const date = /^\d{4}-\d{2}-\d{2}/.test(raw) ? new Date(/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(raw) ? `${raw}Z` : raw) : undefined;
     if (date && !Number.isNaN(date.getTime())) return date;
     throw bad(`'${raw}' is not a valid value: quote strings, e.g. "${raw}".`);
   }
@@ -108,9 +109,12 @@ class Parser {
   }
 }
 
+/** Parses a filter expression without checking its fields (for a body's filter list, which the caller checks). */
+export const parseConditions = (text: string): Condition[] => new Parser(text).parseAll();
+
 /** Parses a filter and checks each field/operator against what the operation allows. */
 export function parseFilter(text: string, rules: FilterRules): Condition[] {
-  const conditions = new Parser(text).parseAll();
+  const conditions = parseConditions(text);
   for (const c of conditions) {
     const ops = rules.get(c.field);
     if (!ops) throw bad(`'${c.field}' is not a filterable field. Allowed: ${[...rules.keys()].join(', ')}.`);

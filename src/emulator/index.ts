@@ -7,6 +7,7 @@ import { FaultRules, type FaultRule } from './faults.js';
 import type { Handler } from './handlers/context.js';
 import type { KeyConfig } from './keys.js';
 import { accountHandlers } from './handlers/accounts.js';
+import { aggregateHandlers } from './handlers/aggregates.js';
 import { eventHandlers } from './handlers/events.js';
 import { listHandlers } from './handlers/lists.js';
 import { metricHandlers } from './handlers/metrics.js';
@@ -104,7 +105,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const ctx = { state, spec, keys, clock };
   const handlers: Record<string, Handler> = {
-    ...accountHandlers(ctx), ...eventHandlers(ctx), ...metricHandlers(ctx), ...profileHandlers(ctx), ...subscriptionHandlers(ctx), ...listHandlers(ctx),
+    ...accountHandlers(ctx), ...eventHandlers(ctx), ...metricHandlers(ctx), ...aggregateHandlers(ctx), ...profileHandlers(ctx), ...subscriptionHandlers(ctx), ...listHandlers(ctx),
   };
   const reset = () => {
     state.reset();

@@ -43,6 +43,7 @@ export const KLAVIYO_OPERATIONS = {
   // Connection checks and Verify events.
   get_accounts: { method: 'GET', path: '/api/accounts', burst: 1, steady: 15 },
   get_metrics: { method: 'GET', path: '/api/metrics', burst: 10, steady: 150 },
+  query_metric_aggregates: { method: 'POST', path: '/api/metric-aggregates', burst: 3, steady: 60 },
 } as const satisfies Record<string, KlaviyoOperation>;
 
 export type OperationId = keyof typeof KLAVIYO_OPERATIONS;

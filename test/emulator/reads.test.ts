@@ -101,6 +101,58 @@ describe('GET /api/metrics and /api/events', () => {
   });
 });
 
+describe('POST /api/metric-aggregates', () => {
+  // https://developers.klaviyo.com/en/docs/using-the-query-metric-aggregates-endpoint and
+  // https://developers.klaviyo.com/en/reference/query_metric_aggregates — a metric's events counted per interval
+  // over a greater-or-equal/less-than datetime range; `dates` are the bucket starts, one count per date
+  // (answer shape as Klaviyo sends it: https://github.com/klaviyo/klaviyo-api-python/pull/39).
+  const track = (name: string, email: string, time: string) => call(em, 'POST', '/client/events', { body: clientEvent(name, { email }, { time }) });
+  const query = (attributes: Record<string, unknown>) => call(em, 'POST', '/api/metric-aggregates', { body: { data: { type: 'metric-aggregate', attributes } } });
+  const metricId = async (name: string) => (await call(em, 'GET', '/api/metrics')).json.data.find((m: any) => m.attributes.name === name).id;
+  const countQuery = (metric_id: string, from: string, to: string, extra: Record<string, unknown> = {}) =>
+    query({ metric_id, measurements: ['count'], interval: 'day', filter: [`greater-or-equal(datetime,${from})`, `less-than(datetime,${to})`], timezone: 'UTC', page_size: 500, ...extra });
+
+  it('counts one metric per UTC day over [from, to), with the bucket starts as dates', async () => {
+    await track('Viewed Product', 'a@b.co', '2026-11-26T23:59:59Z');
+    await track('Viewed Product', 'a@b.co', '2026-11-27T09:00:00Z');
+    await track('Viewed Product', 'c@d.co', '2026-11-27T09:00:00Z');
+    await track('Viewed Product', 'a@b.co', '2026-11-28T10:00:00Z');
+    await track('Viewed Product', 'a@b.co', '2026-11-28T12:00:00Z'); // at `to`: outside
+    await track('Placed Order', 'a@b.co', '2026-11-27T09:00:00Z');
+    const res = await countQuery(await metricId('Viewed Product'), '2026-11-26T22:00:00', '2026-11-28T12:00:00');
+    expect(res.status).toBe(200);
+    expect(res.json.data).toMatchObject({ type: 'metric-aggregate', id: expect.any(String) });
+    expect(res.json.data.attributes).toEqual({
+      dates: ['2026-11-26T00:00:00+00:00', '2026-11-27T00:00:00+00:00', '2026-11-28T00:00:00+00:00'],
+      data: [{ dimensions: [], measurements: { count: [1, 2, 1] } }],
+    });
+    expect(validResponse('query_metric_aggregates', 200, res.json)).toEqual([]);
+
+    const hourly = await countQuery(await metricId('Viewed Product'), '2026-11-27T08:30:00Z', '2026-11-27T10:00:00Z', { interval: 'hour' });
+    expect(hourly.json.data.attributes).toEqual({ dates: ['2026-11-27T08:00:00+00:00', '2026-11-27T09:00:00+00:00'], data: [{ dimensions: [], measurements: { count: [0, 2] } }] });
+  });
+
+  it('refuses a query without a time range, an unknown metric or timezone (400), and answers 501 for what it does not model', async () => {
+    await track('Viewed Product', 'a@b.co', '2026-11-27T09:00:00Z');
+    const id = await metricId('Viewed Product');
+    const noRange = await query({ metric_id: id, measurements: ['count'], filter: ['greater-or-equal(datetime,2026-11-20T00:00:00)'] });
+    expect(noRange.status).toBe(400);
+    expect(noRange.json.errors[0].source).toEqual({ pointer: '/data/attributes/filter' });
+    expect((await countQuery(id, '2026-11-28T00:00:00', '2026-11-27T00:00:00')).status).toBe(400);
+    expect((await countQuery('NoSuch', '2026-11-20T00:00:00', '2026-11-28T00:00:00')).json.errors[0]).toMatchObject({ status: 400, source: { pointer: '/data/attributes/metric_id' } });
+    expect((await countQuery(id, '2026-11-20T00:00:00', '2026-11-28T00:00:00', { timezone: 'Mars/Olympus' })).status).toBe(400);
+    // The spec's schema: an unknown measurement or a missing filter is refused before the handler.
+    expect((await query({ metric_id: id, measurements: ['average'], filter: [] })).status).toBe(400);
+    expect((await query({ metric_id: id, measurements: ['count'] })).status).toBe(400);
+
+    for (const extra of [{ measurements: ['unique'] }, { by: ['$flow'] }, { interval: 'week' }, { timezone: 'America/New_York' }, { filter: ['greater-or-equal(datetime,2026-11-20T00:00:00)', 'less-than(datetime,2026-11-28T00:00:00)', 'equals($flow,"X1")'] }]) {
+      const res = await countQuery(id, '2026-11-20T00:00:00', '2026-11-28T00:00:00', extra);
+      expect(res.status, JSON.stringify(extra)).toBe(501);
+      expect(res.json.errors[0].code).toBe('not_implemented');
+    }
+  });
+});
+
 describe('PATCH /api/profiles/{id}', () => {
   // https://developers.klaviyo.com/en/reference/update_profile — null clears a field, omitted leaves it.
   it('updates the named profile: null clears, omitted fields stay; 404 for an unknown id', async () => {
@@ -139,7 +191,7 @@ describe('no route the project calls answers 501', () => {
     ['GET', '/api/lists/X1/profiles'], ['GET', '/api/lists/X1/relationships/profiles'], ['POST', '/api/lists/X1/relationships/profiles'],
     ['DELETE', '/api/lists/X1/relationships/profiles'], ['POST', '/api/profile-bulk-import-jobs'], ['GET', '/api/profile-bulk-import-jobs/X1'],
     ['GET', '/api/profile-bulk-import-jobs/X1/import-errors'], ['POST', '/api/profile-subscription-bulk-create-jobs'],
-    ['POST', '/api/profile-subscription-bulk-delete-jobs'], ['GET', '/api/accounts'], ['GET', '/api/metrics'], ['GET', '/api/events'],
+    ['POST', '/api/profile-subscription-bulk-delete-jobs'], ['GET', '/api/accounts'], ['GET', '/api/metrics'], ['GET', '/api/events'], ['POST', '/api/metric-aggregates'],
   ];
 
   it('every Klaviyo path in the source is listed here', () => {

@@ -4,9 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { countWindow, verifyEvents } from '../../src/server/connection-checks.js';
 import type { CreateServerOptions } from '../../src/server/index.js';
+import { createKlaviyoClient } from '../../src/server/klaviyo-client.js';
+import { call, clientEvent } from '../emulator/helpers.js';
 import { createTestDatabase } from '../support/postgres.js';
 import { ADMIN_TOKEN, PRIVATE_KEY, PUBLIC_KEY, SHOP, batch, postEvents, startServer, wireEvent } from './helpers.js';
 
@@ -134,16 +137,111 @@ describe('connection checks and Klaviyo reads', () => {
     await server.close();
   });
 
-  it('Verify events puts Klaviyo metrics beside the store counts', async () => {
-    const { server, url } = await startServer({}, { klaviyoBaseUrl: sandbox.url });
-    await postEvents(url, batch([wireEvent({ name: 'Placed Order' }), wireEvent({ name: 'Placed Order' }), wireEvent({ name: 'Never Sent', route: 'off' })]), { origin: SHOP });
-    await server.forwarder.flush();
-    const { rows } = await (await admin(url, '/connection/events')).json();
-    const byName = Object.fromEntries(rows.map((r: any) => [r.name, r]));
-    expect(byName['Placed Order'].store.count).toBe(2);
-    expect(byName['Placed Order'].klaviyo?.id).toEqual(expect.any(String));
-    expect(byName['Never Sent']).toMatchObject({ store: { count: 1 }, klaviyo: null });
-    await server.close();
+  describe('Verify events', () => {
+    const DAY = 86_400_000;
+    const daysAgo = (n: number) => new Date(Date.now() - n * DAY).toISOString();
+    const aggregateRequests = () => sandbox.requests.filter((r) => r.operationId === 'query_metric_aggregates');
+    const workflow = { default: 'client' as const, events: { 'Placed Order': 'server' as const, 'Viewed Product': 'client' as const, 'Wished for Gift': 'off' as const } };
+    beforeEach(() => sandbox.reset());
+
+    it('counts each Client and Server event of the last 7 days in the store and in Klaviyo, one metric-aggregates request per metric', async () => {
+      const { server, url } = await startServer({ workflow }, { klaviyoBaseUrl: sandbox.url });
+      await postEvents(url, batch([
+        wireEvent({ time: daysAgo(0.01) }), wireEvent({ time: daysAgo(1.5) }), wireEvent({ time: daysAgo(6.9) }),
+        wireEvent({ time: daysAgo(10) }), // forwarded too, outside the window on both sides
+        wireEvent({ name: 'Viewed Product', route: 'client', time: daysAgo(0.01) }), wireEvent({ name: 'Viewed Product', route: 'client', time: daysAgo(0.02) }),
+        wireEvent({ name: 'Started Checkout', route: 'client', time: daysAgo(0.01) }),
+        wireEvent({ name: 'Wished for Gift', route: 'off', time: daysAgo(0.01) }),
+      ]), { origin: SHOP });
+      await server.forwarder.flush();
+      // One of the two product views reached Klaviyo from the browser.
+      expect((await call(sandbox, 'POST', '/client/events', { body: clientEvent('Viewed Product', { email: 'ada@example.com' }, { time: daysAgo(0.01) }), query: { company_id: PUBLIC_KEY } })).status).toBe(202);
+      const before = aggregateRequests().length;
+
+      const res = await admin(url, '/connection/events');
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.window.days).toBe(7);
+      expect(body.window.to - body.window.from).toBe(7 * DAY);
+      expect(body.countError).toBeNull();
+      const byName = Object.fromEntries(body.rows.map((r: any) => [r.name, r]));
+      expect(byName['Placed Order']).toMatchObject({ route: 'server', store: { count: 4 }, klaviyo: { id: expect.any(String) }, storeInWindow: 3, klaviyoInWindow: 3, notCounted: null });
+      expect(byName['Viewed Product']).toMatchObject({ route: 'client', storeInWindow: 2, klaviyoInWindow: 1 });
+      // No metric in Klaviyo: none of its events arrived, known without asking.
+      expect(byName['Started Checkout']).toMatchObject({ route: 'client', klaviyo: null, storeInWindow: 1, klaviyoInWindow: 0 });
+      expect(byName['Wished for Gift']).toMatchObject({ route: 'off', klaviyo: null, storeInWindow: 1, klaviyoInWindow: null, notCounted: expect.stringContaining('set to Off') });
+      // Two metrics counted, two requests, each valid against the spec (the sandbox validates every body).
+      expect(aggregateRequests().slice(before).map((r) => r.status)).toEqual([200, 200]);
+
+      expect((await admin(url, '/connection/events?days=0')).status).toBe(400);
+      const oneDay = await (await admin(url, '/connection/events?days=1')).json();
+      expect(oneDay.rows.find((r: any) => r.name === 'Placed Order')).toMatchObject({ storeInWindow: 1, klaviyoInWindow: 1 });
+      await server.close();
+    });
+
+    it('counts over whole seconds, the end rounded up so an event sent just before a Verify is in the window', () => {
+      expect(countWindow(7, 1_800_000_000_500)).toEqual({ from: 1_800_000_001_000 - 7 * DAY, to: 1_800_000_001_000, days: 7 });
+      expect(countWindow(1, 1_800_000_000_000)).toEqual({ from: 1_800_000_000_000 - DAY, to: 1_800_000_000_000, days: 1 });
+    });
+
+    it('counts only the most recently seen events up to the cap, and says why the others were not counted', async () => {
+      const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: sandbox.url });
+      const now = Date.now();
+      for (const name of ['Alpha', 'Beta', 'Gamma']) await call(sandbox, 'POST', '/client/events', { body: clientEvent(name, { email: 'ada@example.com' }, { time: new Date(now - 60_000).toISOString() }), query: { company_id: PUBLIC_KEY } });
+      const before = aggregateRequests().length;
+      const result = await verifyEvents(klaviyo, {
+        storeCounts: [{ name: 'Alpha', count: 5, lastSeenAt: now - 3000 }, { name: 'Beta', count: 5, lastSeenAt: now - 2000 }, { name: 'Gamma', count: 5, lastSeenAt: now - 1000 }],
+        routeOf: () => 'client',
+        countStore: async (names) => names.map((name) => ({ name, count: 1 })),
+        window: countWindow(7, now),
+        maxCounted: 2,
+      });
+      const byName = Object.fromEntries(result.rows.map((r) => [r.name, r]));
+      expect(byName.Gamma).toMatchObject({ storeInWindow: 1, klaviyoInWindow: 1 });
+      expect(byName.Beta).toMatchObject({ storeInWindow: 1, klaviyoInWindow: 1 });
+      expect(byName.Alpha).toMatchObject({ storeInWindow: 1, klaviyoInWindow: null, notCounted: expect.stringContaining('the 2 most recently seen events') });
+      expect(aggregateRequests().length - before).toBe(2);
+    });
+
+    it('gives up a count Klaviyo does not answer in time, saying to Verify again, and keeps the others', async () => {
+      const klaviyo = createKlaviyoClient({ privateKey: PRIVATE_KEY, baseUrl: sandbox.url });
+      const now = Date.now();
+      for (const name of ['Slow', 'Quick']) await call(sandbox, 'POST', '/client/events', { body: clientEvent(name, { email: 'ada@example.com' }, { time: new Date(now - 60_000).toISOString() }), query: { company_id: PUBLIC_KEY } });
+      // One count stalls (as behind a spent minute); its deadline ends it, the other is answered.
+      sandbox.faults.add({ path: '/api/metric-aggregates', latencyMs: 5_000, count: 1 });
+      const result = await verifyEvents(klaviyo, {
+        storeCounts: [{ name: 'Slow', count: 1, lastSeenAt: now - 1000 }, { name: 'Quick', count: 1, lastSeenAt: now - 2000 }],
+        routeOf: () => 'server',
+        countStore: async (names) => names.map((name) => ({ name, count: 1 })),
+        window: countWindow(7, now),
+        countDeadlineMs: 1_000,
+      });
+      const [stalled, answered] = result.rows.sort((a, b) => (a.notCounted ? 0 : 1) - (b.notCounted ? 0 : 1));
+      expect(stalled).toMatchObject({ klaviyoInWindow: null, notCounted: expect.stringMatching(/no answer within 1 s .*Verify again in a minute/) });
+      expect(answered).toMatchObject({ klaviyoInWindow: 1, notCounted: null });
+      expect(result.countError).toBeNull();
+    });
+
+    it('says which scope to give the key when Klaviyo refuses to read or count metrics', async () => {
+      const { server, url } = await startServer({ workflow }, { klaviyoBaseUrl: sandbox.url });
+      await postEvents(url, batch([wireEvent({ time: daysAgo(0.01) }), wireEvent({ time: daysAgo(0.02) })]), { origin: SHOP });
+      await server.forwarder.flush();
+      // A key created without Metrics read access: Klaviyo answers 403 permission_denied.
+      sandbox.setPrivateKeyScopes(['accounts:read', 'events:write', 'profiles:write', 'lists:write', 'subscriptions:write']);
+      try {
+        const refused = await admin(url, '/connection/events');
+        expect(refused.status).toBe(502);
+        expect((await refused.json()).error).toMatch(/403: You do not have permission to perform this action.*metrics:read/);
+      } finally {
+        sandbox.setPrivateKeyScopes(undefined);
+      }
+      // Counting alone refused (403): the metric still shows, the count says why it is missing.
+      sandbox.faults.add({ path: '/api/metric-aggregates', status: 403 });
+      const body = await (await admin(url, '/connection/events')).json();
+      expect(body.countError).toMatch(/Klaviyo refused to count events \(403: .*metrics:read/);
+      expect(body.rows.find((r: any) => r.name === 'Placed Order')).toMatchObject({ klaviyo: { id: expect.any(String) }, storeInWindow: 2, klaviyoInWindow: null, notCounted: expect.stringMatching(/^not counted: /) });
+      await server.close();
+    });
   });
 
   it('says what to fix when the private key is refused', async () => {

@@ -235,6 +235,24 @@ describe.each(backends)('%s store', (_name, open) => {
       ]);
     });
 
+    it('counts events per asked name within [from, to) by event time, 0 for a name without any, $identify for identify calls', async () => {
+      await store.ingest(PUBLIC_KEY, [
+        valid({ name: 'Viewed Product', route: 'client', time: at(0) }), // at `from`: inside
+        valid({ name: 'Viewed Product', route: 'client', time: at(5) }),
+        valid({ name: 'Viewed Product', route: 'client', time: at(10) }), // at `to`: outside
+        valid({ time: at(3) }),
+        valid({ time: at(59) }),
+        valid({ type: 'identify', name: undefined, time: at(4) }),
+      ], Date.parse(at(59)));
+      expect(await store.eventCountsBetween(['Viewed Product', 'Placed Order', 'Never Seen', '$identify'], Date.parse(at(0)), Date.parse(at(10)))).toEqual([
+        { name: 'Viewed Product', count: 2 },
+        { name: 'Placed Order', count: 1 },
+        { name: 'Never Seen', count: 0 },
+        { name: '$identify', count: 1 },
+      ]);
+      expect(await store.eventCountsBetween([], 0, Date.parse(at(59)))).toEqual([]);
+    });
+
     it('keeps the workflow saved from the console, the latest save winning', async () => {
       expect(await store.loadWorkflowOverride()).toBeUndefined();
       await store.saveWorkflowOverride({ default: 'client', events: { 'Placed Order': 'server' } });

@@ -3,8 +3,9 @@
 // They live inside the /v1/admin scope, so the admin token is already checked.
 import type { FastifyInstance } from 'fastify';
 import type { AudienceDefinition } from '../audiences/definition.js';
+import { z } from 'zod';
 import {
-  checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKey, fetchAllPages, verifyEvents, type CheckResult,
+  checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKey, countWindow, DEFAULT_COUNT_DAYS, fetchAllPages, verifyEvents, type CheckResult,
 } from '../connection-checks.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
 import type { RelayStore } from '../store/types.js';
@@ -35,6 +36,10 @@ export interface WorkflowEventRow {
   count: number;
   lastSeenAt: number | null;
 }
+
+/** A count window longer than a quarter is a report, not a check: the Klaviyo UI does that better. */
+const MAX_COUNT_DAYS = 90;
+const verifyQuery = z.object({ days: z.coerce.number().int().min(1).max(MAX_COUNT_DAYS).default(DEFAULT_COUNT_DAYS) });
 
 const noKlaviyo = { error: 'KLAVIYO_PRIVATE_KEY is unset: the companion server cannot reach Klaviyo' };
 
@@ -122,17 +127,26 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
     };
   });
 
-  /** Verify events: Klaviyo's metrics beside the store's count per event name. */
-  app.get('/connection/events', async (_req, reply) => {
+  /**
+   * Verify events: Klaviyo's metrics beside the store's count per event name, and both sides' counts over the last
+   * `days` days (7 unless asked) for the most recently seen Client and Server events.
+   */
+  app.get('/connection/events', async (req, reply) => {
     if (!ctx.klaviyo) return reply.code(503).send(noKlaviyo);
+    const query = verifyQuery.safeParse(req.query);
+    if (!query.success) return reply.code(400).send({ error: `days must be a whole number from 1 to ${MAX_COUNT_DAYS}` });
     try {
       const { workflow } = await ctx.workflow.current();
-      const { rows, truncated } = await verifyEvents(ctx.klaviyo, await ctx.store.eventCounts());
-      // The route tells why an event has no metric: Off events never reach Klaviyo.
-      return { rows: rows.map((r) => ({ ...r, route: r.store ? (workflow.events[r.name] ?? workflow.default ?? null) : null })), truncated };
+      return await verifyEvents(ctx.klaviyo, {
+        storeCounts: await ctx.store.eventCounts(),
+        routeOf: (name) => workflow.events[name] ?? workflow.default ?? null,
+        countStore: (names, from, until) => ctx.store.eventCountsBetween(names, from, until),
+        window: countWindow(query.data.days, Date.now()),
+      });
     } catch (err) {
       if (!(err instanceof KlaviyoError)) throw err;
-      return reply.code(502).send({ error: `Klaviyo's metrics could not be read: ${err.message}` });
+      const fix = err.keyProblem ? ': give the private key read access to Metrics (the metrics:read scope)' : '';
+      return reply.code(502).send({ error: `Klaviyo's metrics could not be read: ${err.message}${fix}` });
     }
   });
 }

@@ -69,6 +69,8 @@ export function createSqliteStore(db: Db): RelayStore {
       ON CONFLICT (id) DO UPDATE SET workflow = excluded.workflow, updated_at = excluded.updated_at`),
     // Covered by events_name_time: no table read. Identify events have no name (NULL).
     eventCounts: db.prepare('SELECT name, COUNT(*) AS count, MAX(time) AS lastSeenAt FROM events GROUP BY name'),
+    // A range of events_name_time per name; `IS` also matches the NULL name of identify events.
+    eventCountBetween: db.prepare<[string | null, number, number], number>('SELECT COUNT(*) FROM events WHERE name IS ? AND time >= ? AND time < ?').pluck(),
   };
 
   const ownerOf = (a: Alias) => q.aliasOwner.get(a.kind, a.value) as number | undefined;
@@ -217,6 +219,9 @@ export function createSqliteStore(db: Db): RelayStore {
     async eventCounts() {
       return (q.eventCounts.all() as { name: string | null; count: number; lastSeenAt: number }[])
         .map((r) => ({ name: r.name ?? IDENTIFY_EVENT, count: r.count, lastSeenAt: r.lastSeenAt }));
+    },
+    async eventCountsBetween(names, from, to) {
+      return names.map((name) => ({ name, count: q.eventCountBetween.get(name === IDENTIFY_EVENT ? null : name, from, to) ?? 0 }));
     },
     async close() {
       await leadership.release();

@@ -137,6 +137,12 @@ export interface RelayStore {
    * Identify events are counted under `$identify`, the name their workflow toggle uses.
    */
   eventCounts(): Promise<{ name: string; count: number; lastSeenAt: number }[]>;
+  /**
+   * How many stored events of each named event have a time in `[from, to)` (epoch ms): the same window a Klaviyo
+   * metric count is asked for, so the two compare. Every name asked for is answered, 0 when none; `$identify`
+   * counts identify events.
+   */
+  eventCountsBetween(names: string[], from: number, to: number): Promise<{ name: string; count: number }[]>;
 
   /** A trivial read: resolves once the store answers, rejects with the reason it cannot (what /healthz asks). */
   ping(): Promise<void>;

@@ -407,6 +407,15 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
         'SELECT name, SUM(count) AS count, MAX(last_seen_at) AS "lastSeenAt" FROM event_name_counts GROUP BY name ORDER BY name');
       return rows;
     },
+    async eventCountsBetween(names, from, to) {
+      // events_name_time answers each name's range; identify events have no name (NULL).
+      const { rows } = await pool.query<{ name: string | null; count: number }>(
+        `SELECT name, COUNT(*)::int AS count FROM events
+          WHERE (name = ANY($1::text[]) OR (name IS NULL AND $2)) AND time >= $3 AND time < $4 GROUP BY name`,
+        [names.filter((n) => n !== IDENTIFY_EVENT), names.includes(IDENTIFY_EVENT), from, to]);
+      const counted = new Map(rows.map((r) => [r.name ?? IDENTIFY_EVENT, r.count]));
+      return names.map((name) => ({ name, count: counted.get(name) ?? 0 }));
+    },
     async loadWorkflowOverride() {
       const { rows } = await pool.query<{ value: unknown; updated_at: number }>("SELECT value, updated_at FROM settings WHERE key = 'workflow'");
       return rows[0] && { workflow: rows[0].value, updatedAt: rows[0].updated_at };
