@@ -95,6 +95,19 @@ export function createWorkflowSettings({ store, fromConfig, reloadAfterMs = 5_00
     return serve(fromConfig, saved);
   }
 
+  /** What this process just wrote, served at once; a read that started before it cannot put older toggles back. */
+  function remember(served: ServedWorkflow): ServedWorkflow {
+    generation++;
+    cached = { served, readAt: Date.now() };
+    return served;
+  }
+
+  /** Forget the saved toggles: the config file's workflow is served from the next request on. */
+  async function reset(): Promise<ServedWorkflow> {
+    await store.clearWorkflowOverride();
+    return remember(serve(fromConfig, null));
+  }
+
   return {
     fromConfig,
     async current(now = Date.now()): Promise<ServedWorkflow> {
@@ -117,12 +130,12 @@ export function createWorkflowSettings({ store, fromConfig, reloadAfterMs = 5_00
       const valid = validateWorkflow(input);
       if (!valid.ok) return valid;
       const override = differences(fromConfig, valid.workflow);
+      // Toggles all equal to the file's leave nothing to keep: the console then has nothing to reset.
+      if (!override.default && !Object.keys(override.events).length) return { ok: true, served: await reset() };
       await store.saveWorkflowOverride(override);
-      generation++;
-      const served = serve(fromConfig, { workflow: override, updatedAt: Date.now() });
-      cached = { served, readAt: Date.now() };
-      return { ok: true, served };
+      return { ok: true, served: remember(serve(fromConfig, { workflow: override, updatedAt: Date.now() })) };
     },
+    reset,
   };
 }
 

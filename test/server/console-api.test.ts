@@ -1,6 +1,7 @@
 // The admin routes behind the operator console, over real HTTP against the Klaviyo sandbox: workflow toggles
-// saved in the store and served by /v1/config with a new ETag (also after a restart), events seen with counts,
-// Klaviyo's lists, the connection checks and Verify events, and the console's static page.
+// saved in the store and served by /v1/config with a new ETag (also after a restart) and reset to the config
+// file's, events seen with counts, Klaviyo's lists, the connection checks and Verify events, and the console's
+// static page.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +53,8 @@ describe('workflow toggles saved from the console', () => {
 
     const before = await config(url);
     const etagBefore = before.headers.get('etag')!;
-    expect((await before.json()).workflow.events['Placed Order']).toBe('server');
+    const fromFile = (await before.json()).workflow;
+    expect(fromFile.events['Placed Order']).toBe('server');
 
     const saved = await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify({ default: 'off', events: { 'Placed Order': 'client', 'Added to Cart': 'server' } }) });
     expect(saved.status).toBe(200);
@@ -87,6 +89,29 @@ describe('workflow toggles saved from the console', () => {
     const restarted = await config(url);
     expect(restarted.headers.get('etag')).toBe(etagAfter);
     expect((await restarted.json()).workflow.events['Placed Order']).toBe('client');
+
+    // Reset to config file: the saved toggles are gone, and /v1/config serves the file's workflow with a new ETag.
+    const reset = await admin(url, '/workflow', { method: 'DELETE' });
+    expect(reset.status).toBe(200);
+    const resetView = await reset.json();
+    expect(resetView.saved).toBeNull();
+    expect(resetView.events.find((e: any) => e.name === 'Placed Order')).toMatchObject({ route: 'server', configured: 'server', saved: null });
+    const afterReset = await config(url);
+    expect(afterReset.headers.get('etag')).not.toBe(etagAfter);
+    expect((await afterReset.json()).workflow).toEqual(fromFile);
+    expect((await fetch(`${url}/v1/config?key=${PUBLIC_KEY}`, { headers: { 'if-none-match': etagAfter } })).status).toBe(200);
+    // Saving toggles equal to the file's leaves nothing saved, so there is nothing to reset.
+    const asFile = await (await admin(url, '/workflow', { method: 'PUT', body: JSON.stringify(fromFile) })).json();
+    expect(asFile.saved).toBeNull();
+    // The admin token guards it like every admin route.
+    expect((await fetch(`${url}/v1/admin/workflow`, { method: 'DELETE' })).status).toBe(401);
+
+    // The reset is in the store: a restart still serves the file's workflow.
+    await server.close();
+    ({ server, url } = await startServer({}, options));
+    const restartedAfterReset = await config(url);
+    expect(restartedAfterReset.headers.get('etag')).toBe(afterReset.headers.get('etag'));
+    expect((await restartedAfterReset.json()).workflow).toEqual(fromFile);
     await server.close();
   }
 

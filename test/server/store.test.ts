@@ -259,6 +259,10 @@ describe.each(backends)('%s store', (_name, open) => {
       await store.saveWorkflowOverride({ default: 'off', events: { 'Viewed Product': 'client' } });
       const saved = await store.loadWorkflowOverride();
       expect(saved).toEqual({ workflow: { default: 'off', events: { 'Viewed Product': 'client' } }, updatedAt: expect.any(Number) });
+      await store.clearWorkflowOverride();
+      expect(await store.loadWorkflowOverride()).toBeUndefined();
+      // Clearing when nothing is saved is not an error.
+      await store.clearWorkflowOverride();
     });
   });
 });

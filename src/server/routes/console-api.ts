@@ -1,5 +1,6 @@
-// The admin routes behind the operator console (and usable by hand): the event-workflow toggles, the events the
-// store has seen, Klaviyo's lists for the audience form, and the connection checks with Verify events.
+// The admin routes behind the operator console (and usable by hand): the event-workflow toggles (saved, or reset
+// to the config file's), the events the store has seen, Klaviyo's lists for the audience form, and the connection
+// checks with Verify events.
 // They live inside the /v1/admin scope, so the admin token is already checked.
 import type { FastifyInstance } from 'fastify';
 import type { AudienceDefinition } from '../audiences/definition.js';
@@ -74,6 +75,9 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
     }
     return workflowView(result.served);
   });
+
+  /** Reset to config file: the saved toggles are removed and the config file's workflow is served again. */
+  app.delete('/workflow', async () => workflowView(await ctx.workflow.reset()));
 
   app.get('/events', async () => ({ events: await ctx.store.eventCounts() }));
 

@@ -65,6 +65,7 @@ export function createSqliteStore(db: Db): RelayStore {
     countOutbox: db.prepare('SELECT status, COUNT(*) AS n FROM forward_outbox GROUP BY status'),
     countRoutes: db.prepare('SELECT route, COUNT(*) AS n FROM events GROUP BY route'),
     loadWorkflow: db.prepare('SELECT workflow, updated_at FROM workflow_override WHERE id = 1'),
+    clearWorkflow: db.prepare('DELETE FROM workflow_override WHERE id = 1'),
     saveWorkflow: db.prepare(`INSERT INTO workflow_override (id, workflow, updated_at) VALUES (1, ?, ?)
       ON CONFLICT (id) DO UPDATE SET workflow = excluded.workflow, updated_at = excluded.updated_at`),
     // Covered by events_name_time: no table read. Identify events have no name (NULL).
@@ -215,6 +216,9 @@ export function createSqliteStore(db: Db): RelayStore {
     },
     async saveWorkflowOverride(workflow) {
       q.saveWorkflow.run(JSON.stringify(workflow), Date.now());
+    },
+    async clearWorkflowOverride() {
+      q.clearWorkflow.run();
     },
     async eventCounts() {
       return (q.eventCounts.all() as { name: string | null; count: number; lastSeenAt: number }[])

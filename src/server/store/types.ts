@@ -132,6 +132,8 @@ export interface RelayStore {
   loadWorkflowOverride(): Promise<{ workflow: unknown; updatedAt: number } | undefined>;
   /** Replace the saved workflow toggles; the caller has validated them. */
   saveWorkflowOverride(workflow: unknown): Promise<void>;
+  /** Forget the saved workflow toggles, so the config file's workflow is served again. */
+  clearWorkflowOverride(): Promise<void>;
   /**
    * Every event name in the store with how many events carry it and the newest event time (epoch ms).
    * Identify events are counted under `$identify`, the name their workflow toggle uses.

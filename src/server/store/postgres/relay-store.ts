@@ -424,6 +424,9 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       await pool.query(`INSERT INTO settings (key, value, updated_at) VALUES ('workflow', $1::jsonb, $2)
         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, [JSON.stringify(workflow), Date.now()]);
     },
+    async clearWorkflowOverride() {
+      await pool.query("DELETE FROM settings WHERE key = 'workflow'");
+    },
     async close() {
       await leadership.release();
     },
