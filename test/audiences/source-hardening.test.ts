@@ -78,6 +78,61 @@ describe('file source paths', () => {
     });
   }
 
+  describe('Source field suggestions (GET /v1/admin/file-source/fields)', () => {
+    const fields = (path: string, format?: string) =>
+      fetch(`${url}/v1/admin/file-source/fields?${new URLSearchParams({ path, ...(format ? { format } : {}) })}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+
+    beforeAll(() => {
+      writeFileSync(join(configDir, 'data', 'customers.csv'), '\uFEFF\n email , "First, name",lifetime_value,,city\r\nada@example.com,Ada,1840.5,,London\n');
+      writeFileSync(join(configDir, 'data', 'people.ndjson'), [
+        'not json',
+        JSON.stringify({ email: 'ada@example.com', location: { city: 'London' }, tags: ['vip'] }),
+        '',
+        JSON.stringify({ email: 'grace@example.com', phone_number: '+15005550006', location: { city: 'Arlington', zip: '22201' } }),
+      ].join('\n'));
+      writeFileSync(join(configDir, 'data', 'later.ndjson'), [...Array.from({ length: 25 }, (_, i) => JSON.stringify({ email: `p${i}@example.com` })), JSON.stringify({ beyond_the_sample: 1 })].join('\n'));
+      writeFileSync(join(configDir, 'data', 'wide.csv'), `${'x'.repeat(MAX_RECORD_BYTES + 1)}\nnext,line\n`);
+      writeFileSync(join(configDir, 'data', 'members.txt'), 'email\n');
+    });
+
+    it('offers a CSV header (BOM, blank first line, quotes and spaces handled; empty names left out)', async () => {
+      const res = await fields('data/customers.csv');
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ path: 'data/customers.csv', fields: ['email', 'First, name', 'lifetime_value', 'city'] });
+    });
+
+    it('offers the keys of the first NDJSON lines, nested ones as dotted paths, and reads no further than the sample', async () => {
+      expect((await (await fields('data/people.ndjson')).json()).fields).toEqual(['email', 'location.city', 'tags', 'phone_number', 'location.zip']);
+      expect((await (await fields('data/later.ndjson')).json()).fields).toEqual(['email']);
+      expect((await (await fields('../exports/crm.csv')).json()).fields).toEqual(['email']);
+      expect((await (await fields('data/members.txt', 'csv')).json()).fields).toEqual(['email']);
+    });
+
+    for (const path of ['/etc/passwd', '../private/secrets.csv', 'passwd.csv', 'data/linked/secrets.csv', '../exports/escape.csv']) {
+      it(`refuses ${path} with the message a save gets`, async () => {
+        const res = await fields(path);
+        expect(res.status).toBe(400);
+        const body = await res.json();
+        const saved = await (await putPath(path)).json();
+        expect(body.issues).toEqual([{ field: 'source.path', message: expect.stringContaining('outside') }]);
+        expect(saved.issues).toContainEqual(body.issues[0]);
+      });
+    }
+
+    it('says what is wrong with a missing file, a header over 1 MiB, an unknown format or no path', async () => {
+      const missing = await fields('data/not-yet-there.csv');
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toMatchObject({ issues: [{ field: 'source.path', message: expect.stringMatching(/^source file not found: .*not-yet-there\.csv$/) }] });
+      const wide = await fields('data/wide.csv');
+      expect(wide.status).toBe(400);
+      expect((await wide.json()).error).toMatch(/header line of .*wide\.csv is longer than 1048576 bytes \(1 MiB\)/);
+      expect((await (await fields('data/members.txt')).json()).error).toMatch(/cannot tell the format/);
+      expect((await fields('data/customers.csv', 'xml')).status).toBe(400);
+      expect((await fields(' ')).status).toBe(400);
+      expect((await fetch(`${url}/v1/admin/file-source/fields?path=data/customers.csv`)).status).toBe(401);
+    });
+  });
+
   it('the config file is refused at load, naming the audience and the rule', () => {
     const file = join(configDir, 'relay.config.json');
     const audience = (path: string) => ({ name: path.replace(/\W/g, '') || 'x', source: { type: 'file', path }, list: { create: 'CRM' } });

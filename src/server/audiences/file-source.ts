@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
+import { parse as parseCsvText } from 'csv-parse/sync';
 import type { SourceMember } from './mapping.js';
 
 export type FileFormat = 'csv' | 'ndjson';
@@ -20,6 +21,8 @@ export class SourceError extends Error {
     this.name = 'SourceError';
   }
 }
+
+export class SourceFileNotFound extends SourceError {}
 
 export const resolveSourcePath = (path: string, configDir: string) => (isAbsolute(path) ? path : resolve(configDir, path));
 
@@ -166,14 +169,67 @@ async function* ndjsonMembers(path: string): AsyncGenerator<FileItem> {
   }
 }
 
-/** Stream the members of a file source: a regular file (a device or pipe such as /dev/zero may never end). */
-export async function* streamFile(path: string, format?: FileFormat): AsyncGenerator<FileItem> {
+/** A file source must be a regular file: a device or pipe such as /dev/zero may never end. */
+async function checkRegularFile(path: string): Promise<void> {
   let info;
   try {
     info = await stat(path);
   } catch {
-    throw new SourceError(`source file not found: ${path}`);
+    throw new SourceFileNotFound(`source file not found: ${path}`);
   }
   if (!info.isFile()) throw new SourceError(`source ${path} is not a regular file; point source.path at a CSV or NDJSON file`);
+}
+
+/** Stream the members of a file source. */
+export async function* streamFile(path: string, format?: FileFormat): AsyncGenerator<FileItem> {
+  await checkRegularFile(path);
   yield* detectFormat(path, format) === 'csv' ? csvMembers(path) : ndjsonMembers(path);
+}
+
+/** How many NDJSON lines are sampled for field names, and the most names offered. */
+export const SAMPLED_NDJSON_LINES = 20;
+export const MAX_SOURCE_FIELDS = 1_000;
+
+/**
+ * The field names a file source offers for the mapping's Source field: the CSV header, or the keys of the first
+ * NDJSON objects (nested objects as dotted paths, which the mapping reads). Only that much of the file is read.
+ */
+export async function sourceFields(path: string, format?: FileFormat): Promise<string[]> {
+  await checkRegularFile(path);
+  const fields = detectFormat(path, format) === 'csv' ? await csvHeader(path) : await ndjsonKeys(path);
+  return [...new Set(fields)].slice(0, MAX_SOURCE_FIELDS);
+}
+
+async function csvHeader(path: string): Promise<string[]> {
+  for await (const item of boundedLines(createReadStream(path), MAX_RECORD_BYTES)) {
+    if ('tooLong' in item) throw new SourceError(`the header line of ${path} is longer than ${MAX_RECORD_BYTES} bytes (1 MiB)`);
+    if (!item.line.replace(/^\uFEFF/, '').trim()) continue;
+    try {
+      const [header = []] = parseCsvText(item.line, { bom: true, trim: true, relax_column_count: true }) as string[][];
+      return header.filter(Boolean);
+    } catch (err) {
+      throw new SourceError(`the header line of ${path} is not valid CSV: ${(err as Error).message}`);
+    }
+  }
+  return [];
+}
+
+function keyPaths(value: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(value).flatMap(([key, inner]) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner) && Object.keys(inner).length
+      ? keyPaths(inner as Record<string, unknown>, `${prefix}${key}.`)
+      : [`${prefix}${key}`]);
+}
+
+async function ndjsonKeys(path: string): Promise<string[]> {
+  const fields: string[] = [];
+  let firstError: string | undefined;
+  let sampled = 0;
+  for await (const item of ndjsonMembers(path)) {
+    if ('member' in item) fields.push(...keyPaths(item.member));
+    else firstError ??= item.error;
+    if (++sampled >= SAMPLED_NDJSON_LINES) break;
+  }
+  if (!fields.length && firstError) throw new SourceError(`no JSON object in the first lines of ${path}: ${firstError}`);
+  return fields;
 }

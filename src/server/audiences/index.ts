@@ -11,7 +11,7 @@ import { currentRun, disabledMessage, dryRun, startRun, SyncAlreadyRunning, Sync
 import { runLogStore } from './runs.js';
 import { parseDuration } from '../../shared/duration.js';
 import { fieldIssues, suggestKnownKeys } from '../../shared/zod-issues.js';
-import { sourcePathProblem } from './file-source.js';
+import { resolveSourcePath, SourceError, SourceFileNotFound, sourceFields, sourcePathProblem } from './file-source.js';
 
 /** Time and timers of the scheduler (tests inject a clock they advance by hand). */
 export interface SchedulerClock {
@@ -126,6 +126,26 @@ export function registerAudiences(app: FastifyInstance, ctx: AudienceContext): {
     await registry.put(parsed.data);
     scheduler.reschedule(parsed.data.name);
     return reply.code(200).send(await summary(parsed.data.name));
+  });
+
+  /**
+   * The field names of a file source (CSV header, or the keys of the first NDJSON lines), for the form's Source
+   * field suggestions. The path is held to the same rule as a saved definition's, with the same message.
+   */
+  app.get<{ Querystring: { path?: string; format?: string } }>('/file-source/fields', async (req, reply) => {
+    const refuse = (code: number, message: string) => reply.code(code).send({ error: message, issues: [{ field: 'source.path', message }] });
+    const path = req.query.path?.trim();
+    if (!path) return refuse(400, 'give the path of a CSV or NDJSON file (?path=customers.csv)');
+    const format = req.query.format;
+    if (format !== undefined && format !== 'csv' && format !== 'ndjson') return reply.code(400).send({ error: 'format must be csv or ndjson', issues: [{ field: 'source.format', message: 'must be csv or ndjson' }] });
+    const problem = sourcePathProblem(path, { configDir: ctx.configDir, fileRoots: ctx.fileRoots });
+    if (problem) return refuse(400, problem);
+    try {
+      return { path, fields: await sourceFields(resolveSourcePath(path, ctx.configDir), format) };
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err;
+      return refuse(err instanceof SourceFileNotFound ? 404 : 400, err.message);
+    }
   });
 
   app.post<{ Params: { name: string }; Querystring: { wait?: string; dry_run?: string } }>('/audiences/:name/sync', async (req, reply) => {
