@@ -1,7 +1,9 @@
 // The operator console on the demo stack, driven as a marketer would, by role and label only: sign in, check the
-// connection, switch an event's toggle, build an audience in the form and sync it to the sandbox, and see a
-// disabled audience refuse Instant Sync.
-import { test, expect, type Page } from '@playwright/test';
+// connection, switch an event's toggle and reset it to the config file, build an audience in the form (its Source
+// fields suggesting the file's columns) and sync it to the sandbox, see a disabled audience refuse Instant Sync,
+// and have axe find no serious accessibility problem on any screen.
+import AxeBuilder from '@axe-core/playwright';
+import { test, expect, type Locator, type Page } from '@playwright/test';
 import { startDemoStack, type DemoStack } from '../demo/stack.mjs';
 
 let demo: DemoStack;
@@ -9,6 +11,17 @@ test.beforeAll(async () => {
   demo = await startDemoStack({ dataDir: ':memory:' });
 });
 test.afterAll(() => demo?.close());
+
+/** The values a text input's datalist offers. */
+const suggestions = (input: Locator) => input.evaluate((el: HTMLInputElement) => [...(el.list?.options ?? [])].map((o) => o.value));
+
+/** axe's serious and critical findings on the page as it is now, one line each (rule, help, where). */
+async function seriousAccessibilityProblems(page: Page): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
+}
 
 async function signIn(page: Page, section = '') {
   await page.goto(demo.urls.console + section);
@@ -71,7 +84,11 @@ test('switching a toggle and saving changes what /v1/config serves, with a new E
 
   await signIn(page);
   await page.getByRole('link', { name: 'Event workflow' }).click();
+  const reset = page.getByRole('button', { name: 'Reset to config file' });
   const placedOrder = page.getByRole('radiogroup', { name: 'Placed Order' });
+  // Nothing saved yet: nothing to reset.
+  await expect(placedOrder).toBeVisible();
+  await expect(reset).toBeDisabled();
   await expect(placedOrder.getByRole('radio', { name: 'Server' })).toBeChecked();
   await expect(page.getByRole('radiogroup', { name: 'Default' }).getByRole('radio', { name: 'Client' })).toBeChecked();
   await placedOrder.getByRole('radio', { name: 'Client' }).check();
@@ -85,6 +102,24 @@ test('switching a toggle and saving changes what /v1/config serves, with a new E
   // Reopened, the console shows the saved toggle.
   await page.reload();
   await expect(page.getByRole('radiogroup', { name: 'Placed Order' }).getByRole('radio', { name: 'Client' })).toBeChecked();
+
+  // Reset to config file asks first; Cancel keeps the saved toggles.
+  await expect(reset).toBeEnabled();
+  await reset.click();
+  const confirmReset = page.getByRole('group', { name: /^Reset\?/ });
+  await expect(confirmReset.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await confirmReset.getByRole('button', { name: 'Cancel' }).click();
+  await expect(confirmReset).toBeHidden();
+  expect((await request.get(configUrl)).headers().etag).toBe(after.headers().etag);
+  // Yes, reset: /v1/config serves the config file's toggles again, with a new ETag.
+  await reset.click();
+  await confirmReset.getByRole('button', { name: 'Yes, reset' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Reset: GET /v1/config serves the config file' })).toBeVisible();
+  await expect(page.getByRole('radiogroup', { name: 'Placed Order' }).getByRole('radio', { name: 'Server' })).toBeChecked();
+  await expect(reset).toBeDisabled();
+  const afterReset = await request.get(configUrl);
+  expect(afterReset.headers().etag).not.toBe(after.headers().etag);
+  expect((await afterReset.json()).workflow).toEqual((await before.json()).workflow);
 });
 
 test('an audience built in the form, with Add field and a custom property, syncs its members to a sandbox list', async ({ page }) => {
@@ -114,7 +149,17 @@ test('an audience built in the form, with Add field and a custom property, syncs
   await form.getByRole('button', { name: 'Save schema' }).click();
   await expect(form.getByLabel('File', { exact: true })).toHaveAccessibleDescription(/package.json resolves to .*, outside the config file's folder/);
   await expect(form.getByLabel('Consent status')).not.toHaveAttribute('aria-invalid');
+  // The Source fields suggest the columns of the file typed in File; a missing file is said next to File.
+  await form.getByLabel('File', { exact: true }).fill('no-such-file.csv');
+  await expect(form.getByLabel('File', { exact: true })).toHaveAccessibleDescription(/source file not found: .*no-such-file\.csv/);
   await form.getByLabel('File', { exact: true }).fill('customers.csv');
+  await expect(form.getByLabel('File', { exact: true })).not.toHaveAttribute('aria-invalid');
+  await expect(form.getByRole('status').filter({ hasText: 'Source field suggests this file’s 6 fields' })).toBeVisible();
+  for (const input of await form.getByLabel('Source field').all()) {
+    expect(await suggestions(input)).toEqual(['email', 'phone', 'first_name', 'last_name', 'city', 'lifetime_value']);
+  }
+  await form.getByRole('button', { name: 'Add field' }).click();
+  expect(await suggestions(form.getByLabel('Source field').last())).toContain('lifetime_value');
 
   await expect(form.getByLabel('Unsubscribe from')).toBeHidden();
   await form.getByLabel('Consent status').selectOption({ label: 'Unsubscribed' });
@@ -179,4 +224,54 @@ test('Outbox shows what Klaviyo refused with its reason, and Retry failed sends 
   await outbox.getByRole('button', { name: 'Refresh' }).click();
   await expect(outbox.getByText('No failed items.')).toBeVisible();
   await expect(outbox.getByRole('button', { name: 'Retry failed' })).toBeDisabled();
+});
+
+test('axe finds no serious or critical accessibility problem on the sign-in screen or any section', async ({ page, request }) => {
+  // An event in the store, so Verify events has a table to check.
+  const posted = await request.post(`${demo.urls.relay}/v1/events`, {
+    headers: { origin: demo.urls.storefront },
+    data: { public_key: demo.config.publicKey, events: [{ type: 'track', name: 'Wished for Gift', properties: {}, time: new Date().toISOString(), unique_id: crypto.randomUUID(), route: 'off', profile: { email: 'ada@example.com' } }] },
+  });
+  expect(posted.status()).toBe(202);
+  await page.goto(demo.urls.console);
+  await expect(page.getByLabel('Admin token')).toBeFocused();
+  expect(await seriousAccessibilityProblems(page), 'sign-in').toEqual([]);
+  await page.getByLabel('Admin token').fill('not-the-admin-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toBeVisible();
+  expect(await seriousAccessibilityProblems(page), 'sign-in with a wrong token').toEqual([]);
+
+  await signIn(page);
+  const connection = page.getByRole('region', { name: 'Connection' });
+  await expect(connection.getByRole('listitem').filter({ hasText: 'private key' })).toContainText('Sandbox Outfitters');
+  await connection.getByRole('button', { name: 'Verify events' }).click();
+  await expect(connection.getByRole('table')).toBeVisible();
+  expect(await seriousAccessibilityProblems(page), 'Connection').toEqual([]);
+
+  await page.getByRole('link', { name: 'Event workflow' }).click();
+  await expect(page.getByRole('radiogroup', { name: 'Default' })).toBeVisible();
+  expect(await seriousAccessibilityProblems(page), 'Event workflow').toEqual([]);
+  // With a toggle saved and the reset question open (then answered, leaving the config file's workflow).
+  await page.getByRole('radiogroup', { name: 'Wished for Gift' }).getByRole('radio', { name: 'Server' }).check();
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.getByRole('button', { name: 'Reset to config file' }).click();
+  await expect(page.getByRole('button', { name: 'Yes, reset' })).toBeVisible();
+  expect(await seriousAccessibilityProblems(page), 'Event workflow, reset question open').toEqual([]);
+  await page.getByRole('button', { name: 'Yes, reset' }).click();
+  await expect(page.getByRole('button', { name: 'Reset to config file' })).toBeDisabled();
+
+  await page.getByRole('link', { name: 'Audiences' }).click();
+  await page.getByRole('button', { name: 'New audience' }).click();
+  const form = page.getByRole('form', { name: 'New audience' });
+  await form.getByRole('button', { name: 'Save schema' }).click();
+  await expect(form.getByLabel('Name', { exact: true })).toHaveAccessibleDescription(/Give the audience a name/);
+  expect(await seriousAccessibilityProblems(page), 'Audiences with the New audience form open').toEqual([]);
+  await form.getByLabel('Members come from').selectOption({ label: 'A file on the server (CSV or NDJSON)' });
+  await form.getByLabel('File', { exact: true }).fill('customers.csv');
+  await expect(form.getByRole('status').filter({ hasText: 'Source field suggests' })).toBeVisible();
+  expect(await seriousAccessibilityProblems(page), 'New audience form with a file source').toEqual([]);
+
+  await page.getByRole('link', { name: 'Outbox' }).click();
+  await expect(page.getByRole('region', { name: 'Outbox' }).getByRole('term').first()).toBeVisible();
+  expect(await seriousAccessibilityProblems(page), 'Outbox').toEqual([]);
 });

@@ -1,22 +1,41 @@
 // The New audience / Edit form: every field of a sync definition with a label, mapping rows with Add field, and
-// the server's validation errors shown next to the field each one names.
+// the server's validation errors shown next to the field each one names. With a file source, the Source field
+// inputs suggest the file's own field names (its CSV header or NDJSON keys), read by the server.
 import { api } from './api.js';
 import { clearFieldErrors, h, replace, showAlert, showFieldError, uid } from './dom.js';
 
 const EXAMPLE_RULES = { all: [{ event: 'Placed Order', count: { gte: 1 }, within: '30d' }] };
 const DEFAULT_MAPPING = [{ from: 'email', to: 'email' }, { from: 'first_name', to: 'first_name' }];
+/** How long typing in File pauses before its fields are read. */
+const FILE_TYPING_PAUSE_MS = 400;
 
 let form;
 let onSaved;
 /** The definition being edited (fields the form does not show are kept), or undefined for a new audience. */
 let editing;
+/** The datalist Source field inputs suggest from: the store's profile fields, or the file's own. */
+let sourceFieldList = 'store-fields';
+/** Bumped by each read of the file's fields, so an answer for an older path is dropped. */
+let fieldsRequest = 0;
+let typingTimer;
 
 const $ = (selector) => form.querySelector(selector);
 
 export function wireForm(element, options) {
   form = element;
   onSaved = options.onSaved;
-  $('#a-source-type').addEventListener('change', syncVisibility);
+  $('#a-source-type').addEventListener('change', () => {
+    syncVisibility();
+    loadFileFields();
+  });
+  $('#a-file').addEventListener('input', () => {
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(loadFileFields, FILE_TYPING_PAUSE_MS);
+  });
+  $('#a-file').addEventListener('change', () => {
+    clearTimeout(typingTimer);
+    loadFileFields();
+  });
   $('#a-list').addEventListener('change', syncVisibility);
   $('#a-consent').addEventListener('change', syncVisibility);
   $('#a-add-field').addEventListener('click', () => addMappingRow().querySelector('input').focus());
@@ -45,6 +64,7 @@ export function openForm(definition) {
   $('#a-consent').value = def.consent;
   $('#a-unsubscribe-from').value = def.unsubscribeFrom ?? 'list';
   replace($('#a-mapping'));
+  sourceFieldList = 'store-fields';
   for (const m of def.mapping) addMappingRow(m);
   if (!def.mapping.length) addMappingRow();
   $('#a-anonymous').checked = Boolean(def.allowAnonymous);
@@ -52,6 +72,7 @@ export function openForm(definition) {
   $('#a-refresh').value = def.refreshInterval ?? '';
   form.hidden = false;
   syncVisibility();
+  loadFileFields();
   loadLists('id' in def.list ? def.list.id : '');
   (definition ? $('#a-rules') : $('#a-name')).focus();
 }
@@ -60,6 +81,41 @@ function close() {
   form.hidden = true;
   editing = undefined;
   document.getElementById('new-audience').focus();
+}
+
+function useSourceFields(listId) {
+  sourceFieldList = listId;
+  for (const input of form.querySelectorAll('.map-from')) input.setAttribute('list', listId);
+}
+
+/**
+ * With a file source, read the file's field names for the Source field suggestions. A path the server refuses
+ * (outside the allowed folders, missing, unknown format) is shown next to File, as a save would show it.
+ */
+async function loadFileFields() {
+  const file = $('#a-file');
+  const note = $('#a-file-fields');
+  const request = ++fieldsRequest;
+  const path = file.value.trim();
+  clearFieldErrors(file.closest('.field'));
+  if ($('#a-source-type').value !== 'file' || !path) {
+    note.textContent = '';
+    return useSourceFields('store-fields');
+  }
+  try {
+    const { fields } = await api('GET', `/file-source/fields?${new URLSearchParams({ path })}`);
+    if (request !== fieldsRequest) return;
+    replace(document.getElementById('file-fields'), fields.map((name) => h('option', { value: name })));
+    useSourceFields('file-fields');
+    note.textContent = fields.length
+      ? `Source field suggests this file’s ${fields.length} field${fields.length === 1 ? '' : 's'}: ${fields.slice(0, 8).join(', ')}${fields.length > 8 ? ', …' : ''}.`
+      : 'This file has no field names yet (an empty header).';
+  } catch (err) {
+    if (request !== fieldsRequest) return;
+    useSourceFields('store-fields');
+    note.textContent = '';
+    showFieldError(file, err.message);
+  }
 }
 
 function syncVisibility() {
@@ -101,7 +157,7 @@ function addMappingRow(mapping = { from: '', to: '' }) {
   const row = h('div', { class: 'mapping-row', role: 'group', 'aria-label': `Mapping ${n}` },
     h('div', { class: 'field' },
       h('label', { for: fromId, text: 'Source field' }),
-      h('input', { id: fromId, class: 'map-from', list: 'store-fields', autocomplete: 'off', spellcheck: 'false', value: mapping.from }),
+      h('input', { id: fromId, class: 'map-from', list: sourceFieldList, autocomplete: 'off', spellcheck: 'false', value: mapping.from }),
     ),
     h('span', { class: 'arrow', 'aria-hidden': 'true', text: '→' }),
     h('div', { class: 'field' },

@@ -1,6 +1,6 @@
 // Event workflow: one radiogroup per event (Client / Server / Off) plus a Default group, saved with
 // "Save changes" to PUT /v1/admin/workflow. The server refuses an invalid toggle naming the event; the error is
-// shown next to that event.
+// shown next to that event. "Reset to config file" (after an inline Yes/Cancel) sends DELETE /v1/admin/workflow.
 import { api } from './api.js';
 import { clearFieldErrors, formatTime, h, plural, replace, setStatus, showFieldError, uid } from './dom.js';
 
@@ -21,6 +21,7 @@ export function show(section) {
       save(form);
     });
     section.querySelector('#add-event').addEventListener('click', () => addEvent(form));
+    wireReset(form);
     section.querySelector('#new-event-name').addEventListener('keydown', (event) => {
       if (event.key === 'Enter') {
         event.preventDefault();
@@ -67,6 +68,7 @@ function describe(row, defaultWord) {
 }
 
 function render(form, view) {
+  showSaved(form, view.saved);
   const def = view.workflow.default ?? null;
   const defaultWord = def ? WORD[def] : 'Client without an endpoint, Server with one';
   const defaultGroup = radioGroup('Default', def, def ? 'for events not listed below' : `not set: ${defaultWord}`);
@@ -132,4 +134,48 @@ async function save(form) {
   } finally {
     button.disabled = false;
   }
+}
+
+/** The Reset button works only when toggles are saved; the note says how many differ from the config file. */
+function showSaved(form, saved) {
+  const differing = saved ? Object.keys(saved.workflow.events).length + (saved.workflow.default ? 1 : 0) : 0;
+  /** @type {HTMLButtonElement} */ (form.querySelector('#workflow-reset')).disabled = !saved;
+  form.querySelector('#workflow-saved-note').textContent = saved
+    ? `Saved from this console ${formatTime(saved.updatedAt)}: ${plural(differing, 'toggle')} differ${differing === 1 ? 's' : ''} from the config file.`
+    : 'Nothing saved from this console: browsers get the config file’s workflow.';
+}
+
+function wireReset(form) {
+  const reset = /** @type {HTMLButtonElement} */ (form.querySelector('#workflow-reset'));
+  const confirmBox = form.querySelector('#workflow-reset-confirm');
+  const yes = /** @type {HTMLButtonElement} */ (form.querySelector('#workflow-reset-yes'));
+  const cancel = /** @type {HTMLButtonElement} */ (form.querySelector('#workflow-reset-cancel'));
+  const closeConfirm = (focus) => {
+    confirmBox.hidden = true;
+    focus.focus();
+  };
+  reset.addEventListener('click', () => {
+    confirmBox.hidden = false;
+    // The safe choice has focus; the question is the group's name, so a screen reader reads it first.
+    cancel.focus();
+  });
+  cancel.addEventListener('click', () => closeConfirm(reset));
+  confirmBox.addEventListener('keydown', (event) => {
+    if (/** @type {KeyboardEvent} */ (event).key === 'Escape') closeConfirm(reset);
+  });
+  yes.addEventListener('click', async () => {
+    const status = form.querySelector('#workflow-status');
+    clearFieldErrors(form);
+    yes.disabled = true;
+    setStatus(status, 'Resetting…');
+    try {
+      render(form, await api('DELETE', '/workflow'));
+      setStatus(status, 'Reset: GET /v1/config serves the config file’s workflow now; browsers pick it up on their next config check.');
+      closeConfirm(form.querySelector('button[type=submit]'));
+    } catch (err) {
+      setStatus(status, `Not reset: ${err.message}`, true);
+    } finally {
+      yes.disabled = false;
+    }
+  });
 }
