@@ -103,7 +103,9 @@ async function loadFileFields() {
     return useSourceFields('store-fields');
   }
   try {
-    const { fields } = await api('GET', `/file-source/fields?${new URLSearchParams({ path })}`);
+    // A definition being edited may name its format (a file without a .csv or .ndjson extension).
+    const format = editing?.source.type === 'file' ? editing.source.format : undefined;
+    const { fields } = await api('GET', `/file-source/fields?${new URLSearchParams({ path, ...(format ? { format } : {}) })}`);
     if (request !== fieldsRequest) return;
     replace(document.getElementById('file-fields'), fields.map((name) => h('option', { value: name })));
     useSourceFields('file-fields');
