@@ -282,6 +282,14 @@ describe('endless lines', () => {
       expect(log.errors).toContainEqual({ stage: 'source', detail: expect.stringMatching(/^line 3 is longer than 1048576 bytes \(1 MiB\); it was skipped$/) });
     });
 
+    it('a CSV header over 1 MiB stops the run, naming it, instead of the next line passing for the header', async () => {
+      writeFileSync(join(h.dir, 'wide.csv'), `email,${'n'.repeat(2 * MAX_RECORD_BYTES)}\na@example.com,short\nb@example.com,short\n`);
+      const log = await h.sync(def('wide.csv'));
+      expect(log.status).toBe('failed');
+      expect(log.error).toMatch(/the header line \(line 1\) of .*wide\.csv is longer than 1048576 bytes \(1 MiB\)/);
+      expect(h.calls('bulk_import_profiles')).toHaveLength(0);
+    });
+
     it('a quoted CSV field of many short lines adding up past 1 MiB stops the run cleanly, naming the limit', async () => {
       const field = Array.from({ length: 30_000 }, () => 'y'.repeat(40)).join('\n');
       writeFileSync(join(h.dir, 'multi.csv'), `email,note\na@example.com,"${field}"\nb@example.com,short\n`);

@@ -78,12 +78,20 @@ const tooLong = (what: string) => `${what} is longer than ${MAX_RECORD_BYTES} by
 
 async function* csvMembers(path: string): AsyncGenerator<FileItem> {
   const skipped: string[] = [];
+  let headerTooLong: number | undefined;
   // Lines over the cap are dropped before csv-parse sees them (an empty line, skipped), so a file without
   // newlines is never buffered whole and the records after it are still read. Lines go on in ~64 KiB pieces.
+  // The header is the exception: without it no column means anything, and the next line must not pass for it.
   async function* cappedText() {
     let piece = '';
+    let headerSeen = false;
     for await (const item of boundedLines(createReadStream(path), MAX_RECORD_BYTES)) {
+      if ('tooLong' in item && !headerSeen) {
+        headerTooLong = item.n;
+        return;
+      }
       if ('tooLong' in item) skipped.push(tooLong(`line ${item.n}`));
+      else if (item.line.trim()) headerSeen = true;
       piece += 'tooLong' in item ? '\n' : `${item.line}\n`;
       if (piece.length >= 65_536) {
         yield piece;
@@ -109,6 +117,7 @@ async function* csvMembers(path: string): AsyncGenerator<FileItem> {
     if (e.code === 'CSV_MAX_RECORD_SIZE') throw new SourceError(`the CSV record ending at line ${e.lines} is longer than ${MAX_RECORD_BYTES} bytes (1 MiB)`);
     throw err;
   }
+  if (headerTooLong !== undefined) throw new SourceError(`the header line (line ${headerTooLong}) of ${path} is longer than ${MAX_RECORD_BYTES} bytes (1 MiB)`);
   while (skipped.length) yield { error: skipped.shift()! };
 }
 
