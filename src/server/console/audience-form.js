@@ -1,8 +1,10 @@
 // The New audience / Edit form: every field of a sync definition with a label, mapping rows with Add field, and
 // the server's validation errors shown next to the field each one names. With a file source, the Source field
-// inputs suggest the file's own field names (its CSV header or NDJSON keys), read by the server.
+// inputs suggest the file's own field names (its CSV header or NDJSON keys), read by the server. Segment rules are
+// built from condition rows (segment-builder.js), never typed as JSON.
 import { api } from './api.js';
 import { clearFieldErrors, h, replace, showAlert, showFieldError, uid } from './dom.js';
+import { createSegmentBuilder } from './segment-builder.js';
 
 const EXAMPLE_RULES = { all: [{ event: 'Placed Order', count: { gte: 1 }, within: '30d' }] };
 const DEFAULT_MAPPING = [{ from: 'email', to: 'email' }, { from: 'first_name', to: 'first_name' }];
@@ -18,12 +20,15 @@ let sourceFieldList = 'store-fields';
 /** Bumped by each read of the file's fields, so an answer for an older path is dropped. */
 let fieldsRequest = 0;
 let typingTimer;
+/** The Segment rules builder. */
+let segment;
 
 const $ = (selector) => form.querySelector(selector);
 
 export function wireForm(element, options) {
   form = element;
   onSaved = options.onSaved;
+  segment = createSegmentBuilder($('#a-segment'));
   $('#a-source-type').addEventListener('change', () => {
     syncVisibility();
     loadFileFields();
@@ -56,7 +61,7 @@ export function openForm(definition) {
   $('#a-name').value = def.name ?? '';
   $('#a-name').readOnly = Boolean(definition);
   $('#a-source-type').value = def.source.type;
-  $('#a-rules').value = def.source.type === 'segment' ? JSON.stringify(def.source.rules, null, 2) : JSON.stringify(EXAMPLE_RULES, null, 2);
+  segment.load(def.source.type === 'segment' ? def.source.rules : EXAMPLE_RULES);
   $('#a-file').value = def.source.type === 'file' ? def.source.path : '';
   $('#a-list-name').value = 'create' in def.list ? def.list.create : '';
   $('#a-email').checked = def.subscription.includes('email');
@@ -74,7 +79,7 @@ export function openForm(definition) {
   syncVisibility();
   loadFileFields();
   loadLists('id' in def.list ? def.list.id : '');
-  (definition ? $('#a-rules') : $('#a-name')).focus();
+  (definition ? segment : $('#a-name')).focus();
 }
 
 function close() {
@@ -181,11 +186,9 @@ function collect() {
     const previous = editing?.source.type === 'file' ? editing.source : {};
     def.source = { ...previous, type: 'file', path: $('#a-file').value.trim() };
   } else {
-    try {
-      def.source = { type: 'segment', rules: JSON.parse($('#a-rules').value) };
-    } catch (err) {
-      problems.push({ control: $('#a-rules'), message: `not valid JSON: ${err.message}` });
-    }
+    const { rules, problems: ruleProblems } = segment.read();
+    problems.push(...ruleProblems);
+    def.source = { type: 'segment', rules };
   }
   const listId = $('#a-list').value;
   const previousList = editing && 'create' in editing.list ? editing.list : {};
@@ -216,7 +219,7 @@ function controlFor(field) {
   }
   switch (head) {
     case 'name': return $('#a-name');
-    case 'source': return $('#a-source-type').value === 'file' ? $('#a-file') : $('#a-rules');
+    case 'source': return $('#a-source-type').value === 'file' ? $('#a-file') : segment.controlFor(field);
     case 'list': return field.startsWith('list.create') || (field === 'list' && !$('#a-list').value) ? $('#a-list-name') : $('#a-list');
     case 'subscription': return $('#a-channels');
     case 'consent': return $('#a-consent');
