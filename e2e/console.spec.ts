@@ -187,6 +187,91 @@ test('an audience built in the form, with Add field and a custom property, syncs
   expect((ada.location as { city?: string } | undefined)?.city).toBe('London');
 });
 
+test('a segment audience built only with the condition builder syncs its members, and reopens as the same rows', async ({ page, request }) => {
+  // Three shoppers: an order with an email (a member), an order without an email, an email without an order.
+  const track = (name: string, profile: Record<string, string>) =>
+    request.post(`${demo.urls.relay}/v1/events`, {
+      headers: { origin: demo.urls.storefront },
+      data: { public_key: demo.config.publicKey, events: [{ type: 'track', name, properties: { Total: 42 }, time: new Date().toISOString(), unique_id: crypto.randomUUID(), route: 'off', profile }] },
+    });
+  for (const [name, profile] of [
+    ['Placed Order', { email: 'buyer@example.com', external_id: 'buyer-1' }],
+    ['Placed Order', { external_id: 'buyer-2' }],
+    ['Viewed Product', { email: 'browser@example.com', external_id: 'browser-1' }],
+  ] as const) expect((await track(name, profile)).status()).toBe(202);
+  await expect.poll(() => demo.relay.store.eventCounts().then((c) => c.find((e) => e.name === 'Placed Order')?.count ?? 0)).toBeGreaterThanOrEqual(2);
+
+  await signIn(page, '#audiences');
+  await page.getByRole('button', { name: 'New audience' }).click();
+  const form = page.getByRole('form', { name: 'New audience' });
+  await form.getByLabel('Name', { exact: true }).fill('console-buyers');
+  const rules = form.getByRole('group', { name: 'Segment rules' });
+  await expect(rules.getByRole('textbox', { name: 'Rules as JSON' })).toBeHidden();
+  await rules.getByLabel('Members match').selectOption({ label: 'all' });
+  const first = rules.getByRole('group', { name: 'Condition 1' });
+  await first.getByLabel('Condition type, condition 1').selectOption({ label: 'did event' });
+  await first.getByLabel('Event name, condition 1').fill('Placed Order');
+  // Event name suggests the events the store has seen.
+  await expect(page.locator('#segment-events option[value="Placed Order"]')).toHaveCount(1);
+  await first.getByLabel('How often, condition 1').selectOption({ label: 'at least' });
+  await first.getByLabel('Times, condition 1').fill('once');
+  await first.getByLabel('Within the last, condition 1').fill('30');
+  await first.getByLabel('Unit, condition 1').selectOption({ label: 'days' });
+  await rules.getByRole('button', { name: 'Add condition' }).click();
+  const second = rules.getByRole('group', { name: 'Condition 2' });
+  await expect(second.getByLabel('Event name, condition 2')).toBeFocused();
+  await second.getByLabel('Condition type, condition 2').selectOption({ label: 'has profile property' });
+  await second.getByLabel('Profile property, condition 2').fill('email');
+  await second.getByLabel('Operator, condition 2').selectOption({ label: 'contains' });
+  await second.getByLabel('Value, condition 2').fill('@');
+  await form.getByLabel('New list name').fill('Console buyers');
+
+  // A count that is not a number is refused next to that row's Times, before anything is sent.
+  await form.getByRole('button', { name: 'Save schema' }).click();
+  await expect(first.getByLabel('Times, condition 1')).toHaveAccessibleDescription(/whole number of times/);
+  await expect(first.getByLabel('Times, condition 1')).toBeFocused();
+  await first.getByLabel('Times, condition 1').fill('1');
+  await form.getByRole('button', { name: 'Save schema' }).click();
+  await expect(form).toBeHidden();
+
+  // Saved as the same rule JSON a config file holds.
+  const saved = await request.get(`${demo.urls.relay}/v1/admin/audiences/console-buyers`, { headers: { authorization: `Bearer ${demo.adminToken}` } });
+  expect((await saved.json()).definition.source).toEqual({ type: 'segment', rules: { all: [{ event: 'Placed Order', count: { gte: 1 }, within: '30d' }, { trait: 'email', contains: '@' }] } });
+
+  const audience = page.getByRole('region', { name: 'console-buyers', exact: true });
+  await audience.getByRole('button', { name: 'Instant Sync' }).click();
+  await expect(audience.getByRole('status')).toContainText('ended: success', { timeout: 20_000 });
+  const list = demo.sandbox.state.lists().find((l) => l.name === 'Console buyers')!;
+  expect(demo.sandbox.state.listMembers(list.id).map((p) => p.email)).toEqual(['buyer@example.com']);
+
+  // Reopened, the audience shows the same rows.
+  await audience.getByRole('button', { name: 'Edit console-buyers' }).click();
+  const edit = page.getByRole('form', { name: 'Edit console-buyers' }).getByRole('group', { name: 'Segment rules' });
+  await expect(edit.getByLabel('Members match')).toHaveValue('all');
+  await expect(edit.getByLabel('Condition type, condition 1')).toHaveValue('did');
+  await expect(edit.getByLabel('Event name, condition 1')).toHaveValue('Placed Order');
+  await expect(edit.getByLabel('How often, condition 1')).toHaveValue('gte');
+  await expect(edit.getByLabel('Times, condition 1')).toHaveValue('1');
+  await expect(edit.getByLabel('Within the last, condition 1')).toHaveValue('30');
+  await expect(edit.getByLabel('Unit, condition 1')).toHaveValue('d');
+  await expect(edit.getByLabel('Condition type, condition 2')).toHaveValue('trait');
+  await expect(edit.getByLabel('Profile property, condition 2')).toHaveValue('email');
+  await expect(edit.getByLabel('Operator, condition 2')).toHaveValue('contains');
+  await expect(edit.getByLabel('Value, condition 2')).toHaveValue('@');
+  await expect(edit.getByRole('group', { name: /^Condition \d$/ })).toHaveCount(2);
+  await page.getByRole('button', { name: 'Cancel' }).click();
+
+  // The demo's config-file segment (a property filter, a "did not do") opens as rows too.
+  const shoes = page.getByRole('region', { name: 'viewed-shoes-twice', exact: true });
+  await shoes.getByRole('button', { name: 'Edit viewed-shoes-twice' }).click();
+  const demoRules = page.getByRole('form', { name: 'Edit viewed-shoes-twice' }).getByRole('group', { name: 'Segment rules' });
+  await expect(demoRules.getByLabel('Property, condition 1, filter 1')).toHaveValue('Categories');
+  await expect(demoRules.getByLabel('Operator, condition 1, filter 1')).toHaveValue('contains');
+  await expect(demoRules.getByLabel('Value, condition 1, filter 1')).toHaveValue('Shoes');
+  await expect(demoRules.getByLabel('Condition type, condition 2')).toHaveValue('didNot');
+  await expect(demoRules.getByLabel('How often, condition 2')).toBeHidden();
+});
+
 test('with Status off, Instant Sync is refused as disabled', async ({ page }) => {
   await signIn(page, '#audiences');
   const audience = page.getByRole('region', { name: 'vip-customers', exact: true });
