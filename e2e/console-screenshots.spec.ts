@@ -53,6 +53,17 @@ test('console sections at 1280 px and 360 px', async ({ page, request }) => {
       await vip.getByText(/member error/).click();
       await page.screenshot({ path: join(dir!, `audiences-${label}.png`), fullPage: true });
       await page.getByRole('button', { name: 'New audience' }).click();
+      // The Segment rules builder with a property filter and a second, profile property condition.
+      await page.getByRole('button', { name: 'Add filter to condition 1' }).click();
+      await page.getByLabel('Property, condition 1, filter 1').fill('Total');
+      await page.getByLabel('Operator, condition 1, filter 1').selectOption({ label: 'greater than' });
+      await page.getByLabel('Value, condition 1, filter 1').fill('50');
+      await page.getByRole('button', { name: 'Add condition' }).click();
+      await page.getByLabel('Condition type, condition 2').selectOption({ label: 'has profile property' });
+      await page.getByLabel('Profile property, condition 2').fill('email');
+      await page.getByLabel('Operator, condition 2').selectOption({ label: 'contains' });
+      await page.getByLabel('Value, condition 2').fill('@');
+      await page.getByRole('group', { name: 'Segment rules' }).screenshot({ path: join(dir!, `segment-rules-${label}.png`) });
       await page.getByRole('button', { name: 'Add field' }).click();
       await page.getByLabel('Klaviyo field').last().fill('properties.ltv');
       await page.getByRole('button', { name: 'Save schema' }).click();

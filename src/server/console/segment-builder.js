@@ -312,6 +312,7 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
         labelled('Within the last', suffix, textInput('c-within', event.within, { inputmode: 'decimal', size: 4, placeholder: 'any time' }), 'narrow'),
         labelled('Unit', suffix, choice('c-unit', UNITS, event.unit)),
       ),
+      event.filters.length ? h('p', { class: 'hint', text: 'Counting only the events whose properties match:' }) : null,
       filters,
       h('button', { type: 'button', class: 'add-filter', text: 'Add filter', 'aria-label': `Add filter to condition ${n}`, onclick: () => {
         change((s) => {
