@@ -270,6 +270,33 @@ test('a segment audience built only with the condition builder syncs its members
   await expect(demoRules.getByLabel('Value, condition 1, filter 1')).toHaveValue('Shoes');
   await expect(demoRules.getByLabel('Condition type, condition 2')).toHaveValue('didNot');
   await expect(demoRules.getByLabel('How often, condition 2')).toBeHidden();
+  expect(await seriousAccessibilityProblems(page), 'Segment rules with a property filter').toEqual([]);
+
+  // Edit as JSON, from the keyboard: rules the rows cannot show (a group inside a group) come back read-only, with
+  // a notice, and are saved untouched.
+  await demoRules.getByText('Edit as JSON').focus();
+  await page.keyboard.press('Enter');
+  const json = demoRules.getByRole('textbox', { name: 'Rules as JSON' });
+  // The toggle event fills the text box just after the disclosure opens.
+  await expect.poll(async () => JSON.parse((await json.inputValue()) || 'null')).toEqual({
+    all: [
+      { event: 'Viewed Product', count: { gte: 2 }, within: '7d', where: { Categories: { contains: 'Shoes' } } },
+      { not: { event: 'Placed Order', within: '7d' } },
+    ],
+  });
+  const nested = { any: [{ all: [{ event: 'Viewed Product', count: { gte: 2 } }, { trait: 'email', exists: true }] }, { event: 'Placed Order', count: { gte: 1 } }] };
+  await json.fill(JSON.stringify(nested));
+  await page.keyboard.press('Shift+Tab');
+  await expect(demoRules.getByText('Edit as JSON')).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(json).toBeHidden();
+  await expect(demoRules).toContainText('These rules cannot be shown as conditions: condition 1 is a group of conditions inside a group');
+  await expect(demoRules.getByLabel('Rules as JSON, read-only')).toContainText('"any"');
+  expect(await seriousAccessibilityProblems(page), 'Segment rules the rows cannot show').toEqual([]);
+  await page.getByRole('button', { name: 'Save schema' }).click();
+  await expect(shoes).toContainText('Viewed Product');
+  const savedShoes = await request.get(`${demo.urls.relay}/v1/admin/audiences/viewed-shoes-twice`, { headers: { authorization: `Bearer ${demo.adminToken}` } });
+  expect((await savedShoes.json()).definition.source.rules).toEqual(nested);
 });
 
 test('with Status off, Instant Sync is refused as disabled', async ({ page }) => {

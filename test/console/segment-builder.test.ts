@@ -123,7 +123,7 @@ describe('the builder on screen', () => {
     builder = createSegmentBuilder(root, { eventNames: async () => ['Placed Order', 'Viewed Product'] });
   });
 
-  const rows = () => [...root.querySelectorAll<HTMLElement>('.conditions > li')];
+  const rows = () => [...root.querySelectorAll<HTMLElement>('.conditions > .condition')];
   const input = (row: Element, cls: string) => row.querySelector<HTMLInputElement | HTMLSelectElement>(`.${cls}`)!;
   const labelOf = (control: Element) => root.querySelector(`label[for="${control.id}"]`)!.textContent;
   const button = (text: string, scope: Element = root) => [...scope.querySelectorAll('button')].find((b) => b.textContent === text)!;

@@ -342,7 +342,7 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
     traitOp.addEventListener('change', show);
     show();
 
-    return h('li', { class: 'condition', role: 'group', 'aria-labelledby': headingId },
+    return h('div', { class: 'condition', role: 'group', 'aria-labelledby': headingId },
       h('div', { class: 'condition-head' },
         h('h3', { id: headingId, text: `Condition ${n}` }),
         h('button', { type: 'button', class: 'quiet', text: 'Remove condition', 'aria-label': `Remove condition ${n}`, onclick: () => {
