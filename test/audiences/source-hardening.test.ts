@@ -282,6 +282,21 @@ describe('endless lines', () => {
       expect(log.errors).toContainEqual({ stage: 'source', detail: expect.stringMatching(/^line 3 is longer than 1048576 bytes \(1 MiB\); it was skipped$/) });
     });
 
+    it('a CSV record with a stray quote is skipped as invalid, naming its line; the records around it are synced', async () => {
+      writeFileSync(join(h.dir, 'quote.csv'), 'email,first_name\na@example.com,Ann\nb"ad@example.com,Bob\nc@example.com,Cy\n');
+      const log = await h.sync(def('quote.csv'));
+      expect(log.status).toBe('success');
+      expect(log.counts).toMatchObject({ read: 2, invalid: 1, imported: 2 });
+      expect(log.errors).toContainEqual({ stage: 'source', detail: expect.stringMatching(/^line 3: Invalid Opening Quote: .*; the record was skipped$/) });
+    });
+
+    it('a CSV quote never closed stops the run: it swallows every record after it', async () => {
+      writeFileSync(join(h.dir, 'open.csv'), 'email,first_name\na@example.com,Ann\n"b@example.com,Bob\nc@example.com,Cy\n');
+      const log = await h.sync(def('open.csv'));
+      expect(log.status).toBe('failed');
+      expect(log.error).toMatch(/Quote Not Closed/);
+    });
+
     it('a CSV header over 1 MiB stops the run, naming it, instead of the next line passing for the header', async () => {
       writeFileSync(join(h.dir, 'wide.csv'), `email,${'n'.repeat(2 * MAX_RECORD_BYTES)}\na@example.com,short\nb@example.com,short\n`);
       const log = await h.sync(def('wide.csv'));

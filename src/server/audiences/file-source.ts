@@ -74,6 +74,9 @@ export function detectFormat(path: string, format?: FileFormat): FileFormat {
 /** A malformed or over-long line does not stop the sync: it is reported with its line number and the stream goes on. */
 export type FileItem = { member: SourceMember } | { error: string };
 
+/** csv-parse errors after which no later record can be trusted. */
+const FATAL_CSV_ERRORS = new Set(['CSV_MAX_RECORD_SIZE', 'CSV_QUOTE_NOT_CLOSED']);
+
 const tooLong = (what: string) => `${what} is longer than ${MAX_RECORD_BYTES} bytes (1 MiB); it was skipped`;
 
 async function* csvMembers(path: string): AsyncGenerator<FileItem> {
@@ -102,9 +105,17 @@ async function* csvMembers(path: string): AsyncGenerator<FileItem> {
   }
   const parser = Readable.from(cappedText()).pipe(
     parse({
-      columns: true, bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, skip_records_with_error: false,
+      columns: true, bom: true, skip_empty_lines: true, trim: true, relax_column_count: true,
       // A quoted field can span lines: a record of many short lines is capped here, and stops the run.
       max_record_size: MAX_RECORD_BYTES,
+      // One malformed record (a stray quote) costs only itself. A quote never closed swallows the rest of the
+      // file and an over-long record has no end to resume after: those two still stop the run.
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        if (!err || FATAL_CSV_ERRORS.has(err.code)) throw err;
+        skipped.push(`line ${err.lines}: ${err.message}; the record was skipped`);
+        return undefined;
+      },
     }),
   );
   try {
