@@ -16,6 +16,19 @@ LOG_LEVEL (info by default; debug also logs every request), DATABASE_URL (postgr
 on one database), RELAY_FORWARD_LEASE_MS, RELAY_AUDIENCE_LEASE_MS.`;
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (err) {
+    // A bad setting (an environment variable such as RELAY_AUDIENCE_LEASE_MS) is fixed by changing it: one line, no stack.
+    if (err instanceof (await import('./server/config.js')).ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case 'serve':

@@ -81,7 +81,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env) {
   return {
     privateKey: env.KLAVIYO_PRIVATE_KEY || undefined,
     adminToken: env.RELAY_ADMIN_TOKEN || undefined,
-    klaviyoBaseUrl: env.KLAVIYO_BASE_URL || undefined,
+    klaviyoBaseUrl: parseBaseUrl(env.KLAVIYO_BASE_URL),
     port: env.PORT ? Number(env.PORT) : undefined,
     host: env.HOST || undefined,
     dataDir: env.RELAY_DATA_DIR || './.klaviyo-relay',
@@ -93,6 +93,21 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env) {
     audienceLeaseMs: parseLeaseMs('RELAY_AUDIENCE_LEASE_MS', env.RELAY_AUDIENCE_LEASE_MS),
     trustProxy: parseTrustProxy(env.RELAY_TRUST_PROXY),
   };
+}
+
+/** A URL without its scheme ("localhost:4010") would only surface later as "cannot reach Klaviyo". */
+function parseBaseUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    // not a URL at all: refused below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new ConfigError(`KLAVIYO_BASE_URL must be an http:// or https:// URL such as https://a.klaviyo.com or http://127.0.0.1:4010, got "${value}"`);
+  }
+  return value;
 }
 
 function parseLeaseMs(name: string, value: string | undefined): number | undefined {

@@ -11,10 +11,10 @@ import { spawnRelay } from './spawn.js';
 const dir = mkdtempSync(join(tmpdir(), 'relay-cli-ux-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[], config: unknown = baseConfig) {
+async function run(args: string[], config: unknown = baseConfig, env: Record<string, string> = {}) {
   const path = join(dir, 'relay.config.json');
   writeFileSync(path, JSON.stringify(config));
-  const relay = spawnRelay([...args, '--config', path], { RELAY_DATA_DIR: join(dir, 'data') });
+  const relay = spawnRelay([...args, '--config', path], { RELAY_DATA_DIR: join(dir, 'data'), ...env });
   return { code: await relay.exited, output: relay.output() };
 }
 
@@ -52,6 +52,24 @@ describe('typos', () => {
     const { code, output } = await run(['serve', '--prot', '8080']);
     expect(code).toBe(1);
     expect(output.split('\n')[0]).toBe('unknown option --prot; did you mean --port?');
+  });
+});
+
+describe('a bad environment variable', () => {
+  for (const command of [['serve', '--port', '0'], ['doctor'], ['sync', 'x'], ['logs', 'x']]) {
+    it(`${command[0]}: one line naming it, no stack trace`, async () => {
+      const { code, output } = await run(command, baseConfig, { RELAY_AUDIENCE_LEASE_MS: '5' });
+      expect(code).toBe(1);
+      expect(output.trim()).toBe('RELAY_AUDIENCE_LEASE_MS must be a whole number of milliseconds ≥ 1000, got "5"');
+    });
+  }
+
+  it('KLAVIYO_BASE_URL without its scheme is refused at start, not reported later as "cannot reach Klaviyo"', async () => {
+    for (const command of [['serve', '--port', '0'], ['doctor']]) {
+      const { code, output } = await run(command, baseConfig, { KLAVIYO_BASE_URL: 'localhost:4010' });
+      expect(code, output).toBe(1);
+      expect(output.trim()).toBe('KLAVIYO_BASE_URL must be an http:// or https:// URL such as https://a.klaviyo.com or http://127.0.0.1:4010, got "localhost:4010"');
+    }
   });
 });
 
