@@ -210,7 +210,14 @@ test('a segment audience built only with the condition builder syncs its members
   await rules.getByLabel('Members match').selectOption({ label: 'all' });
   const first = rules.getByRole('group', { name: 'Condition 1' });
   await first.getByLabel('Condition type, condition 1').selectOption({ label: 'did event' });
-  await first.getByLabel('Event name, condition 1').fill('Placed Order');
+  // An event name the store has never seen (a typo) is said under Event name, before anything is saved.
+  const eventName = first.getByLabel('Event name, condition 1');
+  await eventName.fill('Placed Ordr');
+  await expect(eventName).toHaveAccessibleDescription(/The store has no “Placed Ordr” events yet, so this condition matches no one/);
+  await eventName.fill('placed order');
+  await expect(eventName).toHaveAccessibleDescription(/did you mean “Placed Order”\? Event names are case-sensitive/);
+  await eventName.fill('Placed Order');
+  await expect(eventName).toHaveAccessibleDescription('');
   // Event name suggests the events the store has seen.
   await expect(page.locator('#segment-events option[value="Placed Order"]')).toHaveCount(1);
   await first.getByLabel('How often, condition 1').selectOption({ label: 'at least' });

@@ -305,13 +305,19 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
       labelled('How often', suffix, choice('c-count-op', COUNT_OPS, event.countOp)),
       labelled('Times', suffix, textInput('c-count', event.count, { inputmode: 'numeric', size: 4 }), 'narrow'),
     );
+    const eventInput = textInput('c-event', event.event, { list: 'segment-events', placeholder: 'Placed Order' });
+    const unseen = h('p', { class: 'hint event-unseen', id: uid('seg-unseen'), hidden: true });
+    eventInput.setAttribute('aria-describedby', unseen.id);
+    eventInput.addEventListener('input', () => explainUnseen(eventInput, unseen));
+    explainUnseen(eventInput, unseen);
     const eventPart = h('div', { class: 'event-part' },
       h('div', { class: 'inline' },
-        labelled('Event name', suffix, textInput('c-event', event.event, { list: 'segment-events', placeholder: 'Placed Order' }), 'grow'),
+        labelled('Event name', suffix, eventInput, 'grow'),
         count,
         labelled('Within the last', suffix, textInput('c-within', event.within, { inputmode: 'decimal', size: 4, placeholder: 'any time' }), 'narrow'),
         labelled('Unit', suffix, choice('c-unit', UNITS, event.unit)),
       ),
+      unseen,
       event.filters.length ? h('p', { class: 'hint', text: 'Counting only the events whose properties match:' }) : null,
       filters,
       h('button', { type: 'button', class: 'add-filter', text: 'Add filter', 'aria-label': `Add filter to condition ${n}`, onclick: () => {
@@ -415,10 +421,34 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
     else showBuilder(state);
   });
 
+  /** The event names the store has seen; undefined until read (or when they cannot be). */
+  let knownEvents;
+
+  /**
+   * An event name the store has never seen matches no one (a typo such as "Placed Ordr" would sync an empty list
+   * without a word), so say so under Event name. It is a hint, not an error: an event may be set up before it is
+   * first tracked.
+   */
+  function explainUnseen(input, note) {
+    const name = input.value.trim();
+    if (!knownEvents || !name || knownEvents.includes(name)) {
+      note.hidden = true;
+      note.textContent = '';
+      return;
+    }
+    const sameLetters = knownEvents.find((known) => known.toLowerCase().replace(/\s+/g, ' ') === name.toLowerCase().replace(/\s+/g, ' '));
+    note.textContent = sameLetters
+      ? `The store has no “${name}” events; did you mean “${sameLetters}”? Event names are case-sensitive.`
+      : `The store has no “${name}” events yet, so this condition matches no one until it does. Check the spelling against the suggestions.`;
+    note.hidden = false;
+  }
+
   /** Fill the event name suggestions with the events the store has seen. */
   async function loadEventNames() {
     try {
-      replace(document.getElementById('segment-events'), (await eventNames()).map((name) => h('option', { value: name })));
+      knownEvents = await eventNames();
+      replace(document.getElementById('segment-events'), knownEvents.map((name) => h('option', { value: name })));
+      for (const row of list.children) explainUnseen(row.querySelector('.c-event'), row.querySelector('.event-unseen'));
     } catch {
       // Suggestions only: any event name can still be typed.
     }
