@@ -337,12 +337,19 @@ test('Outbox shows what Klaviyo refused with its reason, and Retry failed sends 
   const failed = outbox.getByRole('listitem').filter({ hasText: uniqueId });
   await expect(failed).toContainText('Started Checkout');
   await expect(failed).toContainText('Klaviyo’s reason: Klaviyo 400');
+  // The Failed count is red while something failed, and plain once nothing has.
+  const failedCount = outbox.locator('.count-failed dd');
+  const red = 'rgb(163, 32, 32)';
+  await expect(failedCount).toHaveText('1');
+  await expect(failedCount).toHaveCSS('color', red);
   await outbox.getByRole('button', { name: 'Retry failed' }).click();
   await expect(outbox.getByRole('status')).toContainText('1 item queued again');
   await expect.poll(() => demo.sandbox.state.events({ metric: 'Started Checkout' }).length, { timeout: 10_000 }).toBe(1);
   await outbox.getByRole('button', { name: 'Refresh' }).click();
   await expect(outbox.getByText('No failed items.')).toBeVisible();
   await expect(outbox.getByRole('button', { name: 'Retry failed' })).toBeDisabled();
+  await expect(failedCount).toHaveText('0');
+  await expect(failedCount).not.toHaveCSS('color', red);
 });
 
 test('axe finds no serious or critical accessibility problem on the sign-in screen or any section', async ({ page, request }) => {

@@ -28,7 +28,8 @@ async function load(section) {
     }
     replace(
       section.querySelector('#outbox-counts'),
-      STATUSES.map(([key, word]) => h('div', { class: `count count-${key}` }, h('dt', { text: word }), h('dd', { text: (counts[key] ?? 0).toLocaleString() }))),
+      // Failed is red only when something failed: a red 0 reads as a problem.
+      STATUSES.map(([key, word]) => h('div', { class: `count count-${key}${counts[key] ? ' nonzero' : ''}` }, h('dt', { text: word }), h('dd', { text: (counts[key] ?? 0).toLocaleString() }))),
     );
     section.querySelector('#retry-failed').disabled = !counts.failed;
     replace(
