@@ -4,6 +4,8 @@
 // and have axe find no serious accessibility problem on any screen.
 import AxeBuilder from '@axe-core/playwright';
 import { test, expect, type Locator, type Page } from '@playwright/test';
+import { rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startDemoStack, type DemoStack } from '../demo/stack.mjs';
 
 let demo: DemoStack;
@@ -185,6 +187,27 @@ test('an audience built in the form, with Add field and a custom property, syncs
   const ada = members.find((p) => p.email === 'ada@example.com')!;
   expect(ada.properties?.lifetime_value).toBe(1840.5);
   expect((ada.location as { city?: string } | undefined)?.city).toBe('London');
+});
+
+test('a CSV record that cannot be parsed is listed once under its run, by line, and the rest of the file syncs', async ({ page, request }) => {
+  const file = fileURLToPath(new URL('../demo/e2e-stray-quote.csv', import.meta.url));
+  writeFileSync(file, 'email,first_name\nquote-ok1@example.com,Ann\nb"ad@example.com,Bob\nquote-ok2@example.com,Cy\n');
+  try {
+    const put = await request.put(`${demo.urls.relay}/v1/admin/audiences/stray-quote`, {
+      headers: { authorization: `Bearer ${demo.adminToken}` },
+      data: { source: { type: 'file', path: 'e2e-stray-quote.csv' }, list: { create: 'Stray quote' }, mapping: [{ from: 'email', to: 'email' }] },
+    });
+    expect(put.status()).toBe(200);
+    await signIn(page, '#audiences');
+    const audience = page.getByRole('region', { name: 'stray-quote', exact: true });
+    await audience.getByRole('button', { name: 'Instant Sync' }).click();
+    await expect(audience.getByRole('status')).toContainText('ended: success', { timeout: 20_000 });
+    await expect(audience.getByRole('listitem').first()).toContainText('2 read · 2 imported');
+    await audience.getByText('1 member error').click();
+    await expect(audience.getByRole('listitem').filter({ hasText: /^source: line 3: Invalid Opening Quote: .*; the record was skipped$/ })).toBeVisible();
+  } finally {
+    rmSync(file, { force: true });
+  }
 });
 
 test('a segment audience built only with the condition builder syncs its members, and reopens as the same rows', async ({ page, request }) => {

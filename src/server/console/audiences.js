@@ -166,7 +166,8 @@ function renderRuns(list, runs) {
           h('details', {},
             h('summary', { text: plural(errors.length + more, 'member error') }),
             h('ul', { class: 'member-errors' },
-              errors.map((e) => h('li', {}, h('code', { text: e.member || e.stage }), ` ${e.stage}: ${e.detail}`)),
+              // A row that never became a member (a malformed CSV record) has no key: its stage alone says where.
+              errors.map((e) => h('li', {}, e.member ? [h('code', { text: e.member }), ' '] : null, `${e.stage}: ${e.detail}`)),
               more > 0 && h('li', { class: 'muted', text: `… ${more.toLocaleString()} more (klaviyo-relay logs ${run.audience} --json)` }),
             ),
           ),
