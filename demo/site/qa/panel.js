@@ -135,7 +135,9 @@
     return String(s == null ? '' : s).replace(/[&<>"]/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]; });
   }
   function badge(route) {
-    return '<span class="qa-route qa-' + esc(route) + '">' + esc(route || '?') + '</span>';
+    // The snippet routes an entry when it next sends: until then (no workflow config yet, or offline) it has none.
+    if (!route) return '<span class="qa-route qa-unrouted" title="routed when the snippet next sends: once the workflow config is known and the tab is online">unrouted</span>';
+    return '<span class="qa-route qa-' + esc(route) + '">' + esc(route) + '</span>';
   }
   var DEST_LABEL = { klaviyo: 'Klaviyo', relay: 'store', outbox: 'outbox' };
   var MARK = { sent: '✓', pending: '…', dropped: '✕' };
