@@ -104,6 +104,8 @@ export async function createServer(config: RelayConfigInput | RelayConfig, optio
   const forwarder = createForwarder({ claimLeaseMs, ...options.forwarder, store, klaviyo, log, intervalMs: options.forwardIntervalMs ?? 1000 });
 
   const workflow = createWorkflowSettings({ store, fromConfig: cfg.workflow, log: (message, fields) => log('warn', message, fields) });
+  // Said at start: otherwise the first sign of it is a marketer's refused sign-in at /admin.
+  if (!adminToken) log('warn', 'RELAY_ADMIN_TOKEN is unset: the admin API and the operator console at /admin are off until it is set');
 
   let admin: { close(): Promise<void> };
   try {

@@ -101,6 +101,22 @@ describe('a port already taken', () => {
 });
 
 describe('RELAY_ADMIN_TOKEN', () => {
+  it('unset: serve starts and says at once that the admin API and the console are off', async () => {
+    const relay = spawnRelay(['serve', '--config', config, '--port', '0', '--host', '127.0.0.1'], { RELAY_DATA_DIR: join(dir, 'no-token-data'), KLAVIYO_PRIVATE_KEY: PRIVATE_KEY, KLAVIYO_BASE_URL: 'http://127.0.0.1:9' });
+    await relay.url;
+    expect(relay.output()).toContain('RELAY_ADMIN_TOKEN is unset: the admin API and the operator console at /admin are off until it is set');
+    relay.child.kill('SIGTERM');
+    expect(await relay.exited).toBe(0);
+  });
+
+  it('set: no such warning', async () => {
+    const relay = spawnRelay(['serve', '--config', config, '--port', '0', '--host', '127.0.0.1'], { RELAY_DATA_DIR: join(dir, 'token-set-data'), RELAY_ADMIN_TOKEN: ADMIN_TOKEN, KLAVIYO_PRIVATE_KEY: PRIVATE_KEY, KLAVIYO_BASE_URL: 'http://127.0.0.1:9' });
+    await relay.url;
+    expect(relay.output()).not.toContain('RELAY_ADMIN_TOKEN is unset');
+    relay.child.kill('SIGTERM');
+    expect(await relay.exited).toBe(0);
+  });
+
   it('shorter than 16 characters: serve refuses to start, naming it, and never prints it', async () => {
     const result = await serveExpectingRefusal({ RELAY_DATA_DIR: join(dir, 'token-data'), RELAY_ADMIN_TOKEN: 'abc' });
     expectOneLine(result, /RELAY_ADMIN_TOKEN is 3 characters long; use at least 16/);
