@@ -6,6 +6,15 @@
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const USAGE = `Usage: npm start [-- [--postgres] [--reset]]   (or: node demo/start.mjs [--postgres] [--reset])
+
+  --postgres   keep the companion server's data in a throwaway local PostgreSQL cluster instead of SQLite
+  --reset      empty DEMO_DATA_DIR first
+
+Env: STORE_PORT (8080), RELAY_PORT (8787), SANDBOX_PORT (4010), DEMO_HOST (127.0.0.1),
+DEMO_DATA_DIR (./.klaviyo-relay/demo), RELAY_ADMIN_TOKEN (else generated and printed). See demo/README.md.`;
 
 const DEFAULT_PORTS = { store: 8080, relay: 8787, sandbox: 4010 };
 const ENV_NAMES = { store: 'STORE_PORT', relay: 'RELAY_PORT', sandbox: 'SANDBOX_PORT' };
@@ -44,10 +53,26 @@ function checkFree(port, host, role) {
   });
 }
 
+// A mistyped flag (--postgress) must not quietly start the SQLite demo instead.
+let flags;
+try {
+  ({ values: flags } = parseArgs({ options: { postgres: { type: 'boolean' }, reset: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+} catch (err) {
+  fail(`${err.message.replace(/\. To specify .*$/s, '')}\n\n${USAGE}`);
+}
+// `npm start --postgres` (without `--`) hands the flag to npm, which passes it on only as npm_config_postgres.
+for (const flag of ['postgres', 'reset']) {
+  if (process.env[`npm_config_${flag}`] && !flags[flag]) fail(`npm took --${flag} for itself: put it after --, as in npm start -- --${flag}`);
+}
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
 const host = process.env.DEMO_HOST || '127.0.0.1';
 const ports = portsFromEnv();
 const dataDir = resolve(process.env.DEMO_DATA_DIR || '.klaviyo-relay/demo');
-if (process.argv.includes('--reset')) rmSync(dataDir, { recursive: true, force: true });
+if (flags.reset) rmSync(dataDir, { recursive: true, force: true });
 for (const [role, port] of Object.entries(ports)) await checkFree(port, host, role);
 
 let startDemoStack;
@@ -59,7 +84,7 @@ try {
 }
 
 let postgres;
-if (process.argv.includes('--postgres')) {
+if (flags.postgres) {
   const { startPostgresCluster } = await import('./postgres-cluster.mjs');
   try {
     postgres = await startPostgresCluster({ durable: true });

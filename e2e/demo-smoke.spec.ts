@@ -1,6 +1,6 @@
 // `node demo/start.mjs` (what `npm start` runs after building) boots the sandbox, the companion server and the
 // storefront on the ports given by env, the storefront delivers an event, and SIGINT stops everything cleanly.
-// A port already in use is refused with a message naming it and the env var that moves it. `--postgres` runs the
+// A port already in use is refused with a message naming it and the env var that moves it; so is a mistyped flag. `--postgres` runs the
 // companion server on a throwaway PostgreSQL cluster that the demo starts, prints and stops.
 import { test, expect } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -91,6 +91,38 @@ test('a port in use is refused with a clear message', async () => {
     expect(demo.output()).toContain('RELAY_PORT=');
   } finally {
     await new Promise((ok) => squatter.close(ok));
+  }
+});
+
+test('a mistyped flag, or --postgres given to npm instead of the demo, stops the start instead of running SQLite quietly', async () => {
+  const [store, relay, sandbox] = await freePorts(3);
+  const env = { STORE_PORT: String(store), RELAY_PORT: String(relay), SANDBOX_PORT: String(sandbox), DEMO_DATA_DIR: dataDir };
+  const started: ChildProcess[] = [];
+  const demo = (extraEnv: Record<string, string>, args: string[]) => {
+    const d = startDemo({ ...env, ...extraEnv }, args);
+    started.push(d.child);
+    // Its exit code, or 'running' once the banner shows it started after all.
+    const outcome = new Promise<number | null | 'running'>((ok) => {
+      void d.exited.then(ok);
+      d.child.stdout!.on('data', () => d.output().includes('Ctrl-C stops everything') && ok('running'));
+    });
+    return { ...d, outcome };
+  };
+  try {
+    const typo = demo({}, ['--postgress']);
+    expect(await typo.outcome).toBe(1);
+    expect(typo.output()).toContain("Unknown option '--postgress'");
+    expect(typo.output()).toContain('--postgres   keep the companion server');
+    // `npm start --postgres` runs the demo without the flag and npm_config_postgres set.
+    const eatenByNpm = demo({ npm_config_postgres: 'true' }, []);
+    expect(await eatenByNpm.outcome).toBe(1);
+    expect(eatenByNpm.output()).toContain('npm took --postgres for itself: put it after --, as in npm start -- --postgres');
+    const help = demo({}, ['--help']);
+    expect(await help.outcome).toBe(0);
+    expect(help.output()).toMatch(/^Usage: npm start \[-- \[--postgres\] \[--reset\]\]/);
+  } finally {
+    // A demo that started after all (the check broken) must not outlive the test.
+    for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
   }
 });
 
