@@ -15,7 +15,13 @@ async function run(args: string[], config: unknown = baseConfig, env: Record<str
   const path = join(dir, 'relay.config.json');
   writeFileSync(path, JSON.stringify(config));
   const relay = spawnRelay([...args, '--config', path], { RELAY_DATA_DIR: join(dir, 'data'), ...env });
-  return { code: await relay.exited, output: relay.output() };
+  // A serve that starts when it should have refused is 'running', and stopped: it must not outlive the test.
+  const code = await Promise.race([relay.exited, relay.url.then(() => 'running' as const, () => relay.exited)]);
+  if (code === 'running') {
+    relay.child.kill('SIGKILL');
+    await relay.exited;
+  }
+  return { code, output: relay.output() };
 }
 
 describe('typos', () => {
