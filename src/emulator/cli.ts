@@ -10,7 +10,8 @@ Runs the local Klaviyo sandbox (Client API /client/*, server API /api/*, QA page
 Options:
   --port N            port to listen on (default 4010; 0 = random)
   --host HOST         interface to bind (default 127.0.0.1)
-  --private-key KEY   the only private key accepted (default KLAVIYO_PRIVATE_KEY; unset = any pk_ key)
+  --private-key KEY   the only private key accepted (default KLAVIYO_PRIVATE_KEY; unset = any well-formed key:
+                      pk_ and at least 20 more characters)
   --public-key KEY    the only public key accepted (default KLAVIYO_PUBLIC_KEY; unset = any 6-char key)
   --scopes LIST       the private key's scopes, comma-separated (e.g. accounts:read,events:write); operations
                       needing another answer 403 permission_denied (default: a Full Access key)
@@ -78,7 +79,12 @@ export async function runEmulator(args: string[]): Promise<number> {
       faults,
     });
   } catch (err) {
-    console.error(`Could not start the Klaviyo sandbox: ${(err as Error).message}`);
+    const { code, message } = err as Error & { code?: string };
+    console.error(
+      code === 'EADDRINUSE'
+        ? `Could not start the Klaviyo sandbox: port ${port} on ${values.host ?? '127.0.0.1'} is already in use; choose another with --port, or stop the process using it`
+        : `Could not start the Klaviyo sandbox: ${message}`,
+    );
     return 1;
   }
   console.log(`Klaviyo sandbox listening on ${emulator.url}  (QA page: ${emulator.url}/ · admin: ${emulator.url}/__admin/state)`);

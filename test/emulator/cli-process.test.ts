@@ -1,6 +1,7 @@
 // `klaviyo-relay emulator` as a user runs it: the built CLI in a real process. `npm test` builds dist/ first.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,22 @@ describe('klaviyo-relay emulator (process)', () => {
     expect(await exited).toBe(0);
     expect(existsSync(snapshot)).toBe(true);
     expect(JSON.parse(readFileSync(snapshot, 'utf8')).events).toHaveLength(1);
+  });
+
+  it('a port in use exits non-zero naming the port and --port', async () => {
+    const squatter = createServer();
+    await new Promise<void>((ok) => squatter.listen(0, '127.0.0.1', ok));
+    const port = (squatter.address() as AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [BIN, 'emulator', '--port', String(port)], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (c) => (err += c));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code).toBe(1);
+      expect(err.trim()).toBe(`Could not start the Klaviyo sandbox: port ${port} on 127.0.0.1 is already in use; choose another with --port, or stop the process using it`);
+    } finally {
+      await new Promise((ok) => squatter.close(ok));
+    }
   });
 
   it('exits non-zero on a malformed --fault', async () => {
