@@ -71,7 +71,7 @@ export function loadConfigFile(path: string): { config: RelayConfig; path: strin
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`Config file ${abs} is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(`Config file ${abs} is not valid JSON: ${withLineAndColumn((err as Error).message, text)}`);
   }
   return { config: parseConfig(json, `config file ${abs}`, dirname(abs)), path: abs, dir: dirname(abs) };
 }
@@ -93,6 +93,14 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env) {
     audienceLeaseMs: parseLeaseMs('RELAY_AUDIENCE_LEASE_MS', env.RELAY_AUDIENCE_LEASE_MS),
     trustProxy: parseTrustProxy(env.RELAY_TRUST_PROXY),
   };
+}
+
+/** Node 20 says where JSON breaks as a character offset ("at position 612"); an editor wants the line and column. */
+function withLineAndColumn(message: string, text: string): string {
+  const position = /at position (\d+)/.exec(message);
+  if (!position || /line \d+ column \d+/.test(message)) return message;
+  const before = text.slice(0, Number(position[1])).split('\n');
+  return `${message} (line ${before.length} column ${before[before.length - 1]!.length + 1})`;
 }
 
 /** A URL without its scheme ("localhost:4010") would only surface later as "cannot reach Klaviyo". */

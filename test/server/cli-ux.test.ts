@@ -39,6 +39,14 @@ describe('typos', () => {
     expect(output).toContain('- audiences[0]: Unrecognized key "refreshIntervall": did you mean "refreshInterval"?');
   });
 
+  it('a JSON syntax error names its line and column, not only its character offset', async () => {
+    const path = join(dir, 'trailing-comma.json');
+    writeFileSync(path, '{\n  "publicKey": "ABC123",\n  "allowedOrigins": [],\n}\n');
+    const relay = spawnRelay(['doctor', '--config', path], { RELAY_DATA_DIR: join(dir, 'data') });
+    expect(await relay.exited).toBe(1);
+    expect(relay.output()).toMatch(/is not valid JSON: .*\(?line 4 column 1\)?/);
+  });
+
   it('--dryrun suggests --dry-run instead of printing parseArgs internals', async () => {
     const { code, output } = await run(['sync', 'x', '--dryrun']);
     expect(code).toBe(1);
