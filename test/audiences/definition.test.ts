@@ -58,6 +58,9 @@ describe('sync definition validation', () => {
 
   it('rejects bad durations, list shapes, consent values and unknown keys', () => {
     expect(errorOf({ ...base, refreshInterval: 'often' })).toMatch(/refreshInterval: must be a duration/);
+    // One message for a value that is no duration, not also "must be longer than 0".
+    expect(errorOf({ ...base, refreshInterval: '6 hours' })).not.toMatch(/longer than 0/);
+    expect(errorOf({ ...base, refreshInterval: '0h' })).toMatch(/refreshInterval: must be longer than 0/);
     expect(errorOf({ ...base, list: { name: 'x' } })).toMatch(/- list: /);
     expect(errorOf({ ...base, consent: 'maybe' })).toMatch(/- consent: /);
     expect(errorOf({ ...base, colour: 'red' })).toMatch(/colour/);

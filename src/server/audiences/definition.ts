@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, { error: 'must be a duration such as "30m", "6h" or "7d"' });
+// abort: a value that is no duration at all gets this one message, not also "must be longer than 0".
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, { error: 'must be a duration such as "30m", "6h" or "7d"', abort: true });
 
 const klaviyoField = z
   .string()
