@@ -94,12 +94,23 @@ test('switching a toggle and saving changes what /v1/config serves, with a new E
   await expect(placedOrder.getByRole('radio', { name: 'Server' })).toBeChecked();
   await expect(page.getByRole('radiogroup', { name: 'Default' }).getByRole('radio', { name: 'Client' })).toBeChecked();
   await placedOrder.getByRole('radio', { name: 'Client' }).check();
+  // An event added without a route is not dropped quietly: Save asks for its route first.
+  await page.getByLabel('Event name').fill('Wishlist Added');
+  await page.getByRole('button', { name: 'Add event' }).click();
+  const wishlist = page.getByRole('radiogroup', { name: 'Wishlist Added' });
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(wishlist).toHaveAccessibleDescription(/Pick Client, Server or Off for this new event/);
+  await expect(wishlist.getByRole('radio', { name: 'Client' })).toBeFocused();
+  expect((await (await request.get(configUrl)).json()).workflow.events['Placed Order']).toBe('server');
+  await wishlist.getByRole('radio', { name: 'Off' }).check();
   await page.getByRole('button', { name: 'Save changes' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Saved' })).toBeVisible();
+  await expect(wishlist.getByRole('radio', { name: 'Off' })).toBeChecked();
 
   const after = await request.get(configUrl);
   expect(after.headers().etag).not.toBe(before.headers().etag);
   expect((await after.json()).workflow.events['Placed Order']).toBe('client');
+  expect((await after.json()).workflow.events['Wishlist Added']).toBe('off');
 
   // Reopened, the console shows the saved toggle.
   await page.reload();

@@ -95,6 +95,7 @@ function addEvent(form) {
   }
   const group = radioGroup(name, null, 'new: pick a route, then Save changes');
   group.dataset.event = name;
+  group.dataset.added = 'true';
   groups.set(name, group);
   const list = form.querySelector('#workflow-events');
   if (!list.querySelector('.event-row')) replace(list);
@@ -111,6 +112,14 @@ async function save(form) {
   const workflow = { events: {} };
   const def = chosen(form.querySelector('#workflow-default [role=radiogroup]'));
   if (def) workflow.default = def;
+  // An event added here without a route would be dropped by the save and vanish from the screen without a word.
+  const unpicked = [...groups.values()].filter((group) => group.dataset.added && !chosen(group));
+  for (const group of unpicked) showFieldError(group, 'Pick Client, Server or Off for this new event: without one it is not saved.');
+  if (unpicked.length) {
+    setStatus(status, 'Not saved: pick a route for the events marked below.', true);
+    /** @type {HTMLElement} */ (unpicked[0].querySelector('input')).focus();
+    return;
+  }
   for (const [name, group] of groups) {
     const route = chosen(group);
     if (route) workflow.events[name] = route;
