@@ -10,7 +10,13 @@ import { describeIssues, suggestKnownKeys } from '../shared/zod-issues.js';
 
 export const relayConfigSchema = z
   .strictObject({
-    publicKey: z.string().min(1, { error: 'set publicKey to your Klaviyo Public API Key (site id)' }),
+    publicKey: z
+      .string()
+      .min(1, { error: 'set publicKey to your Klaviyo Public API Key (site id)' })
+      // The snippet puts publicKey in every page: a Private API Key there would be published to every visitor.
+      .refine((key) => !key.startsWith('pk_'), {
+        error: 'this is a Private API Key (pk_…): publicKey is the 6-character Public API Key (site id); keep the private key in KLAVIYO_PRIVATE_KEY only',
+      }),
     allowedOrigins: z
       .array(z.string().regex(/^https?:\/\/[^/\s]+$/, { error: 'must be an origin such as "https://shop.example" (scheme and host, no path)' }))
       .default([]),
@@ -20,7 +26,9 @@ export const relayConfigSchema = z
     audienceFileRoots: z.array(z.string().min(1)).default([]),
     /** Requests per minute per IP on the public routes, or {max, windowMs}. */
     rateLimit: z
-      .union([z.number().int().positive(), z.strictObject({ max: z.number().int().positive(), windowMs: z.number().int().positive() })])
+      .union([z.number().int().positive(), z.strictObject({ max: z.number().int().positive(), windowMs: z.number().int().positive() })], {
+        error: 'must be a whole number of requests per minute per IP, such as 600 (not "600"), or {"max": 600, "windowMs": 60000}',
+      })
       .default(600),
     /** ISO 3166 region used to parse phone numbers without a leading "+". */
     defaultPhoneRegion: z.string().length(2).optional(),

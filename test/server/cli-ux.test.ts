@@ -39,6 +39,19 @@ describe('typos', () => {
     expect(output).toContain('- audiences[0]: Unrecognized key "refreshIntervall": did you mean "refreshInterval"?');
   });
 
+  it('a rateLimit written as a string says what it takes, not "Invalid input"', async () => {
+    const { code, output } = await run(['serve', '--port', '0'], { ...baseConfig, rateLimit: '600' });
+    expect(code).toBe(1);
+    expect(output).toContain('- rateLimit: must be a whole number of requests per minute per IP, such as 600 (not "600"), or {"max": 600, "windowMs": 60000}');
+  });
+
+  it('a Private API Key pasted as publicKey is refused: the snippet would publish it in every page', async () => {
+    const { code, output } = await run(['serve', '--port', '0'], { ...baseConfig, publicKey: 'pk_0123456789abcdef0123456789abcdef' });
+    expect(code).toBe(1);
+    expect(output).toContain('- publicKey: this is a Private API Key (pk_…): publicKey is the 6-character Public API Key (site id)');
+    expect(output).not.toContain('0123456789abcdef0123456789abcdef');
+  });
+
   it('a JSON syntax error names its line and column, not only its character offset', async () => {
     const path = join(dir, 'trailing-comma.json');
     writeFileSync(path, '{\n  "publicKey": "ABC123",\n  "allowedOrigins": [],\n}\n');
