@@ -303,6 +303,7 @@ describe('endless lines', () => {
       expect(log.status).toBe('failed');
       expect(log.error).toMatch(/the header line \(line 1\) of .*wide\.csv is longer than 1048576 bytes \(1 MiB\)/);
       expect(h.calls('bulk_import_profiles')).toHaveLength(0);
+      expect(h.calls('create_list')).toHaveLength(0); // read before anything reaches Klaviyo
     });
 
     it('a quoted CSV field of many short lines adding up past 1 MiB stops the run cleanly, naming the limit', async () => {
@@ -311,6 +312,14 @@ describe('endless lines', () => {
       const log = await h.sync(def('multi.csv'));
       expect(log.status).toBe('failed');
       expect(log.error).toMatch(/the CSV record ending at line \d+ is longer than 1048576 bytes/);
+    });
+
+    it('a file that is gone at run time fails the run before a Klaviyo list is created', async () => {
+      const log = await h.sync(def('gone.csv'));
+      expect(log.status).toBe('failed');
+      expect(log.error).toMatch(/source file not found/);
+      expect(h.calls('create_list')).toHaveLength(0);
+      expect(log.list_id).toBeNull();
     });
 
     it('a device such as /dev/zero fails the run cleanly, even inside audienceFileRoots', async () => {
@@ -326,6 +335,7 @@ describe('endless lines', () => {
       expect(log.status).toBe('failed');
       expect(log.error).toMatch(/source\.path swapped\.csv resolves to \/etc\/passwd, outside the config file's folder/);
       expect(h.calls('bulk_import_profiles')).toHaveLength(0);
+      expect(h.calls('create_list')).toHaveLength(0);
     });
   });
 });

@@ -83,6 +83,13 @@ async function* sourceItems(opts: RunOptions): AsyncGenerator<FileItem> {
   }
 }
 
+/** A source whose first item was already read, from that item on. */
+async function* fromFirst(first: IteratorResult<FileItem>, rest: AsyncGenerator<FileItem>): AsyncGenerator<FileItem> {
+  if (first.done) return;
+  yield first.value;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
 function memberLabel(member: Record<string, unknown>) {
   for (const k of ['external_id', 'email', 'phone_number', 'anonymous_id', 'profile_id']) if (member[k]) return String(member[k]);
   return undefined;
@@ -135,7 +142,12 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
   const jobSize = Math.min(opts.maxProfilesPerJob ?? LIMITS.importProfiles, LIMITS.importProfiles);
   const counts = rec.counts;
 
+  const source = sourceItems(opts);
   try {
+    // The source is opened and its first item read before anything reaches Klaviyo: a file that is missing,
+    // outside the allowed folders, or unreadable from its header fails the run before a list is created.
+    const first = await source.next();
+
     // 1. Resolve or create the list.
     const listSpec = JSON.stringify(def.list);
     const list = await calls.resolveList(klaviyo, def.list, { dryRun, remembered: await state.rememberedList(listSpec), signal });
@@ -220,7 +232,7 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     };
 
     let batch: Mapped[] = [];
-    for await (const item of sourceItems(opts)) {
+    for await (const item of fromFirst(first, source)) {
       if (signal?.aborted) throw signal.reason;
       if ('error' in item) {
         counts.invalid++;
@@ -273,6 +285,8 @@ export async function executeRun(opts: RunOptions): Promise<RunResult> {
     rec.error({ stage: 'run', detail });
     rec.report(true);
     return { ...rec.progress(), status: 'failed', error: detail };
+  } finally {
+    await source.return(undefined); // a run that failed midway gives a segment cursor's connection back
   }
   rec.report(true);
   return { ...rec.progress(), status: rec.partial ? 'partial' : 'success', plan: dryRun ? plan : undefined };
