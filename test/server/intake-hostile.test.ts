@@ -8,7 +8,6 @@ import { parseConfig } from '../../src/server/config.js';
 import { registerPublicRoutes, STORE_FAILURE_REPORTED_MS } from '../../src/server/routes/public.js';
 import { openDatabase } from '../../src/server/store/db.js';
 import { createSqliteStore } from '../../src/server/store/sqlite.js';
-import pg from 'pg';
 import { SHOP, baseConfig, batch, postEvents, startServer, wireEvent } from './helpers.js';
 import { createTestDatabase } from '../support/postgres.js';
 
@@ -203,32 +202,21 @@ describe('slow or oversized requests', () => {
 describe('a PostgreSQL database that stops answering', () => {
   it('is reported by /healthz of an idle instance, with the reason, and health returns once it answers again', async () => {
     const database = await createTestDatabase();
-    const name = new URL(database.url).pathname.slice(1);
-    const admin = new URL(database.url);
-    admin.pathname = '/postgres';
-    const sql = async (text: string) => {
-      const client = new pg.Client({ connectionString: admin.href });
-      await client.connect();
-      try {
-        await client.query(text);
-      } finally {
-        await client.end();
-      }
-    };
+    const { name } = database;
     try {
       const started = await startServer({}, { databaseUrl: database.url });
       server = started.server;
       expect(await (await fetch(`${started.url}/healthz`)).json()).toMatchObject({ status: 'ok', store: 'ok' });
 
       // No intake happens, so no failed write could tell: only asking the database does.
-      await sql(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-      await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+      await database.admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await database.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
       const down = await fetch(`${started.url}/healthz`);
       expect(down.status).toBe(503);
       expect(down.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await down.json()).toMatchObject({ status: 'error', store: expect.stringMatching(/^failing: ./) });
 
-      await sql(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await database.admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
       expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
     } finally {
       await server?.close();

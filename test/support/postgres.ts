@@ -58,6 +58,10 @@ async function serverUrl(): Promise<string> {
 export interface TestDatabase {
   url: string;
   drop(): Promise<void>;
+  /** The database's name. */
+  name: string;
+  /** Run one statement on the server's own database, as its creator (e.g. to refuse connections to this one). */
+  admin(sql: string): Promise<void>;
 }
 
 /** A fresh, empty database on the run's cluster (or on TEST_DATABASE_URL's server). */
@@ -76,5 +80,5 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await run(`CREATE DATABASE ${name}`);
   const url = new URL(admin.href);
   url.pathname = `/${name}`;
-  return { url: url.href, drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { url: url.href, name, admin: run, drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
