@@ -133,6 +133,83 @@ describe('workflow toggles saved from the console', () => {
   });
 });
 
+describe('property names the store holds, for the Segment rules builder', () => {
+  it('on SQLite', () => propertyNames({}));
+
+  it('on PostgreSQL (DATABASE_URL)', async () => {
+    const database = await createTestDatabase();
+    try {
+      await propertyNames({ databaseUrl: database.url });
+    } finally {
+      await database.drop();
+    }
+  });
+
+  async function propertyNames(options: CreateServerOptions) {
+    const { server, url } = await startServer({}, options);
+    const minute = (m: number) => new Date(Date.UTC(2026, 10, 28, 10, m)).toISOString();
+    const order = (m: number, properties: Record<string, unknown>) => wireEvent({ name: 'Placed Order', time: minute(m), properties });
+    const longKey = 'k'.repeat(101);
+    // Sent out of time order: "newest" is by event time, not by arrival.
+    const sent = await postEvents(url, batch([
+      order(5, { Total: 30, Categories: ['Shoes'], '<img src=x onerror=alert(1)>': 1 }),
+      order(1, { OldOnly: true, Total: 1 }),
+      order(4, { Total: 20, [longKey]: 'cut' }),
+      order(3, { Total: 10, Categories: ['Hats'], Coupon: 'WELCOME' }),
+      wireEvent({ name: 'Viewed Product', time: minute(6), properties: { ProductName: 'Hat' } }),
+      wireEvent({ name: 'Wide Event', time: minute(7), properties: Object.fromEntries(Array.from({ length: 250 }, (_, i) => [`p${String(i).padStart(3, '0')}`, i])) }),
+      { type: 'identify', time: minute(8), unique_id: crypto.randomUUID(), route: 'client', profile: { email: 'ada@example.com', first_name: 'Ada', properties: { plan: 'gold', 'Loyalty Tier': 2 }, location: { city: 'London' } } },
+      { type: 'identify', time: minute(9), unique_id: crypto.randomUUID(), route: 'client', profile: { email: 'bob@example.com', properties: { plan: 'free' } } },
+    ]), { origin: SHOP });
+    expect(sent.status).toBe(202);
+
+    const keysOf = async (path: string) => {
+      const res = await admin(url, path);
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    const all = await keysOf('/events/properties?name=Placed%20Order');
+    expect(all).toMatchObject({ name: 'Placed Order', sampled: 4, truncated: false });
+    // Keys are returned as sent (markup included, as data); the 101-character key is left out, not cut short.
+    // Keys are returned as sent (markup included, as data); the 101-character key is left out, not cut short.
+    expect(Object.fromEntries(all.keys.map((k: any) => [k.key, k.count]))).toEqual({
+      Total: 4, Categories: 2, '<img src=x onerror=alert(1)>': 1, Coupon: 1, OldOnly: 1,
+    });
+    expect(all.keys.map((k: any) => k.key)).toEqual(['Total', 'Categories', '<img src=x onerror=alert(1)>', 'Coupon', 'OldOnly']);
+
+    // Only the newest `sample` events are read: the oldest order (the only one with OldOnly) is outside three.
+    const newest = await keysOf('/events/properties?name=Placed%20Order&sample=3');
+    expect(newest.sampled).toBe(3);
+    expect(newest.keys).toEqual([{ key: 'Total', count: 3 }, { key: 'Categories', count: 2 }, { key: '<img src=x onerror=alert(1)>', count: 1 }, { key: 'Coupon', count: 1 }]);
+    expect(await keysOf('/events/properties?name=Never%20Seen')).toEqual({ name: 'Never Seen', sampled: 0, keys: [], truncated: false });
+
+    // At most 200 keys, most carried first then by name: p000…p199 of the 250.
+    const wide = await keysOf('/events/properties?name=Wide%20Event');
+    expect(wide.truncated).toBe(true);
+    expect(wide.keys).toHaveLength(200);
+    expect(wide.keys.at(-1)).toEqual({ key: 'p199', count: 1 });
+
+    const profiles = await keysOf('/profiles/properties');
+    // Ada (her orders and her identify stitch to one profile) and Bob.
+    expect(profiles.sampled).toBe(2);
+    const counts = Object.fromEntries(profiles.keys.map((k: any) => [k.key, k.count]));
+    expect(counts).toMatchObject({ email: 2, first_name: 1, 'properties.plan': 2, 'properties.Loyalty Tier': 1, 'location.city': 1, title: 0 });
+    expect(profiles.keys.slice(0, 2).map((k: any) => k.key).sort()).toEqual(['email', 'properties.plan']);
+    // The newest profile alone (Bob's).
+    const newestProfile = await keysOf('/profiles/properties?sample=1');
+    expect(newestProfile.sampled).toBe(1);
+    expect(newestProfile.keys.filter((k: any) => k.count > 0)).toEqual([{ key: 'email', count: 1 }, { key: 'properties.plan', count: 1 }]);
+
+    expect((await admin(url, '/events/properties')).status).toBe(400);
+    expect((await admin(url, '/events/properties?name=Placed%20Order&sample=501')).status).toBe(400);
+    expect((await admin(url, '/profiles/properties?sample=0')).status).toBe(400);
+    // The admin token guards them like every admin route.
+    expect((await fetch(`${url}/v1/admin/events/properties?name=Placed%20Order`)).status).toBe(401);
+    expect((await fetch(`${url}/v1/admin/profiles/properties`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    await server.close();
+  }
+});
+
 describe('connection checks and Klaviyo reads', () => {
   it('names the sandbox account, matches the public key, checks audience lists and reads every page of lists', async () => {
     const lists = sandbox.internals.state.lists;

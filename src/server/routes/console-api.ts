@@ -1,5 +1,5 @@
 // The admin routes behind the operator console (and usable by hand): the event-workflow toggles (saved, or reset
-// to the config file's), the events the store has seen, Klaviyo's lists for the audience form, and the connection
+// to the config file's), the events the store has seen and the property names its events and profiles carry, Klaviyo's lists for the audience form, and the connection
 // checks with Verify events.
 // They live inside the /v1/admin scope, so the admin token is already checked.
 import type { FastifyInstance } from 'fastify';
@@ -9,6 +9,7 @@ import {
   checkAllowedOrigins, checkAudienceLists, checkPrivateKey, checkPublicKey, countWindow, DEFAULT_COUNT_DAYS, fetchAllPages, verifyEvents, type CheckResult,
 } from '../connection-checks.js';
 import { KlaviyoError, type KlaviyoClient } from '../klaviyo-client.js';
+import { PROPERTY_KEY_SAMPLE } from '../store/property-keys.js';
 import type { RelayStore } from '../store/types.js';
 import type { Route } from '../../shared/wire.js';
 import type { ServedWorkflow, WorkflowSettings } from '../workflow-settings.js';
@@ -41,6 +42,11 @@ export interface WorkflowEventRow {
 /** A count window longer than a quarter is a report, not a check: the Klaviyo UI does that better. */
 const MAX_COUNT_DAYS = 90;
 const verifyQuery = z.object({ days: z.coerce.number().int().min(1).max(MAX_COUNT_DAYS).default(DEFAULT_COUNT_DAYS) });
+
+const sampleSize = z.coerce.number().int().min(1).max(PROPERTY_KEY_SAMPLE).default(PROPERTY_KEY_SAMPLE);
+const eventPropertiesQuery = z.object({ name: z.string().trim().min(1).max(1000), sample: sampleSize });
+const profilePropertiesQuery = z.object({ sample: sampleSize });
+const sampleError = `sample must be a whole number from 1 to ${PROPERTY_KEY_SAMPLE}`;
 
 const noKlaviyo = { error: 'KLAVIYO_PRIVATE_KEY is unset: the companion server cannot reach Klaviyo' };
 
@@ -80,6 +86,26 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
   app.delete('/workflow', async () => workflowView(await ctx.workflow.reset()));
 
   app.get('/events', async () => ({ events: await ctx.store.eventCounts() }));
+
+  /**
+   * The property names an event's filters can use: the top-level keys of its newest events (500 unless `sample`
+   * asks for fewer), most carried first. Keys are shoppers' data, returned as data for the console to show as text.
+   */
+  app.get('/events/properties', async (req, reply) => {
+    const query = eventPropertiesQuery.safeParse(req.query);
+    if (!query.success) {
+      const nameProblem = query.error.issues.some((i) => i.path[0] === 'name');
+      return reply.code(400).send({ error: nameProblem ? 'name the event: ?name=Placed%20Order' : sampleError });
+    }
+    return { name: query.data.name, ...(await ctx.store.eventPropertyKeys(query.data.name, query.data.sample)) };
+  });
+
+  /** The profile properties a trait rule can name: the profile columns and the keys seen on the newest profiles. */
+  app.get('/profiles/properties', async (req, reply) => {
+    const query = profilePropertiesQuery.safeParse(req.query);
+    if (!query.success) return reply.code(400).send({ error: sampleError });
+    return ctx.store.profilePropertyKeys(query.data.sample);
+  });
 
   /** Klaviyo's lists, every page, for the "Existing list" select. */
   app.get('/klaviyo/lists', async (_req, reply) => {

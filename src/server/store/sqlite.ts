@@ -8,6 +8,8 @@ import {
   aliasValue, assignProfileIds, batchAliases, planIngest, type Alias, type ProfileState,
 } from './stitching.js';
 import { soleLeadership, toOutboxItem, toStoredProfile, type ClaimedRow } from './row-mapping.js';
+import { MAX_KEY_LENGTH, MAX_KEYS, rankedKeys, rankedProfileKeys, type PropertyKeyCount } from './property-keys.js';
+import { SEGMENT_PROFILE_COLUMNS } from './segment-rules.js';
 import type { IngestResult, OutboxRow, OutboxStatus, RecentEvent, RelayStore, StoreCounts } from './types.js';
 
 export { aliasValue };
@@ -72,6 +74,20 @@ export function createSqliteStore(db: Db): RelayStore {
     eventCounts: db.prepare('SELECT name, COUNT(*) AS count, MAX(time) AS lastSeenAt FROM events GROUP BY name'),
     // A range of events_name_time per name; `IS` also matches the NULL name of identify events.
     eventCountBetween: db.prepare<[string | null, number, number], number>('SELECT COUNT(*) FROM events WHERE name IS ? AND time >= ? AND time < ?').pluck(),
+    // The newest events of one name walk events_name_time backwards and stop after the sample.
+    eventSampleSize: db.prepare<[string, number], number>('SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE name = ? ORDER BY time DESC LIMIT ?)').pluck(),
+    eventKeys: db.prepare<[string, number, number, number], PropertyKeyCount>(`SELECT k.key AS key, COUNT(*) AS count
+      FROM (SELECT properties FROM events WHERE name = ? ORDER BY time DESC LIMIT ?) s, json_each(s.properties) k
+      WHERE json_type(s.properties) = 'object' AND length(k.key) <= ? GROUP BY k.key ORDER BY count DESC, key LIMIT ?`),
+    // The newest profiles by id (the primary key): the columns holding a value, and the custom keys.
+    profileColumnCounts: db.prepare<[number], Record<string, number>>(`SELECT COUNT(*) AS sampled, ${SEGMENT_PROFILE_COLUMNS.map((c) => `COUNT(${c}) AS ${c}`).join(', ')}
+      FROM (SELECT * FROM profiles ORDER BY id DESC LIMIT ?)`),
+    profileKeys: db.prepare<[number, number, number, number], PropertyKeyCount>(`WITH s AS (SELECT properties, location FROM profiles ORDER BY id DESC LIMIT ?)
+      SELECT key, COUNT(*) AS count FROM (
+        SELECT 'properties.' || k.key AS key FROM s, json_each(s.properties) k WHERE json_type(s.properties) = 'object' AND length(k.key) <= ?
+        UNION ALL
+        SELECT 'location.' || k.key FROM s, json_each(s.location) k WHERE json_type(s.location) = 'object' AND length(k.key) <= ?
+      ) GROUP BY key ORDER BY count DESC, key LIMIT ?`),
   };
 
   const ownerOf = (a: Alias) => q.aliasOwner.get(a.kind, a.value) as number | undefined;
@@ -226,6 +242,13 @@ export function createSqliteStore(db: Db): RelayStore {
     },
     async eventCountsBetween(names, from, to) {
       return names.map((name) => ({ name, count: q.eventCountBetween.get(name === IDENTIFY_EVENT ? null : name, from, to) ?? 0 }));
+    },
+    async eventPropertyKeys(name, sample) {
+      return rankedKeys(q.eventSampleSize.get(name, sample) ?? 0, q.eventKeys.all(name, sample, MAX_KEY_LENGTH, MAX_KEYS + 1));
+    },
+    async profilePropertyKeys(sample) {
+      const { sampled, ...columns } = q.profileColumnCounts.get(sample)!;
+      return rankedProfileKeys(sampled, columns, q.profileKeys.all(sample, MAX_KEY_LENGTH, MAX_KEY_LENGTH, MAX_KEYS + 1));
     },
     async close() {
       await leadership.release();

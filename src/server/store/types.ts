@@ -3,6 +3,7 @@
 // PostgreSQL (store/postgres/relay-store.ts, shared by many instances) implement it; open.ts picks one.
 import type { RelayEvent } from '../../shared/wire.js';
 import type { ValidEvent } from '../../shared/wire-schema.js';
+import type { PropertyKeySample } from './property-keys.js';
 
 export type AliasKind = 'anonymous_id' | 'email' | 'phone_number' | 'external_id';
 
@@ -145,6 +146,17 @@ export interface RelayStore {
    * counts identify events.
    */
   eventCountsBetween(names: string[], from: number, to: number): Promise<{ name: string; count: number }[]>;
+
+  /**
+   * The top-level property keys of the newest `sample` events named `name` (by event time), with how many of them
+   * carry each key (see property-keys.ts for the caps).
+   */
+  eventPropertyKeys(name: string, sample: number): Promise<PropertyKeySample>;
+  /**
+   * The keys a trait rule can name on the newest `sample` profiles: the profile columns, `properties.<key>` and
+   * `location.<key>`, with how many of them carry each.
+   */
+  profilePropertyKeys(sample: number): Promise<PropertyKeySample>;
 
   /** A trivial read: resolves once the store answers, rejects with the reason it cannot (what /healthz asks). */
   ping(): Promise<void>;

@@ -18,6 +18,8 @@ import { toOutboxItem, toStoredProfile, type ClaimedRow } from '../row-mapping.j
 import type {
   IngestResult, OutboxRow, OutboxStatus, RecentEvent, RelayStore, StoreCounts, StoredProfile,
 } from '../types.js';
+import { MAX_KEY_LENGTH, MAX_KEYS, rankedKeys, rankedProfileKeys, type PropertyKeyCount } from '../property-keys.js';
+import { SEGMENT_PROFILE_COLUMNS } from '../segment-rules.js';
 import { inTransaction, type Pool, type PoolClient } from './pool.js';
 import { createAdvisoryLeadership } from './leadership.js';
 
@@ -56,6 +58,9 @@ const WRITE_PROFILES = `WITH new_ids AS MATERIALIZED (
     ON CONFLICT (id) DO UPDATE SET ${PROFILE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}
   )
   SELECT placeholder, id FROM new_ids`;
+
+/** A JSONB column as an object to take keys from: jsonb_object_keys fails on anything else (and NULL has none). */
+const objectOrEmpty = (column: string) => `CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END`;
 
 /** Stored aliases re-pointed ($1 kinds, $2 values, $3 profile ids): rare, so a statement of its own. */
 const MOVE_ALIASES = `UPDATE profile_aliases a SET profile_id = x.profile_id
@@ -415,6 +420,32 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
         [names.filter((n) => n !== IDENTIFY_EVENT), names.includes(IDENTIFY_EVENT), from, to]);
       const counted = new Map(rows.map((r) => [r.name ?? IDENTIFY_EVENT, r.count]));
       return names.map((name) => ({ name, count: counted.get(name) ?? 0 }));
+    },
+    async eventPropertyKeys(name, sample) {
+      // The newest events of one name walk events_name_time backwards and stop after the sample.
+      const { rows } = await pool.query<PropertyKeyCount & { sampled: number }>(
+        `WITH s AS MATERIALIZED (SELECT properties FROM events WHERE name = $1 ORDER BY time DESC LIMIT $2)
+        SELECT (SELECT COUNT(*)::int FROM s) AS sampled, k.key, k.count FROM (SELECT 1) one LEFT JOIN (
+          SELECT k AS key, COUNT(*)::int AS count FROM s CROSS JOIN LATERAL jsonb_object_keys(${objectOrEmpty('s.properties')}) k
+          WHERE length(k) <= $3 GROUP BY k ORDER BY count DESC, k COLLATE "C" LIMIT $4
+        ) k ON true`, [name, sample, MAX_KEY_LENGTH, MAX_KEYS + 1]);
+      return rankedKeys(rows[0]?.sampled ?? 0, rows.filter((r) => r.key !== null));
+    },
+    async profilePropertyKeys(sample) {
+      // The newest profiles by id (the primary key): the columns holding a value, and the custom keys.
+      const sampleRows = `SELECT properties, location, ${SEGMENT_PROFILE_COLUMNS.join(', ')} FROM profiles ORDER BY id DESC LIMIT $1`;
+      const [{ rows: [columns] }, { rows: custom }] = await Promise.all([
+        pool.query<Record<string, number>>(`SELECT COUNT(*)::int AS sampled, ${SEGMENT_PROFILE_COLUMNS.map((c) => `COUNT(${c})::int AS ${c}`).join(', ')}
+          FROM (${sampleRows}) s`, [sample]),
+        pool.query<PropertyKeyCount>(`WITH s AS MATERIALIZED (${sampleRows})
+          SELECT key, COUNT(*)::int AS count FROM (
+            SELECT 'properties.' || k AS key FROM s CROSS JOIN LATERAL jsonb_object_keys(${objectOrEmpty('s.properties')}) k WHERE length(k) <= $2
+            UNION ALL
+            SELECT 'location.' || k FROM s CROSS JOIN LATERAL jsonb_object_keys(${objectOrEmpty('s.location')}) k WHERE length(k) <= $2
+          ) keys GROUP BY key ORDER BY count DESC, key COLLATE "C" LIMIT $3`, [sample, MAX_KEY_LENGTH, MAX_KEYS + 1]),
+      ]);
+      const { sampled, ...columnCounts } = columns!;
+      return rankedProfileKeys(sampled, columnCounts, custom);
     },
     async loadWorkflowOverride() {
       const { rows } = await pool.query<{ value: unknown; updated_at: number }>("SELECT value, updated_at FROM settings WHERE key = 'workflow'");
