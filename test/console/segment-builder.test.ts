@@ -106,6 +106,14 @@ describe('rule tree ⇄ condition rows', () => {
   });
 });
 
+const STORE_KEYS: Record<string, string[]> = {
+  'Placed Order': ['Total', 'Categories'], 'Viewed Product': ['ProductName', '<b>bold</b>'], 'Added to Cart': ['ItemCount'],
+};
+/** Event names whose properties the builder asked for, in order. */
+let propertyReads: string[];
+/** Set to make Profile property's read fail (or answer otherwise) in the next builder. */
+let profileProperties: (() => Promise<unknown>) | undefined;
+
 describe('the builder on screen', () => {
   let root: HTMLElement;
   let builder: {
@@ -117,10 +125,22 @@ describe('the builder on screen', () => {
     // The form's own markup, so a renamed class or a missing control in index.html fails here.
     const html = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../src/server/console/index.html'), 'utf8');
     const fieldset = /<fieldset id="a-segment"[^]*?<\/fieldset>/.exec(html)![0];
-    document.body.innerHTML = `${fieldset}<datalist id="segment-events"></datalist>`;
+    const traits = /<datalist id="segment-traits">[^]*?<\/datalist>/.exec(html)![0];
+    document.body.innerHTML = `${fieldset}<datalist id="segment-events"></datalist>${traits}`;
     root = document.getElementById('a-segment')!;
-    // The store's event names stand in for GET /v1/admin/events, which e2e/console.spec.ts reads for real.
-    builder = createSegmentBuilder(root, { eventNames: async () => ['Placed Order', 'Viewed Product'] });
+    propertyReads = [];
+    // The store's answers stand in for GET /v1/admin/events and its /properties routes (e2e/console.spec.ts and
+    // test/server/console-api.test.ts read them for real).
+    builder = createSegmentBuilder(root, {
+      eventNames: async () => ['Placed Order', 'Viewed Product'],
+      eventProperties: async (name: string) => {
+        propertyReads.push(name);
+        if (name === 'Broken') throw new Error('the companion server cannot be reached');
+        return { sampled: 2, keys: (STORE_KEYS[name] ?? []).map((key) => ({ key, count: 2 })) };
+      },
+      profileProperties: profileProperties ?? (async () => ({ sampled: 3, keys: [{ key: 'email', count: 3 }, { key: 'properties.plan', count: 2 }, { key: 'title', count: 0 }] })),
+      eventPropertiesDelayMs: 5,
+    });
   });
 
   const rows = () => [...root.querySelectorAll<HTMLElement>('.conditions > .condition')];
@@ -239,5 +259,76 @@ describe('the builder on screen', () => {
     details.open = false;
     details.dispatchEvent(new Event('toggle'));
     expect(root.querySelector('.segment-json-notice')!.textContent).toContain('they are not valid JSON');
+  });
+
+  const optionValues = (list: Element | null) => [...(list?.querySelectorAll('option') ?? [])].map((o) => o.getAttribute('value'));
+  const propertyList = (row: Element, j = 0) => document.getElementById(row.querySelectorAll('.f-property')[j]!.getAttribute('list')!);
+
+  it("offers each filter's Property the keys its event's store events carry, asking again (once) when the name changes", async () => {
+    builder.load({ all: [{ event: 'Placed Order', count: { gte: 1 }, where: { Total: { gt: 50 } } }, { event: 'Viewed Product', count: { gte: 1 }, where: { ProductName: { eq: 'Hat' } } }] });
+    const [order, viewed] = rows();
+    await eventually(() => expect(optionValues(propertyList(order))).toEqual(['Total', 'Categories']));
+    // Each row has its own list; keys are text, never markup.
+    await eventually(() => expect(optionValues(propertyList(viewed))).toEqual(['ProductName', '<b>bold</b>']));
+    expect(propertyList(order)!.id).not.toBe(propertyList(viewed)!.id);
+    expect(propertyList(viewed)!.querySelector('b')).toBeNull();
+    expect(propertyList(order)!.querySelector('option')!.getAttribute('label')).toBe('on 2 of the newest 2 events');
+    // Accessible names are unchanged.
+    expect(labelOf(input(viewed, 'f-property'))).toBe('Property, condition 2, filter 1');
+
+    // Typing a new name letter by letter asks once, for the name typed, after the pause.
+    expect(propertyReads).toEqual(['Placed Order', 'Viewed Product']);
+    propertyReads.length = 0;
+    const typeEvent = (row: Element, letters: string[]) => {
+      for (const typed of letters) {
+        input(row, 'c-event').value = typed;
+        input(row, 'c-event').dispatchEvent(new Event('input'));
+      }
+    };
+    typeEvent(order, ['A', 'Ad', 'Added', 'Added to Cart']);
+    await eventually(() => expect(optionValues(propertyList(order))).toEqual(['ItemCount']));
+    expect(propertyReads).toEqual(['Added to Cart']);
+    // A name asked before is not asked again, nor is any after a redraw (adding a filter).
+    typeEvent(order, ['Viewed Product']);
+    await eventually(() => expect(optionValues(propertyList(order))).toEqual(['ProductName', '<b>bold</b>']));
+    button('Add filter', rows()[1]).click();
+    await eventually(() => expect(optionValues(propertyList(rows()[1]!, 1))).toEqual(['ProductName', '<b>bold</b>']));
+    expect(propertyReads).toEqual(['Added to Cart']);
+
+    // An event the store cannot answer for suggests nothing; any property can still be typed.
+    const event = input(rows()[0]!, 'c-event');
+    event.value = 'Broken';
+    event.dispatchEvent(new Event('input'));
+    await eventually(() => expect(propertyReads).toEqual(['Added to Cart', 'Broken']));
+    await eventually(() => expect(optionValues(propertyList(rows()[0]!))).toEqual([]));
+  });
+
+  it('offers Profile property the keys the store\'s profiles carry', async () => {
+    builder.load({ all: [{ trait: 'properties.plan', eq: 'gold' }] });
+    await eventually(() => expect(optionValues(document.getElementById('segment-traits'))).toEqual(['email', 'properties.plan', 'title']));
+    expect(input(rows()[0]!, 'c-trait').getAttribute('list')).toBe('segment-traits');
+    expect(labelOf(input(rows()[0]!, 'c-trait'))).toBe('Profile property, condition 1');
+  });
+});
+
+describe('Profile property when the store cannot be asked', () => {
+  it('keeps the fixed list of profile columns', async () => {
+    const html = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../src/server/console/index.html'), 'utf8');
+    const fieldset = /<fieldset id="a-segment"[^]*?<\/fieldset>/.exec(html)![0];
+    const traits = /<datalist id="segment-traits">[^]*?<\/datalist>/.exec(html)![0];
+    document.body.innerHTML = `${fieldset}<datalist id="segment-events"></datalist>${traits}`;
+    let failure: Promise<never> | undefined;
+    const builder = createSegmentBuilder(document.getElementById('a-segment')!, {
+      eventNames: async () => [],
+      eventProperties: async () => ({ sampled: 0, keys: [] }),
+      profileProperties: () => (failure = Promise.reject(new Error('HTTP 500'))),
+    });
+    builder.load({ all: [{ trait: 'email', exists: true }] });
+    // The builder awaited the failed read first, so it has handled it once this handler runs.
+    await eventually(() => expect(failure).toBeDefined());
+    await failure!.catch(() => undefined);
+    const values = [...document.querySelectorAll('#segment-traits option')].map((o) => o.getAttribute('value'));
+    expect(values).toContain('location.city');
+    expect(values).toContain('first_name');
   });
 });

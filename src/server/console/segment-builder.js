@@ -235,12 +235,40 @@ async function storeEventNames() {
 }
 
 /**
+ * Property names with how many of the newest `sampled` events (or profiles) carry each, most carried first.
+ * @typedef {{ sampled: number, keys: { key: string, count: number }[] }} PropertyKeys
+ */
+
+/** @returns {Promise<PropertyKeys>} the keys of the newest events named `name` (GET /v1/admin/events/properties) */
+const storeEventProperties = (name) => api('GET', `/events/properties?name=${encodeURIComponent(name)}`);
+/** @returns {Promise<PropertyKeys>} the profile properties a rule can name (GET /v1/admin/profiles/properties) */
+const storeProfileProperties = () => api('GET', '/profiles/properties');
+
+/** How long typing in Event name pauses before its property names are asked for. */
+const EVENT_PROPERTIES_DELAY_MS = 300;
+
+/** Datalist options for `keys`; each says how common it is (browsers show the label beside the value). */
+const keyOptions = ({ sampled, keys }, what) =>
+  keys.map(({ key, count }) => h('option', { value: key, label: `on ${count.toLocaleString()} of the newest ${sampled.toLocaleString()} ${what}` }));
+
+/**
  * Wire the builder inside `root` (the `Segment rules` fieldset of index.html). Returns what the audience form
  * needs: load a rule tree, read it back (or the problems to fix), find the control a server issue names, focus.
+ * Suggestions come from the store: Event name from the events it has seen, an event's filter Property from the
+ * keys its newest events of that name carry, Profile property from the keys its newest profiles carry (the fixed
+ * list in index.html stays when they cannot be read). They are suggestions only: any name can be typed.
  * @param {Element} root
- * @param {{ eventNames?: () => Promise<string[]> }} [options] where Event name's suggestions come from
+ * @param {{
+ *   eventNames?: () => Promise<string[]>,
+ *   eventProperties?: (name: string) => Promise<PropertyKeys>,
+ *   profileProperties?: () => Promise<PropertyKeys>,
+ *   eventPropertiesDelayMs?: number,
+ * }} [options] where the suggestions come from, and how long typing pauses before an event's properties are read
  */
-export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}) {
+export function createSegmentBuilder(root, {
+  eventNames = storeEventNames, eventProperties = storeEventProperties, profileProperties = storeProfileProperties,
+  eventPropertiesDelayMs = EVENT_PROPERTIES_DELAY_MS,
+} = {}) {
   const $ = (selector) => root.querySelector(selector);
   const builder = $('.segment-builder');
   const list = $('.conditions');
@@ -283,6 +311,8 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
   function conditionRow(c, i) {
     const n = i + 1;
     const suffix = `, condition ${n}`;
+    // This row's event's property names, for its filters' Property inputs.
+    const propertyList = h('datalist', { id: uid('seg-event-properties') });
     const event = c.kind === 'trait' ? emptyCondition('did') : c;
     const trait = c.kind === 'trait' ? c : emptyCondition('trait');
     const kind = choice('c-kind', KINDS, c.kind);
@@ -291,7 +321,7 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
     const filters = h('ul', { class: 'filters' }, event.filters.map((f, j) => {
       const filterSuffix = `${suffix}, filter ${j + 1}`;
       return h('li', { class: 'filter' },
-        labelled('Property', filterSuffix, textInput('f-property', f.property, { placeholder: 'Total' }), 'grow'),
+        labelled('Property', filterSuffix, textInput('f-property', f.property, { list: propertyList.id, placeholder: 'Total' }), 'grow'),
         labelled('Operator', filterSuffix, choice('f-op', FILTER_OPS, f.op)),
         labelled('Value', filterSuffix, textInput('f-value', f.value), 'grow'),
         h('button', { type: 'button', class: 'quiet', text: 'Remove filter', 'aria-label': `Remove filter ${j + 1} of condition ${n}`, onclick: () => {
@@ -308,8 +338,12 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
     const eventInput = textInput('c-event', event.event, { list: 'segment-events', placeholder: 'Placed Order' });
     const unseen = h('p', { class: 'hint event-unseen', id: uid('seg-unseen'), hidden: true });
     eventInput.setAttribute('aria-describedby', unseen.id);
-    eventInput.addEventListener('input', () => explainUnseen(eventInput, unseen));
+    eventInput.addEventListener('input', () => {
+      explainUnseen(eventInput, unseen);
+      suggestEventProperties(eventInput, propertyList, eventPropertiesDelayMs);
+    });
     explainUnseen(eventInput, unseen);
+    suggestEventProperties(eventInput, propertyList, 0);
     const eventPart = h('div', { class: 'event-part' },
       h('div', { class: 'inline' },
         labelled('Event name', suffix, eventInput, 'grow'),
@@ -318,6 +352,7 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
         labelled('Unit', suffix, choice('c-unit', UNITS, event.unit)),
       ),
       unseen,
+      propertyList,
       event.filters.length ? h('p', { class: 'hint', text: 'Counting only the events whose properties match:' }) : null,
       filters,
       h('button', { type: 'button', class: 'add-filter', text: 'Add filter', 'aria-label': `Add filter to condition ${n}`, onclick: () => {
@@ -386,10 +421,13 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
   /** Put `rules` on screen: as rows when they fit, else as JSON. */
   function load(rules) {
     advanced.open = false;
+    // Opening the form again reads the store again.
+    eventPropertiesByName.clear();
     const state = conditionsFromRules(rules);
     if ('unsupported' in state) showAsJson(JSON.stringify(rules, null, 2), state.unsupported);
     else showBuilder(state);
     loadEventNames();
+    loadProfileProperties();
   }
 
   $('.add-condition').addEventListener('click', () => {
@@ -451,6 +489,46 @@ export function createSegmentBuilder(root, { eventNames = storeEventNames } = {}
       for (const row of list.children) explainUnseen(row.querySelector('.c-event'), row.querySelector('.event-unseen'));
     } catch {
       // Suggestions only: any event name can still be typed.
+    }
+  }
+
+  /** Each event name's property names, asked once per load (a redraw of the rows asks again for none). */
+  /** @type {Map<string, Promise<PropertyKeys>>} */
+  const eventPropertiesByName = new Map();
+  /** @type {WeakMap<Element, ReturnType<typeof setTimeout>>} */
+  const pendingSuggestions = new WeakMap();
+
+  /**
+   * Fill `list` with the property names of the event `input` names, `delayMs` after the last change (so typing
+   * "Placed Order" asks once, not per letter). An answer for a name no longer typed is dropped; a failed read
+   * leaves the list empty (any property can still be typed).
+   */
+  function suggestEventProperties(input, list, delayMs) {
+    clearTimeout(pendingSuggestions.get(list));
+    const fill = async () => {
+      const name = input.value.trim();
+      if (!name) return replace(list);
+      if (!eventPropertiesByName.has(name)) eventPropertiesByName.set(name, eventProperties(name));
+      try {
+        const keys = await /** @type {Promise<PropertyKeys>} */ (eventPropertiesByName.get(name));
+        if (input.value.trim() === name) replace(list, keyOptions(keys, 'events'));
+      } catch {
+        eventPropertiesByName.delete(name);
+        if (input.value.trim() === name) replace(list);
+      }
+    };
+    if (delayMs > 0) pendingSuggestions.set(list, setTimeout(fill, delayMs));
+    else fill();
+  }
+
+  /** Profile property suggests what the store's profiles carry; index.html's fixed list stays if it cannot be read. */
+  async function loadProfileProperties() {
+    try {
+      const keys = await profileProperties();
+      const list = document.getElementById('segment-traits');
+      if (list && keys.keys.length) replace(list, keyOptions(keys, 'profiles'));
+    } catch {
+      // The fixed list of profile columns stays.
     }
   }
 
