@@ -254,6 +254,13 @@ test('a segment audience built only with the condition builder syncs its members
   await expect(eventName).toHaveAccessibleDescription('');
   // Event name suggests the events the store has seen.
   await expect(page.locator('#segment-events option[value="Placed Order"]')).toHaveCount(1);
+  // A filter's Property suggests the keys the store's Placed Order events carry.
+  await first.getByRole('button', { name: 'Add filter to condition 1' }).click();
+  const property = first.getByLabel('Property, condition 1, filter 1');
+  await expect(property).toBeFocused();
+  const propertyList = await property.getAttribute('list');
+  await expect(page.locator(`datalist[id="${propertyList}"] option[value="Total"]`)).toHaveCount(1);
+  await first.getByRole('button', { name: 'Remove filter 1 of condition 1' }).click();
   await first.getByLabel('How often, condition 1').selectOption({ label: 'at least' });
   await first.getByLabel('Times, condition 1').fill('once');
   await first.getByLabel('Within the last, condition 1').fill('30');
