@@ -2,7 +2,8 @@
 // Then what only a shared PostgreSQL store must add: several instances on one database.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/server/store/db.js';
-import { createSqliteStore } from '../../src/server/store/sqlite.js';
+import { createSqliteStore, EVENT_SAMPLE_SQL as SQLITE_EVENT_SAMPLE, PROFILE_SAMPLE_SQL as SQLITE_PROFILE_SAMPLE } from '../../src/server/store/sqlite.js';
+import { EVENT_SAMPLE_SQL as PG_EVENT_SAMPLE, PROFILE_SAMPLE_SQL as PG_PROFILE_SAMPLE } from '../../src/server/store/postgres/relay-store.js';
 import { openStore, type OpenedStore } from '../../src/server/store/open.js';
 import type { RelayStore } from '../../src/server/store/types.js';
 import { parseWireEvent, type ValidEvent } from '../../src/shared/wire-schema.js';
@@ -264,6 +265,44 @@ describe.each(backends)('%s store', (_name, open) => {
       // Clearing when nothing is saved is not an error.
       await store.clearWorkflowOverride();
     });
+  });
+});
+
+// The property keys the console suggests are counted over the newest events of a name (or the newest profiles):
+// a read that must stay bounded on a store of any size, so it walks an index and stops, never scans and sorts.
+describe('the property-key samples are index reads that stop after the sample', () => {
+  it('on SQLite', () => {
+    const db = openDatabase(':memory:');
+    try {
+      const plan = (sql: string, ...params: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('\n');
+      const events = plan(SQLITE_EVENT_SAMPLE, 'Placed Order', 500);
+      expect(events).toMatch(/SEARCH events USING INDEX events_name_time \(name=\?\)/);
+      expect(events).not.toMatch(/TEMP B-TREE/);
+      // A rowid walk in reverse order: LIMIT stops it.
+      expect(plan(SQLITE_PROFILE_SAMPLE, 500)).toBe('SCAN profiles');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('on PostgreSQL (with sequential scans priced out, the plan an empty test table would not show otherwise)', async () => {
+    const opened = await openStore({ databaseUrl: database.url, dataDir: '/nonexistent' });
+    if (opened.backend.kind !== 'postgres') throw new Error('expected PostgreSQL');
+    const client = await opened.backend.pool.connect();
+    try {
+      await client.query('SET enable_seqscan = off');
+      const plan = async (sql: string, params: unknown[]) => (await client.query(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      const events = await plan(PG_EVENT_SAMPLE, ['Placed Order', 500]);
+      expect(events).toMatch(/Index Scan Backward using events_name_time on events/);
+      expect(events).not.toMatch(/Sort|Seq Scan/);
+      const profiles = await plan(PG_PROFILE_SAMPLE, [500]);
+      expect(profiles).toMatch(/Index Scan Backward using profiles_pkey on profiles/);
+      expect(profiles).not.toMatch(/Sort|Seq Scan/);
+    } finally {
+      await client.query('RESET enable_seqscan');
+      client.release();
+      await opened.close();
+    }
   });
 });
 

@@ -25,6 +25,13 @@ const toRow = (p: ProfileState): ProfileRow => ({
   ...p, location: p.location && JSON.stringify(p.location), properties: p.properties && JSON.stringify(p.properties),
 });
 
+/**
+ * The samples property keys are counted over (property-keys.ts): the newest events of one name walk
+ * events_name_time backwards, the newest profiles the primary key, and both stop after the sample (no sort).
+ */
+export const EVENT_SAMPLE_SQL = 'SELECT properties FROM events WHERE name = ? ORDER BY time DESC LIMIT ?';
+export const PROFILE_SAMPLE_SQL = `SELECT properties, location, ${SEGMENT_PROFILE_COLUMNS.join(', ')} FROM profiles ORDER BY id DESC LIMIT ?`;
+
 export function createSqliteStore(db: Db): RelayStore {
   const q = {
     storedEvent: db.prepare<[string], { id: number; route: string }>('SELECT id, route FROM events WHERE unique_id = ?'),
@@ -74,15 +81,14 @@ export function createSqliteStore(db: Db): RelayStore {
     eventCounts: db.prepare('SELECT name, COUNT(*) AS count, MAX(time) AS lastSeenAt FROM events GROUP BY name'),
     // A range of events_name_time per name; `IS` also matches the NULL name of identify events.
     eventCountBetween: db.prepare<[string | null, number, number], number>('SELECT COUNT(*) FROM events WHERE name IS ? AND time >= ? AND time < ?').pluck(),
-    // The newest events of one name walk events_name_time backwards and stop after the sample.
-    eventSampleSize: db.prepare<[string, number], number>('SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE name = ? ORDER BY time DESC LIMIT ?)').pluck(),
+    eventSampleSize: db.prepare<[string, number], number>(`SELECT COUNT(*) FROM (${EVENT_SAMPLE_SQL})`).pluck(),
     eventKeys: db.prepare<[string, number, number, number], PropertyKeyCount>(`SELECT k.key AS key, COUNT(*) AS count
-      FROM (SELECT properties FROM events WHERE name = ? ORDER BY time DESC LIMIT ?) s, json_each(s.properties) k
+      FROM (${EVENT_SAMPLE_SQL}) s, json_each(s.properties) k
       WHERE json_type(s.properties) = 'object' AND length(k.key) <= ? GROUP BY k.key ORDER BY count DESC, key LIMIT ?`),
-    // The newest profiles by id (the primary key): the columns holding a value, and the custom keys.
+    // The columns holding a value on the newest profiles, and their custom keys.
     profileColumnCounts: db.prepare<[number], Record<string, number>>(`SELECT COUNT(*) AS sampled, ${SEGMENT_PROFILE_COLUMNS.map((c) => `COUNT(${c}) AS ${c}`).join(', ')}
-      FROM (SELECT * FROM profiles ORDER BY id DESC LIMIT ?)`),
-    profileKeys: db.prepare<[number, number, number, number], PropertyKeyCount>(`WITH s AS (SELECT properties, location FROM profiles ORDER BY id DESC LIMIT ?)
+      FROM (${PROFILE_SAMPLE_SQL})`),
+    profileKeys: db.prepare<[number, number, number, number], PropertyKeyCount>(`WITH s AS (${PROFILE_SAMPLE_SQL})
       SELECT key, COUNT(*) AS count FROM (
         SELECT 'properties.' || k.key AS key FROM s, json_each(s.properties) k WHERE json_type(s.properties) = 'object' AND length(k.key) <= ?
         UNION ALL

@@ -59,6 +59,13 @@ const WRITE_PROFILES = `WITH new_ids AS MATERIALIZED (
   )
   SELECT placeholder, id FROM new_ids`;
 
+/**
+ * The samples property keys are counted over (property-keys.ts): the newest events of one name walk
+ * events_name_time backwards, the newest profiles the primary key, and both stop after the sample (no sort).
+ */
+export const EVENT_SAMPLE_SQL = 'SELECT properties FROM events WHERE name = $1 ORDER BY time DESC LIMIT $2';
+export const PROFILE_SAMPLE_SQL = `SELECT properties, location, ${SEGMENT_PROFILE_COLUMNS.join(', ')} FROM profiles ORDER BY id DESC LIMIT $1`;
+
 /** A JSONB column as an object to take keys from: jsonb_object_keys fails on anything else (and NULL has none). */
 const objectOrEmpty = (column: string) => `CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END`;
 
@@ -422,9 +429,8 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       return names.map((name) => ({ name, count: counted.get(name) ?? 0 }));
     },
     async eventPropertyKeys(name, sample) {
-      // The newest events of one name walk events_name_time backwards and stop after the sample.
       const { rows } = await pool.query<PropertyKeyCount & { sampled: number }>(
-        `WITH s AS MATERIALIZED (SELECT properties FROM events WHERE name = $1 ORDER BY time DESC LIMIT $2)
+        `WITH s AS MATERIALIZED (${EVENT_SAMPLE_SQL})
         SELECT (SELECT COUNT(*)::int FROM s) AS sampled, k.key, k.count FROM (SELECT 1) one LEFT JOIN (
           SELECT k AS key, COUNT(*)::int AS count FROM s CROSS JOIN LATERAL jsonb_object_keys(${objectOrEmpty('s.properties')}) k
           WHERE length(k) <= $3 GROUP BY k ORDER BY count DESC, k COLLATE "C" LIMIT $4
@@ -432,12 +438,11 @@ export function createPostgresStore(options: PostgresStoreOptions): RelayStore {
       return rankedKeys(rows[0]?.sampled ?? 0, rows.filter((r) => r.key !== null));
     },
     async profilePropertyKeys(sample) {
-      // The newest profiles by id (the primary key): the columns holding a value, and the custom keys.
-      const sampleRows = `SELECT properties, location, ${SEGMENT_PROFILE_COLUMNS.join(', ')} FROM profiles ORDER BY id DESC LIMIT $1`;
+      // The columns holding a value on the newest profiles, and their custom keys.
       const [{ rows: [columns] }, { rows: custom }] = await Promise.all([
         pool.query<Record<string, number>>(`SELECT COUNT(*)::int AS sampled, ${SEGMENT_PROFILE_COLUMNS.map((c) => `COUNT(${c})::int AS ${c}`).join(', ')}
-          FROM (${sampleRows}) s`, [sample]),
-        pool.query<PropertyKeyCount>(`WITH s AS MATERIALIZED (${sampleRows})
+          FROM (${PROFILE_SAMPLE_SQL}) s`, [sample]),
+        pool.query<PropertyKeyCount>(`WITH s AS MATERIALIZED (${PROFILE_SAMPLE_SQL})
           SELECT key, COUNT(*)::int AS count FROM (
             SELECT 'properties.' || k AS key FROM s CROSS JOIN LATERAL jsonb_object_keys(${objectOrEmpty('s.properties')}) k WHERE length(k) <= $2
             UNION ALL
