@@ -160,6 +160,8 @@ describe('property names the store holds, for the Segment rules builder', () => 
       wireEvent({ name: 'Wide Event', time: minute(7), properties: Object.fromEntries(Array.from({ length: 250 }, (_, i) => [`p${String(i).padStart(3, '0')}`, i])) }),
       { type: 'identify', time: minute(8), unique_id: crypto.randomUUID(), route: 'client', profile: { email: 'ada@example.com', first_name: 'Ada', properties: { plan: 'gold', 'Loyalty Tier': 2 }, location: { city: 'London' } } },
       { type: 'identify', time: minute(9), unique_id: crypto.randomUUID(), route: 'client', profile: { email: 'bob@example.com', properties: { plan: 'free' } } },
+      // The newest profile: an anonymous visitor without custom properties, as most profiles are.
+      wireEvent({ name: 'Viewed Product', time: minute(10), profile: { anonymous_id: 'anon-visitor' } }),
     ]), { origin: SHOP });
     expect(sent.status).toBe(202);
 
@@ -190,12 +192,13 @@ describe('property names the store holds, for the Segment rules builder', () => 
     expect(wide.keys.at(-1)).toEqual({ key: 'p199', count: 1 });
 
     const profiles = await keysOf('/profiles/properties');
-    // Ada (her orders and her identify stitch to one profile) and Bob.
+    // Ada (her orders and her identify stitch to one profile) and Bob; not the anonymous visitor, who carries none.
     expect(profiles.sampled).toBe(2);
     const counts = Object.fromEntries(profiles.keys.map((k: any) => [k.key, k.count]));
     expect(counts).toMatchObject({ email: 2, first_name: 1, 'properties.plan': 2, 'properties.Loyalty Tier': 1, 'location.city': 1, title: 0 });
     expect(profiles.keys.slice(0, 2).map((k: any) => k.key).sort()).toEqual(['email', 'properties.plan']);
-    // The newest profile alone (Bob's).
+    expect(counts.anonymous_id).toBe(1);
+    // The newest profile with custom properties alone (Bob's), past the newer anonymous one.
     const newestProfile = await keysOf('/profiles/properties?sample=1');
     expect(newestProfile.sampled).toBe(1);
     expect(newestProfile.keys.filter((k: any) => k.count > 0)).toEqual([{ key: 'email', count: 1 }, { key: 'properties.plan', count: 1 }]);

@@ -278,8 +278,8 @@ describe('the property-key samples are index reads that stop after the sample', 
       const events = plan(SQLITE_EVENT_SAMPLE, 'Placed Order', 500);
       expect(events).toMatch(/SEARCH events USING INDEX events_name_time \(name=\?\)/);
       expect(events).not.toMatch(/TEMP B-TREE/);
-      // A rowid walk in reverse order: LIMIT stops it.
-      expect(plan(SQLITE_PROFILE_SAMPLE, 500)).toBe('SCAN profiles');
+      // A rowid walk in reverse order, streamed (a co-routine, no sort): the LIMITs stop it.
+      expect(plan(SQLITE_PROFILE_SAMPLE, 500)).toBe('CO-ROUTINE newest\nSCAN profiles\nSCAN newest');
     } finally {
       db.close();
     }

@@ -526,7 +526,7 @@ export function createSegmentBuilder(root, {
     try {
       const keys = await profileProperties();
       const list = document.getElementById('segment-traits');
-      if (list && keys.keys.length) replace(list, keyOptions(keys, 'profiles'));
+      if (list && keys.keys.length) replace(list, keyOptions(keys, 'profiles with custom properties or a location'));
     } catch {
       // The fixed list of profile columns stays.
     }

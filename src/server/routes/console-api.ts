@@ -100,7 +100,10 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ConsoleApiContext)
     return { name: query.data.name, ...(await ctx.store.eventPropertyKeys(query.data.name, query.data.sample)) };
   });
 
-  /** The profile properties a trait rule can name: the profile columns and the keys seen on the newest profiles. */
+  /**
+   * The profile properties a trait rule can name: the profile columns and the keys seen on the newest profiles that
+   * carry custom properties or a location (500 unless `sample` asks for fewer, among the newest 10,000 profiles).
+   */
   app.get('/profiles/properties', async (req, reply) => {
     const query = profilePropertiesQuery.safeParse(req.query);
     if (!query.success) return reply.code(400).send({ error: sampleError });

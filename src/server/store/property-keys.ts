@@ -1,12 +1,17 @@
 // Which property names the store holds, for the console's suggestions: the top-level keys seen on a bounded sample
-// of the newest events of one name (or the newest profiles), counted and ranked. Both backends read the sample
-// through an index (events_name_time, the profiles primary key) and count in SQL, so the work is the same on a
-// store of a thousand events or a hundred million. Keys are shopper data: one longer than MAX_KEY_LENGTH is left
+// of the newest events of one name (or the newest profiles carrying custom data), counted and ranked. Both
+// backends read the sample through an index (events_name_time, the profiles primary key) and count in SQL, so the
+// work is bounded alike on a store of a thousand events or a hundred million. Keys are shopper data: one longer than MAX_KEY_LENGTH is left
 // out (cut short it would name a property nobody has), and at most MAX_KEYS are returned, most carried first.
 import { SEGMENT_PROFILE_COLUMNS } from './segment-rules.js';
 
 /** How many of the newest events (or profiles) are read by default, and at most. */
 export const PROPERTY_KEY_SAMPLE = 500;
+/**
+ * Profiles are sampled among the newest this many: most profiles are anonymous visitors who never carry custom
+ * properties, so the sample is the newest profiles *with* custom properties or a location found among them.
+ */
+export const PROFILE_SCAN = 10_000;
 /** Keys longer than this (in characters) are left out. */
 export const MAX_KEY_LENGTH = 100;
 /** At most this many keys are returned (besides the profile columns, which are always listed). */

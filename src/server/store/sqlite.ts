@@ -8,7 +8,7 @@ import {
   aliasValue, assignProfileIds, batchAliases, planIngest, type Alias, type ProfileState,
 } from './stitching.js';
 import { soleLeadership, toOutboxItem, toStoredProfile, type ClaimedRow } from './row-mapping.js';
-import { MAX_KEY_LENGTH, MAX_KEYS, rankedKeys, rankedProfileKeys, type PropertyKeyCount } from './property-keys.js';
+import { MAX_KEY_LENGTH, MAX_KEYS, PROFILE_SCAN, rankedKeys, rankedProfileKeys, type PropertyKeyCount } from './property-keys.js';
 import { SEGMENT_PROFILE_COLUMNS } from './segment-rules.js';
 import type { IngestResult, OutboxRow, OutboxStatus, RecentEvent, RelayStore, StoreCounts } from './types.js';
 
@@ -27,10 +27,13 @@ const toRow = (p: ProfileState): ProfileRow => ({
 
 /**
  * The samples property keys are counted over (property-keys.ts): the newest events of one name walk
- * events_name_time backwards, the newest profiles the primary key, and both stop after the sample (no sort).
+ * events_name_time backwards, the newest profiles the primary key (up to PROFILE_SCAN of them, keeping those with
+ * custom properties or a location), and both stop after the sample (no sort).
  */
 export const EVENT_SAMPLE_SQL = 'SELECT properties FROM events WHERE name = ? ORDER BY time DESC LIMIT ?';
-export const PROFILE_SAMPLE_SQL = `SELECT properties, location, ${SEGMENT_PROFILE_COLUMNS.join(', ')} FROM profiles ORDER BY id DESC LIMIT ?`;
+const PROFILE_SAMPLE_COLUMNS = ['id', 'properties', 'location', ...SEGMENT_PROFILE_COLUMNS].join(', ');
+export const PROFILE_SAMPLE_SQL = `SELECT ${PROFILE_SAMPLE_COLUMNS} FROM (SELECT ${PROFILE_SAMPLE_COLUMNS} FROM profiles ORDER BY id DESC LIMIT ${PROFILE_SCAN}) newest
+  WHERE properties IS NOT NULL OR location IS NOT NULL ORDER BY id DESC LIMIT ?`;
 
 export function createSqliteStore(db: Db): RelayStore {
   const q = {

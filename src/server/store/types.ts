@@ -153,8 +153,9 @@ export interface RelayStore {
    */
   eventPropertyKeys(name: string, sample: number): Promise<PropertyKeySample>;
   /**
-   * The keys a trait rule can name on the newest `sample` profiles: the profile columns, `properties.<key>` and
-   * `location.<key>`, with how many of them carry each.
+   * The keys a trait rule can name on the newest `sample` profiles that carry custom properties or a location
+   * (among the newest PROFILE_SCAN profiles): the profile columns, `properties.<key>` and `location.<key>`, with how
+   * many of them carry each.
    */
   profilePropertyKeys(sample: number): Promise<PropertyKeySample>;
 

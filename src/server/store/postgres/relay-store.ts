@@ -18,7 +18,7 @@ import { toOutboxItem, toStoredProfile, type ClaimedRow } from '../row-mapping.j
 import type {
   IngestResult, OutboxRow, OutboxStatus, RecentEvent, RelayStore, StoreCounts, StoredProfile,
 } from '../types.js';
-import { MAX_KEY_LENGTH, MAX_KEYS, rankedKeys, rankedProfileKeys, type PropertyKeyCount } from '../property-keys.js';
+import { MAX_KEY_LENGTH, MAX_KEYS, PROFILE_SCAN, rankedKeys, rankedProfileKeys, type PropertyKeyCount } from '../property-keys.js';
 import { SEGMENT_PROFILE_COLUMNS } from '../segment-rules.js';
 import { inTransaction, type Pool, type PoolClient } from './pool.js';
 import { createAdvisoryLeadership } from './leadership.js';
@@ -61,10 +61,13 @@ const WRITE_PROFILES = `WITH new_ids AS MATERIALIZED (
 
 /**
  * The samples property keys are counted over (property-keys.ts): the newest events of one name walk
- * events_name_time backwards, the newest profiles the primary key, and both stop after the sample (no sort).
+ * events_name_time backwards, the newest profiles the primary key (up to PROFILE_SCAN of them, keeping those with
+ * custom properties or a location), and both stop after the sample (no sort).
  */
 export const EVENT_SAMPLE_SQL = 'SELECT properties FROM events WHERE name = $1 ORDER BY time DESC LIMIT $2';
-export const PROFILE_SAMPLE_SQL = `SELECT properties, location, ${SEGMENT_PROFILE_COLUMNS.join(', ')} FROM profiles ORDER BY id DESC LIMIT $1`;
+const PROFILE_SAMPLE_COLUMNS = ['id', 'properties', 'location', ...SEGMENT_PROFILE_COLUMNS].join(', ');
+export const PROFILE_SAMPLE_SQL = `SELECT ${PROFILE_SAMPLE_COLUMNS} FROM (SELECT ${PROFILE_SAMPLE_COLUMNS} FROM profiles ORDER BY id DESC LIMIT ${PROFILE_SCAN}) newest
+  WHERE properties IS NOT NULL OR location IS NOT NULL ORDER BY id DESC LIMIT $1`;
 
 /** A JSONB column as an object to take keys from: jsonb_object_keys fails on anything else (and NULL has none). */
 const objectOrEmpty = (column: string) => `CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END`;
