@@ -1,6 +1,6 @@
 // The admin routes behind the operator console, over real HTTP against the Klaviyo sandbox: workflow toggles
 // saved in the store and served by /v1/config with a new ETag (also after a restart) and reset to the config
-// file's, events seen with counts, Klaviyo's lists, the connection checks and Verify events, and the console's
+// file's, events seen with counts, the property keys events and profiles carry, Klaviyo's lists, the connection checks and Verify events, and the console's
 // static page.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -172,7 +172,6 @@ describe('property names the store holds, for the Segment rules builder', () => 
     };
     const all = await keysOf('/events/properties?name=Placed%20Order');
     expect(all).toMatchObject({ name: 'Placed Order', sampled: 4, truncated: false });
-    // Keys are returned as sent (markup included, as data); the 101-character key is left out, not cut short.
     // Keys are returned as sent (markup included, as data); the 101-character key is left out, not cut short.
     expect(Object.fromEntries(all.keys.map((k: any) => [k.key, k.count]))).toEqual({
       Total: 4, Categories: 2, '<img src=x onerror=alert(1)>': 1, Coupon: 1, OldOnly: 1,
