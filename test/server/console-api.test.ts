@@ -1,7 +1,7 @@
 // The admin routes behind the operator console, over real HTTP against the Klaviyo sandbox: workflow toggles
 // saved in the store and served by /v1/config with a new ETag (also after a restart) and reset to the config
-// file's, events seen with counts, the property keys events and profiles carry, Klaviyo's lists, the connection checks and Verify events, and the console's
-// static page.
+// file's, events seen with counts, the property keys events and profiles carry, Klaviyo's lists, the connection
+// checks and Verify events, and the console's static page.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
